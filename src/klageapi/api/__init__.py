@@ -1,0 +1,1 @@
+"""The HTTP application: construction, middleware, error rendering and the v1 router."""

@@ -1,0 +1,176 @@
+"""Builds the FastAPI application: state, middleware, error rendering and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from klageapi import __version__
+from klageapi.api import ops, v1
+from klageapi.api.middleware import RequestContextMiddleware
+from klageapi.api.problems import install_problem_handlers
+from klageapi.core.auth import TokenVerifier
+from klageapi.core.clock import Clock, SystemClock
+from klageapi.core.config import Settings, get_settings
+from klageapi.core.db import create_engine, create_sessionmaker, current_revision
+from klageapi.core.dev_issuer import DevIssuer
+from klageapi.core.embedded_postgres import EmbeddedPostgres
+from klageapi.core.logging import configure_logging, get_logger
+from klageapi.core.metrics import Metrics
+from klageapi.core.migrations import head_revision, upgrade_to_head
+from klageapi.core.pagination import CursorCodec
+from klageapi.core.schemas import Problem
+from klageapi.registry.service import load_shipped_data
+
+__all__ = ["create_app", "openapi_document"]
+
+_log = get_logger(__name__)
+
+DESCRIPTION = """\
+Integration API for appeals (klager) against decisions on economic social assistance.
+
+NAV case systems register appeals and forward case packages; Statsforvalter systems pull,
+acknowledge and decide them. Every refusal is an RFC 9457 problem document with a stable `code`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    clock: Clock | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """The application. With `engine` it uses that database as it is (tests); without, its
+    lifespan connects to the configured or embedded database and migrates it if told to."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="klageapi",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        max_body_size=settings.max_json_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.metrics = Metrics()
+    app.state.http_client = http_client or httpx.AsyncClient(timeout=10.0)
+    app.state.owns_http_client = http_client is None
+    app.state.token_verifier = _token_verifier(settings, app.state.http_client)
+    app.state.cursor_codec = CursorCodec(_secret_key(settings))
+    app.state.engine = None
+    if engine is not None:
+        _attach_database(app, engine)
+
+    install_problem_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(v1.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        templates=[*app.openapi()["paths"], "/docs", "/redoc", "/openapi.json"],
+    )
+    return app
+
+
+def _attach_database(app: FastAPI, engine: AsyncEngine) -> None:
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.metrics.watch_pool(engine)
+
+
+def _token_verifier(settings: Settings, http_client: httpx.AsyncClient) -> TokenVerifier:
+    issuers = list(settings.issuers)
+    if settings.is_development:
+        issuers.append(DevIssuer(settings.data_dir).settings())
+    return TokenVerifier(
+        issuers,
+        http_client=http_client,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        refresh_min_seconds=settings.jwks_refresh_min_seconds,
+    )
+
+
+def _secret_key(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    # Development only (production refuses to start without one): keep one in the data folder
+    # so cursors stay valid across restarts.
+    path = settings.data_dir / "secret-key"
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    async with AsyncExitStack() as stack:
+        if app.state.owns_http_client:
+            stack.push_async_callback(app.state.http_client.aclose)
+        if app.state.engine is None:
+            engine = await _connect(settings, stack)
+            _attach_database(app, engine)
+            if settings.should_migrate_on_start:
+                await upgrade_to_head(engine)
+            await _load_registry(app, settings)
+        _log.info("started", environment=settings.environment)
+        yield
+
+
+async def _connect(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+        stack.callback(embedded.stop)
+        _log.info("embedded_postgres_started", data_dir=str(embedded.pgdata))
+    engine = create_engine(url, settings)
+    stack.push_async_callback(engine.dispose)
+    return engine
+
+
+async def _load_registry(app: FastAPI, settings: Settings) -> None:
+    if await current_revision(app.state.engine) != head_revision():
+        _log.warning("schema_behind", hint="run `klageapi migrate`; the registry is not loaded")
+        return
+    async with app.state.sessionmaker() as session, session.begin():
+        await load_shipped_data(session, demo=settings.is_development)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(problem.pop("$defs", {}))
+        components["Problem"] = problem
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, built without touching any database or data folder."""
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(environment="development", data_dir=Path(folder), secret_key="x" * 32)
+        return create_app(settings).openapi()

@@ -1,0 +1,114 @@
+"""Per-request context: a request id, one access log line, and the request metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from klageapi.core.logging import get_logger, request_id_var
+from klageapi.core.metrics import Metrics
+
+__all__ = ["RequestContextMiddleware"]
+
+_log = get_logger("klageapi.access")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _SAFE_REQUEST_ID.match(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Outermost middleware: everything logged while handling a request carries its id."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, templates: list[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        # Route templates label metrics and logs: bounded cardinality, and no ids in labels.
+        self._templates = [(compile_path(path)[0], path) for path in templates]
+
+    def _template(self, path: str) -> str:
+        for regex, template in self._templates:
+            if regex.match(path):
+                return template
+        return "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # Handled here, inside the request's context, so the crash is logged with its
+            # request id and the client gets a problem document without internals.
+            _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
+            if response_started:
+                raise
+            await _send_internal_error(send_with_id, request_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = self._template(scope["path"])
+            self.metrics.observe(
+                route=route, method=scope["method"], status=status, seconds=elapsed
+            )
+            _log.info(
+                "request",
+                method=scope["method"],
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            request_id_var.reset(token)
+
+
+async def _send_internal_error(send: Send, request_id: str) -> None:
+    body = json.dumps(
+        {
+            "type": "urn:klageapi:problem:internal_error",
+            "title": "Internal error",
+            "status": 500,
+            "detail": "Something went wrong on our side; quote the request id when reporting it.",
+            "code": "internal_error",
+            "request_id": request_id,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Appeals: registration, reading, and (later) their lifecycle."""

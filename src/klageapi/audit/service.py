@@ -1,0 +1,40 @@
+"""Writing the audit log: every response that carries personal data leaves a row here."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.core.auth import Citizen, Principal
+from klageapi.core.clock import Clock
+from klageapi.core.logging import request_id_var
+from klageapi.models import AuditEntry
+
+__all__ = ["record"]
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    action: str,
+    appeal_id: uuid.UUID | None,
+    purpose: str,
+    clock: Clock,
+) -> None:
+    """Append one audit entry in the caller's transaction."""
+    is_citizen = isinstance(principal, Citizen)
+    session.add(
+        AuditEntry(
+            occurred_at=clock.now(),
+            actor_kind="citizen" if is_citizen else "organisation",
+            actor_organisation=None if is_citizen else principal.actor,
+            actor_supplier=None if is_citizen else principal.supplier,
+            action=action,
+            appeal_id=appeal_id,
+            purpose=purpose,
+            request_id=request_id_var.get(),
+        )
+    )
+    await session.flush()

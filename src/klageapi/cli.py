@@ -1,0 +1,123 @@
+"""The `klageapi` command: serve, migrate, dev-token, openapi, version."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from klageapi import __version__
+from klageapi.core.config import get_settings
+from klageapi.core.validation import validate_national_id
+
+app = typer.Typer(help="klageapi: appeals on economic social assistance.", no_args_is_help=True)
+_err = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (needs a database URL).")] = 1,
+) -> None:
+    """Run the API. Without KLAGEAPI_DATABASE_URL it starts and migrates an embedded PostgreSQL."""
+    settings = get_settings()
+    if workers > 1 and settings.uses_embedded_database:
+        raise typer.BadParameter("several workers need KLAGEAPI_DATABASE_URL", param_hint="--workers")
+    uvicorn.run(
+        "klageapi.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply the migrations to the configured (or embedded) database."""
+    from klageapi.core.db import create_engine
+    from klageapi.core.embedded_postgres import EmbeddedPostgres
+    from klageapi.core.migrations import downgrade, upgrade_to_head
+
+    settings = get_settings()
+
+    async def run() -> None:
+        embedded = None
+        if settings.database_url is not None:
+            url = settings.database_url.get_secret_value()
+        else:
+            embedded = EmbeddedPostgres(settings.data_dir)
+            url = embedded.start()
+        engine = create_engine(url, settings)
+        try:
+            if revision == "head":
+                await upgrade_to_head(engine)
+            else:
+                await downgrade(engine, revision)
+        finally:
+            await engine.dispose()
+            if embedded is not None:
+                embedded.stop()
+
+    asyncio.run(run())
+    _err.print(f"[green]database migrated to {revision}[/green]")
+
+
+@app.command("dev-token")
+def dev_token(
+    org: Annotated[
+        str | None, typer.Option(help="Organisation as 0192:<orgnr> (Maskinporten consumer).")
+    ] = None,
+    scope: Annotated[str, typer.Option(help="Space-separated scopes.")] = "klageapi:read klageapi:write",
+    supplier: Annotated[str | None, typer.Option(help="Supplier organisation, 0192:<orgnr>.")] = None,
+    citizen: Annotated[str | None, typer.Option(help="A citizen's national id (pid).")] = None,
+) -> None:
+    """Print a bearer token from the development issuer (development only)."""
+    from klageapi.core.dev_issuer import DevIssuer
+
+    settings = get_settings()
+    if not settings.is_development:
+        raise typer.BadParameter("the development issuer is off outside development")
+    if (org is None) == (citizen is None):
+        raise typer.BadParameter("give exactly one of --org and --citizen")
+    issuer = DevIssuer(settings.data_dir)
+    if citizen is not None:
+        try:
+            validate_national_id(citizen)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--citizen") from error
+        typer.echo(issuer.citizen_token(citizen))
+    else:
+        assert org is not None
+        typer.echo(issuer.organisation_token(org, scope, supplier=supplier))
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI document generated from the app (the committed contract)."""
+    from klageapi.api.app import openapi_document
+
+    document = openapi_document()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    _err.print(f"wrote {output}")
+
+
+@app.command()
+def version() -> None:
+    """Print klageapi's version."""
+    typer.echo(__version__)

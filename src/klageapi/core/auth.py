@@ -1,0 +1,227 @@
+"""Who is calling: bearer JWTs from configured issuers, turned into an organisation or a citizen.
+
+Organisations come with Maskinporten-style tokens (`consumer.ID` = `0192:<orgnr>`, `scope`);
+citizens with ID-porten-style tokens (`pid`, `acr`). What an organisation may touch is decided
+by the registry, not here; here we only establish identity and scopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from klageapi.core.config import IssuerSettings
+from klageapi.core.errors import Forbidden, Unauthenticated
+
+__all__ = [
+    "SCOPE_ADMIN",
+    "SCOPE_READ",
+    "SCOPE_WRITE",
+    "AdminDep",
+    "Citizen",
+    "Organisation",
+    "Principal",
+    "ReaderDep",
+    "TokenVerifier",
+    "WriterDep",
+    "require_scope",
+]
+
+SCOPE_READ = "klageapi:read"
+SCOPE_WRITE = "klageapi:write"
+SCOPE_ADMIN = "klageapi:admin"
+
+CITIZEN_ACRS = frozenset({"idporten-loa-high", "Level4"})
+_MAX_TOKEN_LENGTH = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """An organisation calling with a machine token; `supplier` is a vendor acting for it."""
+
+    organisation_number: str
+    scopes: frozenset[str]
+    supplier: str | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"0192:{self.organisation_number}"
+
+
+@dataclass(frozen=True)
+class Citizen:
+    """A citizen logged in at the highest assurance level."""
+
+    national_id: str = field(repr=False)
+    acr: str
+
+
+Principal = Organisation | Citizen
+
+
+class _IssuerKeys:
+    """The keys of one issuer: static, or fetched from its JWKS URL and refreshed on unknown kid."""
+
+    def __init__(self, settings: IssuerSettings, *, refresh_min_seconds: float) -> None:
+        self.settings = settings
+        self._keys = KeySet.import_key_set(settings.jwks) if settings.jwks else None  # type: ignore[arg-type]
+        self._fetched_at = 0.0
+        self._refresh_min_seconds = refresh_min_seconds
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str | None, client: httpx.AsyncClient) -> KeySet:
+        if self.settings.jwks_url is None:
+            assert self._keys is not None
+            return self._keys
+        if self._keys is None or not self._has(kid):
+            await self._refresh(client)
+        if self._keys is None:
+            raise Unauthenticated("The token issuer's keys could not be fetched.")
+        return self._keys
+
+    def _has(self, kid: str | None) -> bool:
+        assert self._keys is not None
+        return kid is None or any(key.kid == kid for key in self._keys)
+
+    async def _refresh(self, client: httpx.AsyncClient) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < self._refresh_min_seconds and self._keys:
+                return  # refreshed a moment ago: an unknown kid is not a reason to hammer the issuer
+            try:
+                response = await client.get(str(self.settings.jwks_url), timeout=5.0)
+                response.raise_for_status()
+                self._keys = KeySet.import_key_set(response.json())
+            except (httpx.HTTPError, ValueError, JoseError):
+                return  # keep the keys we had; the caller refuses the token if none fit
+            finally:
+                self._fetched_at = time.monotonic()
+
+
+def _unverified_part(token: str, index: int) -> dict[str, Any]:
+    try:
+        part = token.split(".")[index]
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise Unauthenticated("The bearer token is not a well-formed JWT.") from error
+    if not isinstance(value, dict):
+        raise Unauthenticated("The bearer token is not a well-formed JWT.")
+    return value
+
+
+class TokenVerifier:
+    """Checks signature, issuer, audience, expiry and not-before, and names the caller."""
+
+    def __init__(
+        self,
+        issuers: list[IssuerSettings],
+        *,
+        http_client: httpx.AsyncClient,
+        leeway_seconds: int = 30,
+        refresh_min_seconds: float = 30.0,
+    ) -> None:
+        self._issuers = {
+            issuer.issuer: _IssuerKeys(issuer, refresh_min_seconds=refresh_min_seconds)
+            for issuer in issuers
+        }
+        self._client = http_client
+        self._leeway = leeway_seconds
+
+    async def verify(self, token: str) -> Principal:
+        if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise Unauthenticated("The bearer token is not a well-formed JWT.")
+        header = _unverified_part(token, 0)
+        issuer = self._issuers.get(str(_unverified_part(token, 1).get("iss")))
+        if issuer is None:
+            raise Unauthenticated("The token's issuer is not trusted here.")
+        algorithm = header.get("alg")
+        if algorithm not in issuer.settings.algorithms:
+            raise Unauthenticated("The token's signing algorithm is not accepted.")
+        keys = await issuer.get(header.get("kid"), self._client)
+        try:
+            decoded = jwt.decode(token, keys, algorithms=[algorithm])
+            jwt.JWTClaimsRegistry(
+                leeway=self._leeway,
+                iss={"essential": True, "value": issuer.settings.issuer},
+                aud={"essential": True, "value": issuer.settings.audience},
+                exp={"essential": True},
+            ).validate(decoded.claims)
+        except JoseError as error:
+            raise Unauthenticated(f"The bearer token was refused: {error.error}.") from error
+        return _principal_from(decoded.claims)
+
+
+def _organisation_number(claim: object) -> str | None:
+    if not isinstance(claim, dict):
+        return None
+    identifier = claim.get("ID")
+    if isinstance(identifier, str) and identifier.startswith("0192:"):
+        number = identifier.removeprefix("0192:")
+        if len(number) == 9 and number.isdigit():
+            return number
+    return None
+
+
+def _principal_from(claims: dict[str, Any]) -> Principal:
+    if "pid" in claims:
+        pid, acr = claims.get("pid"), claims.get("acr")
+        if not (isinstance(pid, str) and len(pid) == 11 and pid.isdigit()):
+            raise Unauthenticated("The citizen token's pid is not a national identity number.")
+        if acr not in CITIZEN_ACRS:
+            raise Unauthenticated(
+                "Citizen access needs assurance level idporten-loa-high.", error="insufficient_user_authentication"
+            )
+        return Citizen(national_id=pid, acr=str(acr))
+    organisation = _organisation_number(claims.get("consumer"))
+    if organisation is None:
+        raise Unauthenticated("The token names no organisation (consumer.ID 0192:<orgnr>).")
+    scope = claims.get("scope", "")
+    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+    return Organisation(
+        organisation_number=organisation,
+        scopes=scopes,
+        supplier=_organisation_number(claims.get("supplier")),
+    )
+
+
+_bearer = HTTPBearer(auto_error=False, description="A Maskinporten or ID-porten access token.")
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller; 401 when the token is missing or refused."""
+    if credentials is None:
+        raise Unauthenticated("A bearer token is required.", error="invalid_request")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+def require_scope(scope: str) -> Any:
+    """A dependency that admits organisations holding `scope`; others get 403."""
+
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Organisation:
+        if not isinstance(principal, Organisation) or scope not in principal.scopes:
+            raise Forbidden(scope=scope)
+        return principal
+
+    return dependency
+
+
+ReaderDep = Annotated[Organisation, Depends(require_scope(SCOPE_READ))]
+WriterDep = Annotated[Organisation, Depends(require_scope(SCOPE_WRITE))]
+AdminDep = Annotated[Organisation, Depends(require_scope(SCOPE_ADMIN))]

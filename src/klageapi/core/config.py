@@ -1,0 +1,112 @@
+"""The one settings object, read from `KLAGEAPI_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["IssuerSettings", "Settings", "get_settings"]
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "todo", "xxx"}
+
+DEV_ISSUER = "klageapi-development-issuer"
+DEFAULT_AUDIENCE = "klageapi"
+
+
+class IssuerSettings(BaseModel):
+    """A token issuer we trust: Maskinporten, ID-porten or a test issuer."""
+
+    issuer: str
+    audience: str = DEFAULT_AUDIENCE
+    jwks_url: HttpUrl | None = None
+    jwks: dict[str, object] | None = Field(
+        default=None, description="Static keys as a JWKS document, instead of a JWKS URL."
+    )
+    algorithms: list[str] = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> IssuerSettings:
+        if (self.jwks_url is None) == (self.jwks is None):
+            raise ValueError(f"issuer {self.issuer!r} needs exactly one of jwks_url and jwks")
+        if self.issuer.strip().lower() in _PLACEHOLDERS:
+            raise ValueError("issuer is a placeholder")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="KLAGEAPI_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql+asyncpg://... ; without it an embedded PostgreSQL is started.",
+    )
+    data_dir: Path = Path(".klageapi")
+    issuers: Annotated[list[IssuerSettings], NoDecode] = []
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs cursors; generated into the data folder in development."
+    )
+    migrate_on_start: bool | None = Field(
+        default=None,
+        description="Apply migrations at start-up; defaults to true only for the embedded database.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwks_refresh_min_seconds: int = Field(default=30, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_issuers(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("issuers"), str):
+            import json
+
+            data = {**data, "issuers": json.loads(data["issuers"] or "[]")}
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.database_url is None:
+            problems.append("KLAGEAPI_DATABASE_URL is required (no embedded database in production)")
+        if not self.issuers:
+            problems.append("KLAGEAPI_ISSUERS must name at least one token issuer")
+        if any(issuer.issuer == DEV_ISSUER for issuer in self.issuers):
+            problems.append("the development token issuer is not allowed in production")
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if key.strip().lower() in _PLACEHOLDERS or len(key) < 32:
+            problems.append("KLAGEAPI_SECRET_KEY must be a real secret of at least 32 characters")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return self.uses_embedded_database
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

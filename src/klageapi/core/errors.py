@@ -1,0 +1,133 @@
+"""Every refusal klageapi makes, as one exception tree rendered as RFC 9457 problem documents.
+
+KlageError                      status and a stable `code`; rendered by `api.problems`
+├── BadRequest (400)            malformed_json, invalid_cursor
+├── Unauthenticated (401)       missing or invalid bearer token
+├── Forbidden (403)             a valid token without the needed scope
+├── NotFound (404)              route_not_found, and every object the caller may not see
+├── MethodNotAllowed (405)
+├── Conflict (409)              external_reference_conflict, ...
+├── PayloadTooLarge (413)
+├── UnsupportedMediaType (415)
+├── ValidationFailed (422)      request validation and domain validation, with an `errors` list
+└── ServiceUnavailable (503)    not ready: database unreachable or schema behind
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "KlageError",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+]
+
+
+class KlageError(Exception):
+    """A refusal with an HTTP status, a stable machine-readable code and a human detail."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # per-instance refinement of the class default
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(KlageError):
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+
+class Unauthenticated(KlageError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+        super().__init__(detail)
+        self.headers["WWW-Authenticate"] = f'Bearer realm="klageapi", error="{error}"'
+
+
+class Forbidden(KlageError):
+    status = 403
+    code = "insufficient_scope"
+    title = "Insufficient scope"
+
+    def __init__(self, *, scope: str) -> None:
+        super().__init__(f"This operation needs the scope {scope!r}.", required_scope=scope)
+        self.headers["WWW-Authenticate"] = (
+            f'Bearer realm="klageapi", error="insufficient_scope", scope="{scope}"'
+        )
+
+
+class NotFound(KlageError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(KlageError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class Conflict(KlageError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(KlageError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"The request body exceeds the limit of {limit} bytes.", limit=limit)
+
+
+class UnsupportedMediaType(KlageError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class FieldError(dict[str, str]):
+    """One entry of a validation problem's `errors` list."""
+
+    def __init__(self, field: str, message: str, type: str = "invalid") -> None:  # noqa: A002
+        super().__init__(field=field, message=message, type=type)
+
+
+class ValidationFailed(KlageError):
+    status = 422
+    code = "validation_failed"
+    title = "Validation failed"
+
+    def __init__(self, errors: list[FieldError], *, detail: str | None = None) -> None:
+        summary = detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        super().__init__(summary, errors=list(errors))
+
+
+class ServiceUnavailable(KlageError):
+    status = 503
+    code = "not_ready"
+    title = "Service not ready"

@@ -1,0 +1,109 @@
+"""Appeals and the history of their transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from klageapi.models.base import Base, TimestampMixin
+
+__all__ = ["Appeal", "AppealHistory", "AppealStatus", "Channel"]
+
+
+class AppealStatus(enum.StrEnum):
+    received = "received"
+    under_nav_review = "under_nav_review"
+    closed_by_nav = "closed_by_nav"
+    forwarded = "forwarded"
+    received_by_statsforvalter = "received_by_statsforvalter"
+    under_statsforvalter_review = "under_statsforvalter_review"
+    awaiting_documentation = "awaiting_documentation"
+    decided = "decided"
+    withdrawn = "withdrawn"
+
+
+class Channel(enum.StrEnum):
+    digital = "digital"
+    paper = "paper"
+
+
+def _text_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    # Stored as text with a CHECK constraint: adding a value is a plain migration.
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=40,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Appeal(Base, TimestampMixin):
+    """One citizen's appeal against one NAV decision."""
+
+    __tablename__ = "appeal"
+    __table_args__ = (
+        UniqueConstraint("nav_office_unit_number", "external_reference"),
+        CheckConstraint("national_id ~ '^[0-9]{11}$'", name="national_id_format"),
+        CheckConstraint("municipality_number ~ '^[0-9]{4}$'", name="municipality_number_format"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_appeal_status_updated_at", "status", "updated_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    nav_office_unit_number: Mapped[str] = mapped_column(ForeignKey("nav_office.unit_number"))
+    municipality_number: Mapped[str] = mapped_column(String(4))
+    statsforvalter_office_id: Mapped[str] = mapped_column(
+        ForeignKey("statsforvalter_office.id"), index=True
+    )
+    national_id: Mapped[str] = mapped_column(String(11), index=True)
+    decision_reference: Mapped[str] = mapped_column(Text)
+    decision_decided_on: Mapped[dt.date]
+    decision_notified_on: Mapped[dt.date]
+    received_on: Mapped[dt.date]
+    channel: Mapped[Channel] = mapped_column(_text_enum(Channel, "channel"))
+    grounds: Mapped[str] = mapped_column(Text)
+    external_reference: Mapped[str] = mapped_column(String(200))
+    appeal_deadline_on: Mapped[dt.date]
+    late: Mapped[bool]
+    status: Mapped[AppealStatus] = mapped_column(_text_enum(AppealStatus, "appeal_status"))
+    version: Mapped[int] = mapped_column(default=1)
+    forwarded_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the appeal was first forwarded; the Statsforvalter office sees it from then on."
+    )
+    registration_digest: Mapped[str] = mapped_column(
+        String(64), doc="sha256 of the registration's content: tells a retry from a conflict."
+    )
+
+
+class AppealHistory(Base):
+    """One transition of an appeal; append-only."""
+
+    __tablename__ = "appeal_history"
+    __table_args__ = (Index("ix_appeal_history_appeal_id_id", "appeal_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    appeal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appeal.id", ondelete="CASCADE"))
+    from_status: Mapped[AppealStatus | None] = mapped_column(
+        _text_enum(AppealStatus, "from_status")
+    )
+    to_status: Mapped[AppealStatus] = mapped_column(_text_enum(AppealStatus, "to_status"))
+    actor_organisation: Mapped[str] = mapped_column(String(20))
+    actor_supplier: Mapped[str | None] = mapped_column(String(20))
+    occurred_at: Mapped[dt.datetime]
+    recorded_at: Mapped[dt.datetime]

@@ -1,0 +1,1 @@
+"""The registry of NAV offices and Statsforvalter offices, and the county routing between them."""

@@ -1,0 +1,55 @@
+"""Request and response bodies of the registry endpoints."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from klageapi.core.schemas import Schema
+from klageapi.core.validation import MunicipalityNumber, OrganisationNumber, UnitNumber
+
+__all__ = [
+    "CountyRouteRead",
+    "CountyRouteWrite",
+    "NavOfficeRead",
+    "NavOfficeWrite",
+    "StatsforvalterOfficeRead",
+    "StatsforvalterOfficeWrite",
+]
+
+
+class NavOfficeWrite(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    organisation_number: OrganisationNumber
+    municipality_numbers: list[MunicipalityNumber] = Field(min_length=1, max_length=50)
+
+
+class NavOfficeRead(Schema):
+    unit_number: UnitNumber
+    name: str
+    organisation_number: str
+    municipality_numbers: list[str]
+
+
+class StatsforvalterOfficeWrite(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    organisation_number: OrganisationNumber | None = None
+    agent_organisation_numbers: list[OrganisationNumber] = Field(
+        default=[], max_length=20, description="Organisations that act for this office (STAF)."
+    )
+
+
+class StatsforvalterOfficeRead(Schema):
+    id: str
+    name: str
+    organisation_number: str | None
+    agent_organisation_numbers: list[str]
+    counties: list[str]
+
+
+class CountyRouteWrite(Schema):
+    statsforvalter_office_id: str = Field(pattern=r"^[a-z0-9-]{2,64}$")
+
+
+class CountyRouteRead(Schema):
+    county: str = Field(examples=["11"])
+    statsforvalter_office_id: str

@@ -1,0 +1,189 @@
+"""The registry's operations: routing, who acts for which office, and administration."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.core.errors import FieldError, ValidationFailed
+from klageapi.models import CountyRoute, NavOffice, StatsforvalterOffice
+from klageapi.registry import repository
+from klageapi.registry.errors import NavOfficeNotFound, StatsforvalterOfficeNotFound, UnknownCounty
+from klageapi.registry.schemas import (
+    NavOfficeWrite,
+    StatsforvalterOfficeRead,
+    StatsforvalterOfficeWrite,
+)
+
+__all__ = [
+    "counties_of",
+    "load_shipped_data",
+    "nav_office_acting_for",
+    "put_county_route",
+    "put_nav_office",
+    "put_statsforvalter_office",
+    "route",
+    "statsforvalter_office_read",
+]
+
+
+async def route(
+    session: AsyncSession, municipality_number: str, *, field: str = "municipality_number"
+) -> StatsforvalterOffice:
+    """The Statsforvalter office that handles appeals from this municipality."""
+    office = await repository.office_for_county(session, municipality_number[:2])
+    if office is None:
+        raise UnknownCounty(field, municipality_number)
+    return office
+
+
+async def nav_office_acting_for(
+    session: AsyncSession, *, organisation_number: str, unit_number: str
+) -> NavOffice:
+    """The NAV office, if the calling organisation acts for it; otherwise it does not exist."""
+    office = await repository.get_nav_office(session, unit_number)
+    if office is None or office.organisation_number != organisation_number:
+        raise NavOfficeNotFound(unit_number)
+    return office
+
+
+async def _check_municipalities(session: AsyncSession, numbers: Sequence[str]) -> None:
+    for index, number in enumerate(numbers):
+        await route(session, number, field=f"municipality_numbers.{index}")
+
+
+async def put_nav_office(
+    session: AsyncSession, unit_number: str, body: NavOfficeWrite
+) -> tuple[NavOffice, bool]:
+    """Create or replace a NAV office; returns it and whether it was created."""
+    await _check_municipalities(session, body.municipality_numbers)
+    office = await repository.get_nav_office(session, unit_number)
+    created = office is None
+    if office is None:
+        office = NavOffice(unit_number=unit_number)
+        session.add(office)
+    office.name = body.name
+    office.organisation_number = body.organisation_number
+    office.municipality_numbers = list(dict.fromkeys(body.municipality_numbers))
+    office.updated_at = func.now()
+    await session.flush()
+    await session.refresh(office)
+    return office, created
+
+
+async def put_statsforvalter_office(
+    session: AsyncSession, office_id: str, body: StatsforvalterOfficeWrite
+) -> tuple[StatsforvalterOffice, bool]:
+    office = await repository.get_statsforvalter_office(session, office_id)
+    created = office is None
+    if office is None:
+        office = StatsforvalterOffice(id=office_id)
+        session.add(office)
+    office.name = body.name
+    office.organisation_number = body.organisation_number
+    office.agent_organisation_numbers = list(dict.fromkeys(body.agent_organisation_numbers))
+    office.updated_at = func.now()
+    await session.flush()
+    await session.refresh(office)
+    return office, created
+
+
+async def put_county_route(session: AsyncSession, county: str, office_id: str) -> CountyRoute:
+    """Route a county's appeals to an office (existing appeals keep the office they had)."""
+    if await repository.get_statsforvalter_office(session, office_id) is None:
+        raise ValidationFailed(
+            [FieldError("statsforvalter_office_id", f"no office {office_id!r}", "unknown_office")]
+        )
+    county_route = await session.get(CountyRoute, county)
+    if county_route is None:
+        county_route = CountyRoute(county=county, statsforvalter_office_id=office_id)
+        session.add(county_route)
+    else:
+        county_route.statsforvalter_office_id = office_id
+        county_route.updated_at = func.now()
+    await session.flush()
+    return county_route
+
+
+async def counties_of(session: AsyncSession, office_ids: Sequence[str]) -> dict[str, list[str]]:
+    rows = await session.execute(
+        select(CountyRoute.statsforvalter_office_id, CountyRoute.county)
+        .where(CountyRoute.statsforvalter_office_id.in_(office_ids))
+        .order_by(CountyRoute.county)
+    )
+    counties: dict[str, list[str]] = {office_id: [] for office_id in office_ids}
+    for office_id, county in rows:
+        counties[office_id].append(county)
+    return counties
+
+
+async def statsforvalter_office_read(
+    session: AsyncSession, office_id: str
+) -> StatsforvalterOfficeRead:
+    office = await repository.get_statsforvalter_office(session, office_id)
+    if office is None:
+        raise StatsforvalterOfficeNotFound(office_id)
+    counties = await counties_of(session, [office.id])
+    return StatsforvalterOfficeRead(
+        id=office.id,
+        name=office.name,
+        organisation_number=office.organisation_number,
+        agent_organisation_numbers=office.agent_organisation_numbers,
+        counties=counties[office.id],
+    )
+
+
+class _ShippedOffice(BaseModel):
+    id: str
+    name: str
+    counties: list[str]
+
+
+class _RoutingFile(BaseModel):
+    statsforvalter_offices: list[_ShippedOffice]
+
+
+class _DemoNavOffice(BaseModel):
+    unit_number: str
+    name: str
+    organisation_number: str
+    municipality_numbers: list[str]
+
+
+class _DemoFile(BaseModel):
+    nav_offices: list[_DemoNavOffice]
+    statsforvalter_organisations: dict[str, str]
+
+
+def _shipped(name: str) -> str:
+    return resources.files("klageapi.registry").joinpath("data", name).read_text("utf-8")
+
+
+async def load_shipped_data(session: AsyncSession, *, demo: bool) -> None:
+    """Load the shipped routing table into an empty registry; with `demo`, the demo offices too.
+
+    Runs at every start and changes nothing once an administrator (or an earlier start) has
+    filled the registry, so edits made through the API are kept.
+    """
+    if await session.scalar(select(func.count()).select_from(StatsforvalterOffice)) == 0:
+        routing = _RoutingFile.model_validate_json(_shipped("routing.json"))
+        for office in routing.statsforvalter_offices:
+            session.add(StatsforvalterOffice(id=office.id, name=office.name))
+        await session.flush()
+        for office in routing.statsforvalter_offices:
+            for county in office.counties:
+                session.add(CountyRoute(county=county, statsforvalter_office_id=office.id))
+        await session.flush()
+    if demo and await session.scalar(select(func.count()).select_from(NavOffice)) == 0:
+        data = _DemoFile.model_validate_json(_shipped("demo.json"))
+        for nav_office in data.nav_offices:
+            session.add(NavOffice(**nav_office.model_dump()))
+        for office_id, organisation_number in data.statsforvalter_organisations.items():
+            sf_office = await repository.get_statsforvalter_office(session, office_id)
+            if sf_office is not None and sf_office.organisation_number is None:
+                sf_office.organisation_number = organisation_number
+        await session.flush()
