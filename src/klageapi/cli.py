@@ -28,7 +28,9 @@ def serve(
     """Run the API. Without KLAGEAPI_DATABASE_URL it starts and migrates an embedded PostgreSQL."""
     settings = get_settings()
     if workers > 1 and settings.uses_embedded_database:
-        raise typer.BadParameter("several workers need KLAGEAPI_DATABASE_URL", param_hint="--workers")
+        raise typer.BadParameter(
+            "several workers need KLAGEAPI_DATABASE_URL", param_hint="--workers"
+        )
     uvicorn.run(
         "klageapi.api.app:create_app",
         factory=True,
@@ -78,8 +80,12 @@ def dev_token(
     org: Annotated[
         str | None, typer.Option(help="Organisation as 0192:<orgnr> (Maskinporten consumer).")
     ] = None,
-    scope: Annotated[str, typer.Option(help="Space-separated scopes.")] = "klageapi:read klageapi:write",
-    supplier: Annotated[str | None, typer.Option(help="Supplier organisation, 0192:<orgnr>.")] = None,
+    scope: Annotated[
+        str, typer.Option(help="Space-separated scopes.")
+    ] = "klageapi:read klageapi:write",
+    supplier: Annotated[
+        str | None, typer.Option(help="Supplier organisation, 0192:<orgnr>.")
+    ] = None,
     citizen: Annotated[str | None, typer.Option(help="A citizen's national id (pid).")] = None,
 ) -> None:
     """Print a bearer token from the development issuer (development only)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import tempfile
-from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx

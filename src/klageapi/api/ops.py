@@ -44,11 +44,14 @@ async def readyz(request: Request) -> Readiness:
     try:
         revision = await current_revision(request.app.state.engine)
     except (SQLAlchemyError, OSError) as error:
-        raise ServiceUnavailable("The database cannot be reached.", code="database_unreachable") from error
+        raise ServiceUnavailable(
+            "The database cannot be reached.", code="database_unreachable"
+        ) from error
     head = head_revision()
     if revision != head:
         raise ServiceUnavailable(
-            f"The database schema is at {revision or 'nothing'}, not {head}; run `klageapi migrate`.",
+            f"The database schema is at {revision or 'nothing'}, not {head}; "
+            "run `klageapi migrate`.",
             code="schema_behind",
             schema_revision=revision,
             expected_revision=head,

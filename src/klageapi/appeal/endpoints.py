@@ -47,9 +47,7 @@ async def register_appeal(
     received after it. Sending the same `external_reference` with the same content again
     answers 200 with the appeal already registered.
     """
-    appeal, created = await service.register(
-        session, body, organisation=organisation, clock=clock
-    )
+    appeal, created = await service.register(session, body, organisation=organisation, clock=clock)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     response.headers["Location"] = f"/v1/appeals/{appeal.id}"
     response.headers["ETag"] = _etag(appeal)

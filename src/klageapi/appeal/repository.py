@@ -21,7 +21,7 @@ def visible_to(organisation: Organisation) -> ColumnElement[bool]:
     sf_offices = select(StatsforvalterOffice.id).where(
         or_(
             StatsforvalterOffice.organisation_number == number,
-            StatsforvalterOffice.agent_organisation_numbers.any(number),
+            StatsforvalterOffice.agent_organisation_numbers.contains([number]),
         )
     )
     return or_(

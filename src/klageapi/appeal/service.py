@@ -16,6 +16,7 @@ from klageapi.appeal.schemas import AppealCreate
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
+from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.models import Appeal, AppealHistory, AppealStatus
 from klageapi.registry import service as registry
 
@@ -44,6 +45,7 @@ async def register(
         raise MunicipalityNotServed(
             municipality_number=body.municipality_number, unit_number=office.unit_number
         )
+    _refuse_future_dates(body, clock)
     statsforvalter_office = await registry.route(session, body.municipality_number)
     digest = _digest(body)
 
@@ -110,6 +112,22 @@ async def register(
         clock=clock,
     )
     return appeal, True
+
+
+def _refuse_future_dates(body: AppealCreate, clock: Clock) -> None:
+    today = clock.today()
+    dates = {
+        "decision.decided_on": body.decision.decided_on,
+        "decision.notified_on": body.decision.notified_on,
+        "received_on": body.received_on,
+    }
+    errors = [
+        FieldError(field, f"{day} is in the future (today is {today})", "date_in_future")
+        for field, day in dates.items()
+        if day > today
+    ]
+    if errors:
+        raise ValidationFailed(errors)
 
 
 async def _replay(

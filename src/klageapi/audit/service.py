@@ -24,13 +24,13 @@ async def record(
     clock: Clock,
 ) -> None:
     """Append one audit entry in the caller's transaction."""
-    is_citizen = isinstance(principal, Citizen)
+    organisation = None if isinstance(principal, Citizen) else principal
     session.add(
         AuditEntry(
             occurred_at=clock.now(),
-            actor_kind="citizen" if is_citizen else "organisation",
-            actor_organisation=None if is_citizen else principal.actor,
-            actor_supplier=None if is_citizen else principal.supplier,
+            actor_kind="organisation" if organisation else "citizen",
+            actor_organisation=organisation.actor if organisation else None,
+            actor_supplier=organisation.supplier if organisation else None,
             action=action,
             appeal_id=appeal_id,
             purpose=purpose,

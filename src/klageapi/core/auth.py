@@ -98,7 +98,8 @@ class _IssuerKeys:
     async def _refresh(self, client: httpx.AsyncClient) -> None:
         async with self._lock:
             if time.monotonic() - self._fetched_at < self._refresh_min_seconds and self._keys:
-                return  # refreshed a moment ago: an unknown kid is not a reason to hammer the issuer
+                # Refreshed a moment ago: an unknown kid is no reason to hammer the issuer.
+                return
             try:
                 response = await client.get(str(self.settings.jwks_url), timeout=5.0)
                 response.raise_for_status()
@@ -180,7 +181,8 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
             raise Unauthenticated("The citizen token's pid is not a national identity number.")
         if acr not in CITIZEN_ACRS:
             raise Unauthenticated(
-                "Citizen access needs assurance level idporten-loa-high.", error="insufficient_user_authentication"
+                "Citizen access needs assurance level idporten-loa-high.",
+                error="insufficient_user_authentication",
             )
         return Citizen(national_id=pid, acr=str(acr))
     organisation = _organisation_number(claims.get("consumer"))

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     )
     migrate_on_start: bool | None = Field(
         default=None,
-        description="Apply migrations at start-up; defaults to true only for the embedded database.",
+        description="Apply migrations at start-up; by default only for the embedded database.",
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
@@ -79,7 +79,9 @@ class Settings(BaseSettings):
             return self
         problems = []
         if self.database_url is None:
-            problems.append("KLAGEAPI_DATABASE_URL is required (no embedded database in production)")
+            problems.append(
+                "KLAGEAPI_DATABASE_URL is required (no embedded database in production)"
+            )
         if not self.issuers:
             problems.append("KLAGEAPI_ISSUERS must name at least one token issuer")
         if any(issuer.issuer == DEV_ISSUER for issuer in self.issuers):

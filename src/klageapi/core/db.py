@@ -55,4 +55,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         exists = await connection.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
         if not exists:
             return None
-        return await connection.scalar(text("SELECT version_num FROM alembic_version"))
+        revision: str | None = await connection.scalar(
+            text("SELECT version_num FROM alembic_version")
+        )
+        return revision

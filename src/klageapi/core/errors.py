@@ -113,7 +113,7 @@ class UnsupportedMediaType(KlageError):
 class FieldError(dict[str, str]):
     """One entry of a validation problem's `errors` list."""
 
-    def __init__(self, field: str, message: str, type: str = "invalid") -> None:  # noqa: A002
+    def __init__(self, field: str, message: str, type: str = "invalid") -> None:
         super().__init__(field=field, message=message, type=type)
 
 

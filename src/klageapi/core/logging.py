@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 
@@ -20,6 +21,27 @@ def _add_request_id(
     if request_id is not None:
         event_dict.setdefault("request_id", request_id)
     return event_dict
+
+
+# Eleven digits in a row look like a national id: a last line of defence for exception texts
+# (a failed CHECK constraint, say) that could quote a row.
+_ELEVEN_DIGITS = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+
+
+def _redact(value: object) -> object:
+    if isinstance(value, str):
+        return _ELEVEN_DIGITS.sub("[redacted]", value)
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    return value
+
+
+def _redact_national_ids(
+    _: object, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    return {key: _redact(value) for key, value in event_dict.items()}
 
 
 def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
@@ -45,6 +67,7 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_national_ids,
             renderer,
         ],
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from klageapi.models.base import Base, TimestampMixin

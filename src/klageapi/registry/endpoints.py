@@ -122,7 +122,7 @@ async def put_statsforvalter_office(
     response: Response,
 ) -> StatsforvalterOfficeRead:
     """Create or replace a Statsforvalter office; its counties are set through the routing."""
-    _, created = await service.put_statsforvalter_office(session, office_id, body)
+    _office, created = await service.put_statsforvalter_office(session, office_id, body)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return await service.statsforvalter_office_read(session, office_id)
 

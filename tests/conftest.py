@@ -1,0 +1,198 @@
+"""The test harness: one real PostgreSQL per run, built by the real migrations; each test in a
+transaction that is rolled back; the app driven over ASGI with tokens from a test issuer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from klageapi.api.app import create_app
+from klageapi.core.clock import FixedClock
+from klageapi.core.config import IssuerSettings, Settings
+from klageapi.core.db import get_session
+from klageapi.core.embedded_postgres import EmbeddedPostgres
+from klageapi.core.logging import configure_logging
+from klageapi.core.migrations import upgrade_to_head
+from klageapi.registry.service import load_shipped_data
+
+TEST_ISSUER = "https://issuer.test.klageapi"
+TEST_AUDIENCE = "klageapi"
+NOW = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)  # a Monday
+
+# The demonstration registry (registry/data/demo.json) that the test database is seeded with.
+NAV_STAVANGER_ORG = "977777771"
+NAV_OSLO_ORG = "988888885"
+SF_ROGALAND_ORG = "922222223"
+OTHER_ORG = "999999999"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _json_logs() -> None:
+    # As in production: JSON lines, plain tracebacks without local variables.
+    configure_logging(level="INFO", json=True)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> RSAKey:
+    return RSAKey.generate_key(2048, auto_kid=True)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("klageapi-data")
+
+
+@pytest.fixture(scope="session")
+def settings(signing_key: RSAKey, data_dir: Path) -> Settings:
+    jwks = KeySet([signing_key]).as_dict(private=False)
+    return Settings(
+        environment="development",
+        data_dir=data_dir,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        issuers=[IssuerSettings(issuer=TEST_ISSUER, audience=TEST_AUDIENCE, jwks=dict(jwks))],
+        log_json=True,
+    )
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the run: KLAGEAPI_TEST_DATABASE_URL's, or an embedded one."""
+    given = os.environ.get("KLAGEAPI_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), database="postgres")
+    yield embedded.start()
+    embedded.stop()
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """A fresh, empty database on the test server; returns its URL."""
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return _with_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server_url: str) -> str:
+    return await create_database(postgres_server_url, f"klageapi_test_{os.getpid()}")
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The test database, migrated to head by the real migrations and seeded with the registry."""
+    engine = create_async_engine(database_url, hide_parameters=True)
+    await upgrade_to_head(engine)
+    async with AsyncSession(engine) as session, session.begin():
+        await load_shipped_data(session, demo=True)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield connection
+        if transaction.is_active:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """A session joined to the test's transaction: its commits are savepoints."""
+    session = AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield session
+    await session.close()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def app(
+    settings: Settings, engine: AsyncEngine, session: AsyncSession, clock: FixedClock
+) -> FastAPI:
+    app = create_app(settings, engine=engine, clock=clock)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        # Like the real dependency: one (nested) transaction per request, rolled back on error.
+        async with session.begin_nested():
+            yield session
+
+    app.dependency_overrides[get_session] = test_session
+    return app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client:
+        yield client
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_token(signing_key: RSAKey) -> TokenFactory:
+    """Signs a token from the test issuer; keyword arguments override or add claims."""
+
+    def make(
+        org: str | None = NAV_STAVANGER_ORG,
+        scope: str = "klageapi:read klageapi:write",
+        **claims: Any,
+    ) -> str:
+        # Real time, not the fixed clock: token expiry is checked against the real clock.
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        body: dict[str, Any] = {
+            "iss": TEST_ISSUER,
+            "aud": TEST_AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+            "jti": str(uuid.uuid4()),
+            "scope": scope,
+        }
+        if org is not None:
+            body["consumer"] = {"authority": "iso6523-actorid-upis", "ID": f"0192:{org}"}
+        body.update(claims)
+        body = {key: value for key, value in body.items() if value is not None}
+        return jwt.encode({"alg": "RS256", "kid": signing_key.kid}, body, signing_key)
+
+    return make
+
+
+@pytest.fixture
+def auth(make_token: TokenFactory) -> Callable[..., dict[str, str]]:
+    """Authorization headers: `auth()` for NAV Stavanger, `auth(org=..., scope=...)` otherwise."""
+
+    def headers(**kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_token(**kwargs)}"}
+
+    return headers
