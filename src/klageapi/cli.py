@@ -9,14 +9,30 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 
 from klageapi import __version__
-from klageapi.core.config import get_settings
+from klageapi.core.config import Settings
 from klageapi.core.validation import validate_national_id
 
-app = typer.Typer(help="klageapi: appeals on economic social assistance.", no_args_is_help=True)
+app = typer.Typer(
+    help="klageapi: appeals on economic social assistance.",
+    no_args_is_help=True,
+    # Local variables in a traceback could hold tokens or national ids.
+    pretty_exceptions_show_locals=False,
+)
 _err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    """This command's settings, read from the environment now (not a cached copy)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            _err.print(f"[red]configuration refused:[/red] {problem['msg']}")
+        raise typer.Exit(code=2) from error
 
 
 @app.command()
@@ -26,7 +42,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (needs a database URL).")] = 1,
 ) -> None:
     """Run the API. Without KLAGEAPI_DATABASE_URL it starts and migrates an embedded PostgreSQL."""
-    settings = get_settings()
+    settings = _settings()
     if workers > 1 and settings.uses_embedded_database:
         raise typer.BadParameter(
             "several workers need KLAGEAPI_DATABASE_URL", param_hint="--workers"
@@ -51,7 +67,7 @@ def migrate(
     from klageapi.core.embedded_postgres import EmbeddedPostgres
     from klageapi.core.migrations import downgrade, upgrade_to_head
 
-    settings = get_settings()
+    settings = _settings()
 
     async def run() -> None:
         embedded = None
@@ -91,20 +107,20 @@ def dev_token(
     """Print a bearer token from the development issuer (development only)."""
     from klageapi.core.dev_issuer import DevIssuer
 
-    settings = get_settings()
+    settings = _settings()
     if not settings.is_development:
         raise typer.BadParameter("the development issuer is off outside development")
     if (org is None) == (citizen is None):
         raise typer.BadParameter("give exactly one of --org and --citizen")
-    issuer = DevIssuer(settings.data_dir)
     if citizen is not None:
         try:
             validate_national_id(citizen)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--citizen") from error
-        typer.echo(issuer.citizen_token(citizen))
+        typer.echo(DevIssuer(settings.data_dir).citizen_token(citizen))
     else:
         assert org is not None
+        issuer = DevIssuer(settings.data_dir)
         typer.echo(issuer.organisation_token(org, scope, supplier=supplier))
 
 

@@ -8,15 +8,18 @@ from fastapi import APIRouter, Path, Response, status
 
 from klageapi.core.auth import AdminDep
 from klageapi.core.db import SessionDep
-from klageapi.core.pagination import Page, PageParamsDep
+from klageapi.core.pagination import PageParamsDep
 from klageapi.core.schemas import problem_responses
 from klageapi.registry import repository, service
 from klageapi.registry.errors import NavOfficeNotFound
 from klageapi.registry.schemas import (
+    CountyRoutePage,
     CountyRouteRead,
     CountyRouteWrite,
+    NavOfficePage,
     NavOfficeRead,
     NavOfficeWrite,
+    StatsforvalterOfficePage,
     StatsforvalterOfficeRead,
     StatsforvalterOfficeWrite,
 )
@@ -32,17 +35,15 @@ OfficeIdPath = Annotated[str, Path(pattern=r"^[a-z0-9-]{2,64}$", examples=["sf-r
 CountyPath = Annotated[str, Path(pattern=r"^[0-9]{2}$", examples=["11"])]
 
 
-@router.get("/nav", operation_id="list_nav_offices", response_model=Page[NavOfficeRead])
-async def list_nav_offices(
-    session: SessionDep, _: AdminDep, page: PageParamsDep
-) -> Page[NavOfficeRead]:
+@router.get("/nav", operation_id="list_nav_offices", response_model=NavOfficePage)
+async def list_nav_offices(session: SessionDep, _: AdminDep, page: PageParamsDep) -> NavOfficePage:
     """Every NAV office, by unit number."""
     position = page.position("nav_office")
     rows = await repository.list_nav_offices(
         session, after=position[0] if position else None, limit=page.limit + 1
     )
     items, cursor = page.page("nav_office", list(rows), lambda office: [office.unit_number])
-    return Page(items=[NavOfficeRead.model_validate(o) for o in items], next_cursor=cursor)
+    return NavOfficePage(items=[NavOfficeRead.model_validate(o) for o in items], next_cursor=cursor)
 
 
 @router.get(
@@ -80,17 +81,17 @@ async def put_nav_office(
 @router.get(
     "/statsforvalter",
     operation_id="list_statsforvalter_offices",
-    response_model=Page[StatsforvalterOfficeRead],
+    response_model=StatsforvalterOfficePage,
 )
 async def list_statsforvalter_offices(
     session: SessionDep, _: AdminDep, page: PageParamsDep
-) -> Page[StatsforvalterOfficeRead]:
+) -> StatsforvalterOfficePage:
     position = page.position("statsforvalter_office")
     rows = await repository.list_statsforvalter_offices(
         session, after=position[0] if position else None, limit=page.limit + 1
     )
     items, cursor = page.page("statsforvalter_office", list(rows), lambda office: [office.id])
-    return Page(
+    return StatsforvalterOfficePage(
         items=[await service.statsforvalter_office_read(session, office.id) for office in items],
         next_cursor=cursor,
     )
@@ -127,11 +128,11 @@ async def put_statsforvalter_office(
     return await service.statsforvalter_office_read(session, office_id)
 
 
-@router.get("/routing", operation_id="list_county_routes", response_model=Page[CountyRouteRead])
-async def list_county_routes(session: SessionDep, _: AdminDep) -> Page[CountyRouteRead]:
+@router.get("/routing", operation_id="list_county_routes", response_model=CountyRoutePage)
+async def list_county_routes(session: SessionDep, _: AdminDep) -> CountyRoutePage:
     """The whole routing table (one row per county, so never more than one page)."""
     routes = await repository.list_county_routes(session)
-    return Page(items=[CountyRouteRead.model_validate(route) for route in routes])
+    return CountyRoutePage(items=[CountyRouteRead.model_validate(route) for route in routes])
 
 
 @router.put(

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
 from klageapi.core.validation import MunicipalityNumber, OrganisationNumber, UnitNumber
 
 __all__ = [
+    "CountyRoutePage",
     "CountyRouteRead",
     "CountyRouteWrite",
+    "NavOfficePage",
     "NavOfficeRead",
     "NavOfficeWrite",
+    "StatsforvalterOfficePage",
     "StatsforvalterOfficeRead",
     "StatsforvalterOfficeWrite",
 ]
@@ -53,3 +57,15 @@ class CountyRouteWrite(Schema):
 class CountyRouteRead(Schema):
     county: str = Field(examples=["11"])
     statsforvalter_office_id: str
+
+
+class NavOfficePage(Page[NavOfficeRead]):
+    """A page of NAV offices."""
+
+
+class StatsforvalterOfficePage(Page[StatsforvalterOfficeRead]):
+    """A page of Statsforvalter offices."""
+
+
+class CountyRoutePage(Page[CountyRouteRead]):
+    """The routing table."""

@@ -1,0 +1,23 @@
+# The same image runs `klageapi serve` and `klageapi worker`; configure it with KLAGEAPI_* variables.
+FROM python:3.11-slim AS build
+RUN pip install --no-cache-dir "uv>=0.5"
+WORKDIR /build
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY src ./src
+RUN uv sync --frozen --no-dev --no-editable
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/klageapi klageapi
+COPY --from=build /build/.venv /opt/klageapi
+ENV PATH=/opt/klageapi/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    KLAGEAPI_ENVIRONMENT=production \
+    KLAGEAPI_DATA_DIR=/var/lib/klageapi
+USER klageapi
+WORKDIR /var/lib/klageapi
+EXPOSE 8000
+HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"]
+CMD ["klageapi", "serve", "--host", "0.0.0.0", "--port", "8000"]

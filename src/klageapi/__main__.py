@@ -1,0 +1,5 @@
+"""`python -m klageapi` runs the command line."""
+
+from klageapi.cli import app
+
+app()

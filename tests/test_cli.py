@@ -1,0 +1,135 @@
+"""The `klageapi` command line, and the service as its first README command runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from klageapi import __version__
+from klageapi.cli import app
+from klageapi.core.auth import Citizen, Organisation, TokenVerifier
+from klageapi.core.dev_issuer import DevIssuer
+from tests.factories import NATIONAL_ID, appeal_body
+
+runner = CliRunner()
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLAGEAPI_")}
+    return {**env, "KLAGEAPI_DATA_DIR": str(data_dir), **extra}
+
+
+def test_version_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["version"])
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == __version__
+
+
+async def test_dev_token_for_an_organisation_is_accepted_by_the_verifier(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["dev-token", "--org", "0192:977777771", "--scope", "klageapi:read"],
+        env=_env(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+
+    async with httpx.AsyncClient() as client:
+        verifier = TokenVerifier([DevIssuer(tmp_path).settings()], http_client=client)
+        principal = await verifier.verify(result.stdout.strip())
+
+    assert principal == Organisation(
+        organisation_number="977777771", scopes=frozenset({"klageapi:read"})
+    )
+
+
+async def test_dev_token_for_a_citizen_carries_pid_and_high_assurance(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dev-token", "--citizen", NATIONAL_ID], env=_env(tmp_path))
+    assert result.exit_code == 0, result.output
+
+    async with httpx.AsyncClient() as client:
+        verifier = TokenVerifier([DevIssuer(tmp_path).settings()], http_client=client)
+        principal = await verifier.verify(result.stdout.strip())
+
+    assert principal == Citizen(national_id=NATIONAL_ID, acr="idporten-loa-high")
+
+
+def test_dev_token_refuses_an_invalid_national_id(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dev-token", "--citizen", "12345678901"], env=_env(tmp_path))
+
+    assert result.exit_code != 0
+    assert not (tmp_path / "dev-issuer-key.json").exists()
+
+
+def test_dev_token_is_refused_outside_development(tmp_path: Path) -> None:
+    env = _env(
+        tmp_path,
+        KLAGEAPI_ENVIRONMENT="production",
+        KLAGEAPI_DATABASE_URL="postgresql+asyncpg://db.invalid/klageapi",
+        KLAGEAPI_ISSUERS='[{"issuer": "https://maskinporten.example", "jwks": {"keys": []}}]',
+        KLAGEAPI_SECRET_KEY="s" * 40,
+    )
+    result = runner.invoke(app, ["dev-token", "--org", "0192:977777771"], env=env)
+
+    assert result.exit_code != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _serving(data_dir: Path) -> Iterator[str]:
+    """`klageapi serve` as the README runs it: embedded PostgreSQL in the data folder."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "klageapi", "serve", "--port", str(port)],
+        env=_env(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, "klageapi serve exited during start-up"
+            time.sleep(0.3)
+        else:
+            pytest.fail("klageapi serve did not become ready")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_served_data_survives_a_restart(tmp_path: Path) -> None:
+    token = DevIssuer(tmp_path).organisation_token("0192:977777771", "klageapi:read klageapi:write")
+    headers = {"Authorization": f"Bearer {token}"}
+
+    with _serving(tmp_path) as base:
+        created = httpx.post(f"{base}/v1/appeals", json=appeal_body(), headers=headers, timeout=10)
+        assert created.status_code == 201, created.text
+
+    with _serving(tmp_path) as base:
+        read = httpx.get(f"{base}{created.headers['location']}", headers=headers, timeout=10)
+
+    assert read.status_code == 200
+    assert read.json() == created.json()
