@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from klageapi import __version__
 from klageapi.api import ops, v1
-from klageapi.api.middleware import RequestContextMiddleware
+from klageapi.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from klageapi.api.problems import install_problem_handlers
 from klageapi.core.auth import TokenVerifier
 from klageapi.core.clock import Clock, SystemClock
@@ -59,7 +59,6 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan,
-        max_body_size=settings.max_json_body_bytes,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
@@ -76,6 +75,9 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(v1.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Added last is outermost: the request context wraps the body limit, so a 413 carries the
+    # request id and is counted in the metrics.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_body_bytes)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,

@@ -10,10 +10,11 @@ import uuid
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from klageapi.core.errors import PayloadTooLarge
 from klageapi.core.logging import get_logger, request_id_var
 from klageapi.core.metrics import Metrics
 
-__all__ = ["RequestContextMiddleware"]
+__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
 
 _log = get_logger("klageapi.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -23,9 +24,54 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
             candidate: str = value.decode("latin-1")
-            if _SAFE_REQUEST_ID.match(candidate):
+            # fullmatch: with match, "$" would let a trailing newline through into a header.
+            if _SAFE_REQUEST_ID.fullmatch(candidate):
                 return candidate
     return uuid.uuid4().hex
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over the limit as problem documents, before they are all read.
+
+    A declared Content-Length over the limit is answered at once; a body that turns out larger
+    than declared, or is streamed without a length, stops at the limit with PayloadTooLarge.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+            error = PayloadTooLarge(limit=self.limit)
+            await _send_problem(send, error.status, error.code, error.title, error.detail, scope)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise PayloadTooLarge(limit=self.limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 class RequestContextMiddleware:
@@ -73,7 +119,14 @@ class RequestContextMiddleware:
             _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
             if response_started:
                 raise
-            await _send_internal_error(send_with_id, request_id)
+            await _send_problem(
+                send_with_id,
+                500,
+                "internal_error",
+                "Internal error",
+                "Something went wrong on our side; quote the request id when reporting it.",
+                scope,
+            )
         finally:
             elapsed = time.perf_counter() - started
             route = self._template(scope["path"])
@@ -90,21 +143,25 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-async def _send_internal_error(send: Send, request_id: str) -> None:
+async def _send_problem(
+    send: Send, status: int, code: str, title: str, detail: str, scope: Scope
+) -> None:
+    """A problem document sent from ASGI middleware, outside FastAPI's exception handlers."""
     body = json.dumps(
         {
-            "type": "urn:klageapi:problem:internal_error",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "Something went wrong on our side; quote the request id when reporting it.",
-            "code": "internal_error",
-            "request_id": request_id,
+            "type": f"urn:klageapi:problem:{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+            "instance": scope["path"],
+            "request_id": request_id_var.get(),
         }
     ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 500,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),

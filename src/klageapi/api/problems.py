@@ -68,17 +68,21 @@ def _field_name(location: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
+def _malformed_json(request: Request) -> JSONResponse:
+    return problem_response(
+        request,
+        status=400,
+        code="malformed_json",
+        title="Malformed JSON",
+        detail="The request body is not valid JSON.",
+    )
+
+
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     raw = list(error.errors())
     if any(item.get("type") == "json_invalid" for item in raw):
-        return problem_response(
-            request,
-            status=400,
-            code="malformed_json",
-            title="Malformed JSON",
-            detail="The request body is not valid JSON.",
-        )
+        return _malformed_json(request)
     errors = [
         FieldError(_field_name(tuple(item["loc"])), str(item["msg"]), str(item["type"]))
         for item in raw
@@ -95,6 +99,13 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
+    if isinstance(error.__cause__, KlageError):
+        # A refusal raised while FastAPI read the body (the body limit), wrapped in its 400.
+        return await _klage_error(request, error.__cause__)
+    if error.status_code == 400 and isinstance(error.__cause__, ValueError | RecursionError):
+        # FastAPI's answer to a body it could not decode at all (not UTF-8, nested too deep,
+        # an integer too long): malformed JSON as much as a syntax error is.
+        return _malformed_json(request)
     code, title = _HTTP_CODES.get(error.status_code, ("http_error", "HTTP error"))
     detail = {
         404: f"No route {request.url.path}.",

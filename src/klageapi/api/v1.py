@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from klageapi.api.routing import JsonRoute
 from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.registry.endpoints import router as registry_router
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", route_class=JsonRoute)
+# Each domain router declares route_class=JsonRoute itself: a route class set here would not
+# reach routes that were declared on the included routers.
+router = APIRouter(prefix="/v1")
 router.include_router(appeal_router)
 router.include_router(registry_router)

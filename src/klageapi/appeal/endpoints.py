@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
+from klageapi.api.routing import JsonRoute
 from klageapi.appeal import service
 from klageapi.appeal.schemas import AppealCreate, AppealRead, appeal_read
 from klageapi.core.auth import ReaderDep, WriterDep
@@ -16,7 +17,14 @@ from klageapi.models import Appeal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/appeals", tags=["appeals"], responses=problem_responses(401, 403))
+# The route class is the router's own: an including router's route_class does not reach routes
+# that were declared before.
+router = APIRouter(
+    prefix="/appeals",
+    tags=["appeals"],
+    responses=problem_responses(401, 403),
+    route_class=JsonRoute,
+)
 
 
 def _etag(appeal: Appeal) -> str:

@@ -6,10 +6,10 @@ import datetime as dt
 import enum
 import uuid
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from klageapi.core.schemas import Schema
-from klageapi.core.validation import MunicipalityNumber, NationalId, UnitNumber
+from klageapi.core.validation import MunicipalityNumber, NationalId, Text, UnitNumber
 from klageapi.models.appeal import Appeal, AppealStatus, Channel
 
 __all__ = [
@@ -52,15 +52,19 @@ def nav_klage_status(status: AppealStatus) -> NavKlageStatus:
 class DecisionRef(Schema):
     """The NAV decision that is appealed."""
 
-    reference: str = Field(min_length=1, max_length=200, examples=["VEDTAK-2026-0042"])
+    reference: Text = Field(min_length=1, max_length=200, examples=["VEDTAK-2026-0042"])
     decided_on: dt.date
     notified_on: dt.date
 
-    @model_validator(mode="after")
-    def _notified_after_decided(self) -> DecisionRef:
-        if self.notified_on < self.decided_on:
+    # Field validators, not model validators, so the error names the field
+    # (decision.notified_on), not the object around it.
+    @field_validator("notified_on")
+    @classmethod
+    def _notified_after_decided(cls, notified_on: dt.date, info: ValidationInfo) -> dt.date:
+        decided_on = info.data.get("decided_on")
+        if decided_on is not None and notified_on < decided_on:
             raise ValueError("notified_on cannot be before decided_on")
-        return self
+        return notified_on
 
 
 class AppealCreate(Schema):
@@ -72,7 +76,7 @@ class AppealCreate(Schema):
     decision: DecisionRef
     received_on: dt.date
     channel: Channel
-    grounds: str = Field(min_length=1, max_length=20_000)
+    grounds: Text = Field(min_length=1, max_length=20_000)
     external_reference: str = Field(
         min_length=1,
         max_length=200,
@@ -81,11 +85,13 @@ class AppealCreate(Schema):
         examples=["SAK-2026-000123"],
     )
 
-    @model_validator(mode="after")
-    def _received_after_decision(self) -> AppealCreate:
-        if self.received_on < self.decision.decided_on:
+    @field_validator("received_on")
+    @classmethod
+    def _received_after_decision(cls, received_on: dt.date, info: ValidationInfo) -> dt.date:
+        decision = info.data.get("decision")
+        if isinstance(decision, DecisionRef) and received_on < decision.decided_on:
             raise ValueError("received_on cannot be before the decision was made")
-        return self
+        return received_on
 
 
 class AppealRead(Schema):

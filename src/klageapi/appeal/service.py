@@ -84,7 +84,7 @@ async def register(
             await session.flush()
     except IntegrityError:
         # A concurrent registration of the same reference won the race; answer as for a retry.
-        session.expunge(appeal)
+        # Rolling back the savepoint has already taken `appeal` out of the session.
         winner = await repository.get_by_external_reference(
             session, unit_number=office.unit_number, external_reference=body.external_reference
         )
@@ -98,7 +98,7 @@ async def register(
             from_status=None,
             to_status=AppealStatus.received,
             actor_organisation=organisation.actor,
-            actor_supplier=organisation.supplier,
+            actor_supplier=organisation.supplier_actor,
             occurred_at=now,
             recorded_at=now,
         )

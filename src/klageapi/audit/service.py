@@ -30,7 +30,7 @@ async def record(
             occurred_at=clock.now(),
             actor_kind="organisation" if organisation else "citizen",
             actor_organisation=organisation.actor if organisation else None,
-            actor_supplier=organisation.supplier if organisation else None,
+            actor_supplier=organisation.supplier_actor if organisation else None,
             action=action,
             appeal_id=appeal_id,
             purpose=purpose,

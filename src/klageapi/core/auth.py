@@ -57,7 +57,12 @@ class Organisation:
 
     @property
     def actor(self) -> str:
+        """The organisation as an ISO 6523 identifier, as the audit log and history keep it."""
         return f"0192:{self.organisation_number}"
+
+    @property
+    def supplier_actor(self) -> str | None:
+        return f"0192:{self.supplier}" if self.supplier else None
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class _IssuerKeys:
 
     async def _refresh(self, client: httpx.AsyncClient) -> None:
         async with self._lock:
-            if time.monotonic() - self._fetched_at < self._refresh_min_seconds and self._keys:
+            if self._fetched_at and time.monotonic() - self._fetched_at < self._refresh_min_seconds:
                 # Refreshed a moment ago: an unknown kid is no reason to hammer the issuer.
                 return
             try:
@@ -206,7 +211,7 @@ async def get_principal(
 ) -> Principal:
     """The authenticated caller; 401 when the token is missing or refused."""
     if credentials is None:
-        raise Unauthenticated("A bearer token is required.", error="invalid_request")
+        raise Unauthenticated("A bearer token is required.", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(credentials.credentials)
     request.state.principal = principal

@@ -40,7 +40,10 @@ class IssuerSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything the service can be told from outside."""
 
-    model_config = SettingsConfigDict(env_prefix="KLAGEAPI_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refusal is printed at start-up, and the input holds the secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="KLAGEAPI_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     database_url: SecretStr | None = Field(

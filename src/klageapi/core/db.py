@@ -46,7 +46,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a client never
+# sees a success that a failed commit then takes back.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -60,9 +60,13 @@ class Unauthenticated(KlageError):
     code = "unauthenticated"
     title = "Authentication required"
 
-    def __init__(self, detail: str, *, error: str = "invalid_token") -> None:
+    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
         super().__init__(detail)
-        self.headers["WWW-Authenticate"] = f'Bearer realm="klageapi", error="{error}"'
+        # RFC 6750 section 3.1: a request without credentials gets a challenge with no error code.
+        challenge = 'Bearer realm="klageapi"'
+        if error is not None:
+            challenge += f', error="{error}"'
+        self.headers["WWW-Authenticate"] = challenge
 
 
 class Forbidden(KlageError):

@@ -11,6 +11,7 @@ __all__ = [
     "MunicipalityNumber",
     "NationalId",
     "OrganisationNumber",
+    "Text",
     "UnitNumber",
     "validate_national_id",
 ]
@@ -37,6 +38,18 @@ NationalId = Annotated[
     Field(min_length=11, max_length=11, pattern=r"^[0-9]{11}$", examples=["15076500565"]),
     AfterValidator(validate_national_id),
 ]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refused as invalid input, not left to fail as a 500.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""Free text from a client: any Unicode except NUL."""
+
 OrganisationNumber = Annotated[
     str,
     Field(min_length=9, max_length=9, pattern=r"^[0-9]{9}$", examples=["977777771"]),

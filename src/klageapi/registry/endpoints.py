@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import AdminDep
 from klageapi.core.db import SessionDep
 from klageapi.core.pagination import PageParamsDep
@@ -27,7 +28,10 @@ from klageapi.registry.schemas import (
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/offices", tags=["registry"], responses=problem_responses(400, 401, 403, 422)
+    prefix="/offices",
+    tags=["registry"],
+    responses=problem_responses(400, 401, 403, 415, 422),
+    route_class=JsonRoute,
 )
 
 UnitNumberPath = Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["1103"])]
@@ -92,7 +96,7 @@ async def list_statsforvalter_offices(
     )
     items, cursor = page.page("statsforvalter_office", list(rows), lambda office: [office.id])
     return StatsforvalterOfficePage(
-        items=[await service.statsforvalter_office_read(session, office.id) for office in items],
+        items=await service.statsforvalter_office_reads(session, items),
         next_cursor=cursor,
     )
 
@@ -139,9 +143,17 @@ async def list_county_routes(session: SessionDep, _: AdminDep) -> CountyRoutePag
     "/routing/{county}",
     operation_id="put_county_route",
     response_model=CountyRouteRead,
+    responses={201: {"description": "Created", "model": CountyRouteRead}},
 )
 async def put_county_route(
-    session: SessionDep, _: AdminDep, county: CountyPath, body: CountyRouteWrite
+    session: SessionDep,
+    _: AdminDep,
+    county: CountyPath,
+    body: CountyRouteWrite,
+    response: Response,
 ) -> object:
-    """Route a county's new appeals to a Statsforvalter office."""
-    return await service.put_county_route(session, county, body.statsforvalter_office_id)
+    """Route a county's new appeals to a Statsforvalter office (201 for a county new to the
+    table, 200 when re-routed)."""
+    route, created = await service.put_county_route(session, county, body.statsforvalter_office_id)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return route

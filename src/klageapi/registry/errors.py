@@ -10,8 +10,9 @@ __all__ = ["NavOfficeNotFound", "StatsforvalterOfficeNotFound", "UnknownCounty"]
 class NavOfficeNotFound(NotFound):
     code = "nav_office_not_found"
 
-    def __init__(self, unit_number: str) -> None:
-        super().__init__(f"No NAV office {unit_number} that you act for.", unit_number=unit_number)
+    def __init__(self, unit_number: str, *, acting_for: bool = False) -> None:
+        detail = f"No NAV office {unit_number}" + (" that you act for." if acting_for else ".")
+        super().__init__(detail, unit_number=unit_number)
 
 
 class StatsforvalterOfficeNotFound(NotFound):

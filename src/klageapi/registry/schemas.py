@@ -6,7 +6,7 @@ from pydantic import Field
 
 from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
-from klageapi.core.validation import MunicipalityNumber, OrganisationNumber, UnitNumber
+from klageapi.core.validation import MunicipalityNumber, OrganisationNumber, Text, UnitNumber
 
 __all__ = [
     "CountyRoutePage",
@@ -22,7 +22,7 @@ __all__ = [
 
 
 class NavOfficeWrite(Schema):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     organisation_number: OrganisationNumber
     municipality_numbers: list[MunicipalityNumber] = Field(min_length=1, max_length=50)
 
@@ -35,7 +35,7 @@ class NavOfficeRead(Schema):
 
 
 class StatsforvalterOfficeWrite(Schema):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     organisation_number: OrganisationNumber | None = None
     agent_organisation_numbers: list[OrganisationNumber] = Field(
         default=[], max_length=20, description="Organisations that act for this office (STAF)."

@@ -28,6 +28,7 @@ __all__ = [
     "put_statsforvalter_office",
     "route",
     "statsforvalter_office_read",
+    "statsforvalter_office_reads",
 ]
 
 
@@ -47,7 +48,7 @@ async def nav_office_acting_for(
     """The NAV office, if the calling organisation acts for it; otherwise it does not exist."""
     office = await repository.get_nav_office(session, unit_number)
     if office is None or office.organisation_number != organisation_number:
-        raise NavOfficeNotFound(unit_number)
+        raise NavOfficeNotFound(unit_number, acting_for=True)
     return office
 
 
@@ -92,13 +93,17 @@ async def put_statsforvalter_office(
     return office, created
 
 
-async def put_county_route(session: AsyncSession, county: str, office_id: str) -> CountyRoute:
-    """Route a county's appeals to an office (existing appeals keep the office they had)."""
+async def put_county_route(
+    session: AsyncSession, county: str, office_id: str
+) -> tuple[CountyRoute, bool]:
+    """Route a county's appeals to an office (existing appeals keep the office they had);
+    returns the route and whether the county is new to the table."""
     if await repository.get_statsforvalter_office(session, office_id) is None:
         raise ValidationFailed(
             [FieldError("statsforvalter_office_id", f"no office {office_id!r}", "unknown_office")]
         )
     county_route = await session.get(CountyRoute, county)
+    created = county_route is None
     if county_route is None:
         county_route = CountyRoute(county=county, statsforvalter_office_id=office_id)
         session.add(county_route)
@@ -106,7 +111,7 @@ async def put_county_route(session: AsyncSession, county: str, office_id: str) -
         county_route.statsforvalter_office_id = office_id
         county_route.updated_at = func.now()
     await session.flush()
-    return county_route
+    return county_route, created
 
 
 async def counties_of(session: AsyncSession, office_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -127,14 +132,24 @@ async def statsforvalter_office_read(
     office = await repository.get_statsforvalter_office(session, office_id)
     if office is None:
         raise StatsforvalterOfficeNotFound(office_id)
-    counties = await counties_of(session, [office.id])
-    return StatsforvalterOfficeRead(
-        id=office.id,
-        name=office.name,
-        organisation_number=office.organisation_number,
-        agent_organisation_numbers=office.agent_organisation_numbers,
-        counties=counties[office.id],
-    )
+    return (await statsforvalter_office_reads(session, [office]))[0]
+
+
+async def statsforvalter_office_reads(
+    session: AsyncSession, offices: Sequence[StatsforvalterOffice]
+) -> list[StatsforvalterOfficeRead]:
+    """The API's view of offices, with their counties fetched in one query."""
+    counties = await counties_of(session, [office.id for office in offices])
+    return [
+        StatsforvalterOfficeRead(
+            id=office.id,
+            name=office.name,
+            organisation_number=office.organisation_number,
+            agent_organisation_numbers=office.agent_organisation_numbers,
+            counties=counties[office.id],
+        )
+        for office in offices
+    ]
 
 
 class _ShippedOffice(BaseModel):
