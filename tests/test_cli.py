@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from klageapi import __version__
 from klageapi.cli import app
 from klageapi.core.auth import Citizen, Organisation, TokenVerifier
+from klageapi.core.db import current_revision
 from klageapi.core.dev_issuer import DevIssuer
+from klageapi.core.migrations import head_revision
+from tests.conftest import create_database
 from tests.factories import NATIONAL_ID, appeal_body
 
 runner = CliRunner()
@@ -133,3 +139,21 @@ def test_served_data_survives_a_restart(tmp_path: Path) -> None:
 
     assert read.status_code == 200
     assert read.json() == created.json()
+
+
+async def test_migrate_brings_a_given_database_to_head(
+    tmp_path: Path, postgres_server_url: str
+) -> None:
+    url = await create_database(postgres_server_url, f"klageapi_cli_{uuid.uuid4().hex[:8]}")
+
+    # The command runs its own event loop, so it runs in a thread of its own here.
+    result = await asyncio.to_thread(
+        runner.invoke, app, ["migrate"], env=_env(tmp_path, KLAGEAPI_DATABASE_URL=url)
+    )
+
+    assert result.exit_code == 0, result.output
+    engine = create_async_engine(url)
+    try:
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
