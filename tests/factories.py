@@ -58,6 +58,7 @@ async def make_appeal(session: AsyncSession, **overrides: Any) -> Appeal:
         "status": AppealStatus.received,
         "version": 1,
         "registration_digest": "0" * 64,
+        "status_changed_at": now,
         "created_at": now,
         "updated_at": now,
     }
@@ -68,6 +69,7 @@ async def make_appeal(session: AsyncSession, **overrides: Any) -> Appeal:
     session.add(
         AppealHistory(
             appeal_id=appeal.id,
+            action="register",
             to_status=appeal.status,
             actor_organisation="0192:977777771",
             occurred_at=now,

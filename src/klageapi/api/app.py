@@ -25,6 +25,7 @@ from klageapi.core.config import Settings, get_settings
 from klageapi.core.db import create_engine, create_sessionmaker, current_revision
 from klageapi.core.dev_issuer import DevIssuer
 from klageapi.core.embedded_postgres import EmbeddedPostgres
+from klageapi.core.idempotency import sweep_expired
 from klageapi.core.logging import configure_logging, get_logger
 from klageapi.core.metrics import Metrics
 from klageapi.core.migrations import head_revision, upgrade_to_head
@@ -81,9 +82,20 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,
-        templates=[*app.openapi()["paths"], "/docs", "/redoc", "/openapi.json"],
+        templates=_route_templates(app),
     )
     return app
+
+
+_templates: list[str] = []
+
+
+def _route_templates(app: FastAPI) -> list[str]:
+    # Every app has the same routers, and building the OpenAPI document is the slow part of
+    # create_app: do it once per process.
+    if not _templates:
+        _templates.extend([*app.openapi()["paths"], "/docs", "/redoc", "/openapi.json"])
+    return _templates
 
 
 def _attach_database(app: FastAPI, engine: AsyncEngine) -> None:
@@ -130,8 +142,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             if settings.should_migrate_on_start:
                 await upgrade_to_head(engine)
             await _load_registry(app, settings)
+        sweeper = asyncio.create_task(_sweep_idempotency_keys(app))
+        stack.callback(sweeper.cancel)
         _log.info("started", environment=settings.environment)
         yield
+
+
+async def _sweep_idempotency_keys(app: FastAPI) -> None:
+    """Delete stored idempotent answers past their retention, every few minutes."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.idempotency_sweep_seconds)
+        try:
+            async with app.state.sessionmaker() as session, session.begin():
+                swept = await sweep_expired(session, now=app.state.clock.now())
+            if swept:
+                _log.info("idempotency_keys_swept", count=swept)
+        except Exception as error:  # a failed sweep is retried next round, never fatal
+            _log.warning("idempotency_sweep_failed", error=type(error).__name__)
 
 
 async def _connect(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import uuid
 
-from klageapi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from klageapi.core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    KlageError,
+    NotFound,
+    ValidationFailed,
+)
 
-__all__ = ["AppealNotFound", "ExternalReferenceConflict", "MunicipalityNotServed"]
+__all__ = [
+    "AppealNotFound",
+    "ExternalReferenceConflict",
+    "MunicipalityNotServed",
+    "NotPermittedForRole",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "TransitionNotAllowed",
+]
 
 
 class AppealNotFound(NotFound):
@@ -39,4 +54,56 @@ class MunicipalityNotServed(ValidationFailed):
                     "municipality_not_served",
                 )
             ]
+        )
+
+
+class TransitionNotAllowed(Conflict):
+    code = "transition_not_allowed"
+
+    def __init__(self, *, action: str, current: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"Cannot {action.replace('_', ' ')} an appeal that is {current}; "
+            f"from {current} the possible actions are: {', '.join(allowed) or 'none'}.",
+            current_status=current,
+            allowed_actions=allowed,
+        )
+
+
+class NotPermittedForRole(Forbidden):
+    code = "not_permitted_for_role"
+    title = "Not permitted for your role"
+
+    def __init__(self, *, action: str, appeal_id: uuid.UUID) -> None:
+        super().__init__(
+            f"Your organisation may see appeal {appeal_id} but may not "
+            f"{action.replace('_', ' ')} it.",
+            action=action,
+        )
+
+
+class PreconditionRequired(KlageError):
+    status = 428
+    code = "precondition_required"
+    title = "Precondition required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This change needs If-Match with the appeal's current ETag, so that it is not made "
+            "on a version you have not seen."
+        )
+
+
+class PreconditionFailed(KlageError):
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+    def __init__(self, *, current_version: int | None) -> None:
+        if current_version is None:
+            super().__init__('If-Match holds no ETag this API hands out, such as "3".')
+            return
+        super().__init__(
+            f'The appeal has changed since you read it (its ETag is now "{current_version}"); '
+            "read it again and decide anew.",
+            current_etag=f'"{current_version}"',
         )

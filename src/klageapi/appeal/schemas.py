@@ -6,17 +6,26 @@ import datetime as dt
 import enum
 import uuid
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 
+from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
 from klageapi.core.validation import MunicipalityNumber, NationalId, Text, UnitNumber
-from klageapi.models.appeal import Appeal, AppealStatus, Channel
+from klageapi.models.appeal import Appeal, AppealHistory, AppealStatus, Channel, NavOutcome
 
 __all__ = [
     "AppealCreate",
+    "AppealHistoryRead",
+    "AppealPage",
     "AppealRead",
     "DecisionRef",
+    "HistoryEntryRead",
+    "NavKlageOutcome",
     "NavKlageStatus",
+    "NavOutcomeCreate",
+    "PreliminaryReplyCreate",
+    "StateDurationRead",
+    "StepCreate",
     "appeal_read",
     "nav_klage_status",
 ]
@@ -47,6 +56,29 @@ _NAV_KLAGE_STATUS = {
 
 def nav_klage_status(status: AppealStatus) -> NavKlageStatus:
     return _NAV_KLAGE_STATUS[status]
+
+
+class NavKlageOutcome(enum.StrEnum):
+    """The outcome values of NAV's own klage format."""
+
+    MEDHOLD = "MEDHOLD"
+    DELVIS_MEDHOLD = "DELVIS_MEDHOLD"
+    OPPRETTHOLDT = "OPPRETTHOLDT"
+    AVVIST = "AVVIST"
+
+
+_NAV_KLAGE_OUTCOME = {
+    NavOutcome.full_reversal: NavKlageOutcome.MEDHOLD,
+    NavOutcome.partial_reversal: NavKlageOutcome.DELVIS_MEDHOLD,
+    NavOutcome.upheld: NavKlageOutcome.OPPRETTHOLDT,
+    NavOutcome.dismissed: NavKlageOutcome.AVVIST,
+}
+
+_OCCURRED_AT = Field(
+    default=None,
+    description="When the step happened, if earlier than now (the case system reports late). "
+    "Not in the future, not before the appeal's previous step.",
+)
 
 
 class DecisionRef(Schema):
@@ -84,6 +116,7 @@ class AppealCreate(Schema):
         description="The case system's own id for the appeal; unique per NAV office.",
         examples=["SAK-2026-000123"],
     )
+    occurred_at: AwareDatetime | None = _OCCURRED_AT
 
     @field_validator("received_on")
     @classmethod
@@ -110,8 +143,72 @@ class AppealRead(Schema):
     external_reference: str
     appeal_deadline_on: dt.date
     late: bool = Field(description="Received after the appeal deadline; accepted, but flagged.")
+    status_changed_at: dt.datetime = Field(description="When the current status began.")
+    nav_outcome: NavOutcome | None = Field(description="NAV's preparatory review, once made.")
+    nav_klage_outcome: NavKlageOutcome | None = Field(description="The same, in NAV's format.")
+    nav_outcome_on: dt.date | None
+    nav_reasoning: str | None
+    expected_decision_on: dt.date | None = Field(
+        description="From the latest preliminary reply (foreløpig svar)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class AppealPage(Page[AppealRead]):
+    """A page of appeals, oldest change first."""
+
+
+class StepCreate(Schema):
+    """A step that needs nothing but, optionally, when it happened."""
+
+    occurred_at: AwareDatetime | None = _OCCURRED_AT
+
+
+class NavOutcomeCreate(Schema):
+    """NAV's preparatory review (fvl § 33): full_reversal and dismissed close the appeal at NAV;
+    upheld and partial_reversal leave it ready to be forwarded."""
+
+    outcome: NavOutcome
+    decided_on: dt.date
+    reasoning: Text = Field(min_length=1, max_length=20_000)
+    occurred_at: AwareDatetime | None = _OCCURRED_AT
+
+
+class PreliminaryReplyCreate(Schema):
+    """A preliminary reply (foreløpig svar, fvl § 11a) was sent to the citizen."""
+
+    expected_decision_on: dt.date = Field(description="Not in the past.")
+    occurred_at: AwareDatetime | None = _OCCURRED_AT
+
+
+class HistoryEntryRead(Schema):
+    id: int
+    action: str = Field(examples=["start_nav_review"])
+    from_status: AppealStatus | None
+    to_status: AppealStatus
+    actor_organisation: str = Field(examples=["0192:977777771"])
+    actor_supplier: str | None
+    occurred_at: dt.datetime = Field(description="When it happened (business time).")
+    recorded_at: dt.datetime = Field(description="When klageapi was told.")
+    details: dict[str, object]
+
+
+class StateDurationRead(Schema):
+    status: AppealStatus
+    entered_at: dt.datetime
+    left_at: dt.datetime | None = Field(description="Null for the state the appeal is in now.")
+    calendar_days: float = Field(description="Elapsed time in days, to the hour.")
+    working_days: int = Field(
+        description="Norwegian working days after the day it was entered, up to and including "
+        "the day it was left (or today)."
+    )
+
+
+class AppealHistoryRead(Schema):
+    appeal_id: uuid.UUID
+    entries: list[HistoryEntryRead]
+    time_in_states: list[StateDurationRead]
 
 
 def appeal_read(appeal: Appeal) -> AppealRead:
@@ -136,6 +233,16 @@ def appeal_read(appeal: Appeal) -> AppealRead:
         external_reference=appeal.external_reference,
         appeal_deadline_on=appeal.appeal_deadline_on,
         late=appeal.late,
+        status_changed_at=appeal.status_changed_at,
+        nav_outcome=appeal.nav_outcome,
+        nav_klage_outcome=_NAV_KLAGE_OUTCOME[appeal.nav_outcome] if appeal.nav_outcome else None,
+        nav_outcome_on=appeal.nav_outcome_on,
+        nav_reasoning=appeal.nav_reasoning,
+        expected_decision_on=appeal.expected_decision_on,
         created_at=appeal.created_at,
         updated_at=appeal.updated_at,
     )
+
+
+def history_entry_read(entry: AppealHistory) -> HistoryEntryRead:
+    return HistoryEntryRead.model_validate(entry)

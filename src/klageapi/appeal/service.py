@@ -1,26 +1,43 @@
-"""Registering and reading appeals."""
+"""Registering, reading and moving appeals along their lifecycle (NAV's side)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.appeal import repository
+from klageapi.appeal import lifecycle, repository, timeline
 from klageapi.appeal.deadline import appeal_deadline
 from klageapi.appeal.errors import AppealNotFound, ExternalReferenceConflict, MunicipalityNotServed
-from klageapi.appeal.schemas import AppealCreate
+from klageapi.appeal.schemas import (
+    AppealCreate,
+    NavOutcomeCreate,
+    PreliminaryReplyCreate,
+    StepCreate,
+)
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
-from klageapi.core.errors import FieldError, ValidationFailed
-from klageapi.models import Appeal, AppealHistory, AppealStatus
+from klageapi.core.errors import BadRequest, FieldError, ValidationFailed
+from klageapi.core.pagination import PageParams
+from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
 from klageapi.registry import service as registry
 
-__all__ = ["get", "register"]
+__all__ = [
+    "add_preliminary_reply",
+    "get",
+    "history",
+    "list_appeals",
+    "record_nav_outcome",
+    "register",
+    "start_nav_review",
+    "withdraw",
+]
 
 
 def _digest(body: AppealCreate) -> str:
@@ -57,6 +74,7 @@ async def register(
 
     deadline = appeal_deadline(body.decision.notified_on)
     now = clock.now()
+    occurred_at = lifecycle.business_time(body.occurred_at, previous=None, clock=clock)
     appeal = Appeal(
         id=uuid.uuid4(),
         nav_office_unit_number=office.unit_number,
@@ -74,6 +92,7 @@ async def register(
         late=body.received_on > deadline,
         status=AppealStatus.received,
         version=1,
+        status_changed_at=occurred_at,
         registration_digest=digest,
         created_at=now,
         updated_at=now,
@@ -92,16 +111,8 @@ async def register(
             raise
         return await _replay(session, winner, body, digest, organisation, clock), False
 
-    session.add(
-        AppealHistory(
-            appeal_id=appeal.id,
-            from_status=None,
-            to_status=AppealStatus.received,
-            actor_organisation=organisation.actor,
-            actor_supplier=organisation.supplier_actor,
-            occurred_at=now,
-            recorded_at=now,
-        )
+    lifecycle.record_registration(
+        session, appeal, actor=organisation, occurred_at=occurred_at, recorded_at=now
     )
     await audit.record(
         session,
@@ -157,7 +168,8 @@ async def get(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> Appeal:
     """One appeal the caller may see, with the read written to the audit log."""
-    appeal = await repository.get_visible(session, appeal_id, organisation)
+    offices = await repository.offices_of(session, organisation)
+    appeal = await repository.get_visible(session, appeal_id, offices)
     if appeal is None:
         raise AppealNotFound(appeal_id)
     await audit.record(
@@ -169,3 +181,180 @@ async def get(
         clock=clock,
     )
     return appeal
+
+
+async def list_appeals(
+    session: AsyncSession,
+    where: repository.AppealFilter,
+    page: PageParams,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+) -> tuple[list[Appeal], str | None]:
+    """A page of the appeals the caller may see; each one listed is written to the audit log."""
+    offices = await repository.offices_of(session, organisation)
+    position = page.position("appeals")
+    after = None
+    if position is not None:
+        try:
+            after = (dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
+        except (ValueError, TypeError, IndexError) as error:
+            raise BadRequest(
+                "The cursor is not one this list handed out.", code="invalid_cursor"
+            ) from error
+    rows = await repository.list_visible(session, offices, where, after=after, limit=page.limit + 1)
+    appeals, cursor = page.page(
+        "appeals", list(rows), lambda appeal: [appeal.updated_at.isoformat(), str(appeal.id)]
+    )
+    await audit.record_many(
+        session,
+        principal=organisation,
+        action="appeal.list",
+        appeal_ids=[appeal.id for appeal in appeals],
+        purpose="case processing",
+        clock=clock,
+    )
+    return appeals, cursor
+
+
+async def history(
+    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation, clock: Clock
+) -> tuple[Sequence[AppealHistory], list[timeline.StateDuration]]:
+    """Every step of an appeal the caller may see, and the time spent in each state."""
+    offices = await repository.offices_of(session, organisation)
+    if await repository.get_visible(session, appeal_id, offices) is None:
+        raise AppealNotFound(appeal_id)
+    entries = await repository.history(session, appeal_id)
+    return entries, timeline.time_in_states(entries, now=clock.now())
+
+
+async def start_nav_review(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: StepCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """NAV starts its preparatory review (received → under_nav_review)."""
+    appeal = await lifecycle.apply(
+        session,
+        appeal_id,
+        lifecycle.Action.start_nav_review,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+    )
+    await _audit_change(session, appeal, "appeal.start_nav_review", organisation, clock)
+    return appeal
+
+
+async def record_nav_outcome(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: NavOutcomeCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """NAV's outcome: full reversal or dismissal closes the appeal at NAV; upheld or partial
+    reversal leaves it under NAV's review, ready to be forwarded."""
+    closes = body.outcome in (NavOutcome.full_reversal, NavOutcome.dismissed)
+
+    def set_outcome(appeal: Appeal) -> None:
+        appeal.nav_outcome = body.outcome
+        appeal.nav_outcome_on = body.decided_on
+        appeal.nav_reasoning = body.reasoning
+
+    appeal = await lifecycle.apply(
+        session,
+        appeal_id,
+        lifecycle.Action.close_by_nav if closes else lifecycle.Action.record_nav_outcome,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+        change=set_outcome,
+        details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
+    )
+    await _audit_change(session, appeal, "appeal.nav_outcome", organisation, clock)
+    return appeal
+
+
+async def withdraw(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: StepCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """The citizen withdrew the appeal (any open state → withdrawn)."""
+    appeal = await lifecycle.apply(
+        session,
+        appeal_id,
+        lifecycle.Action.withdraw,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+    )
+    await _audit_change(session, appeal, "appeal.withdraw", organisation, clock)
+    return appeal
+
+
+async def add_preliminary_reply(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: PreliminaryReplyCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """A preliminary reply was sent; the status stays, the expected decision date is kept."""
+    if body.expected_decision_on < clock.today():
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "expected_decision_on",
+                    f"{body.expected_decision_on} is in the past (today is {clock.today()})",
+                    "date_in_past",
+                )
+            ]
+        )
+
+    def set_expected(appeal: Appeal) -> None:
+        appeal.expected_decision_on = body.expected_decision_on
+
+    appeal = await lifecycle.apply(
+        session,
+        appeal_id,
+        lifecycle.Action.preliminary_reply,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+        change=set_expected,
+        details={"expected_decision_on": body.expected_decision_on.isoformat()},
+    )
+    await _audit_change(session, appeal, "appeal.preliminary_reply", organisation, clock)
+    return appeal
+
+
+async def _audit_change(
+    session: AsyncSession, appeal: Appeal, action: str, organisation: Organisation, clock: Clock
+) -> None:
+    # The response to every change carries the appeal, national id included.
+    await audit.record(
+        session,
+        principal=organisation,
+        action=action,
+        appeal_id=appeal.id,
+        purpose="case processing",
+        clock=clock,
+    )

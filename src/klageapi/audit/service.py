@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.auth import Citizen, Principal
@@ -11,7 +13,7 @@ from klageapi.core.clock import Clock
 from klageapi.core.logging import request_id_var
 from klageapi.models import AuditEntry
 
-__all__ = ["record"]
+__all__ = ["record", "record_many"]
 
 
 async def record(
@@ -19,22 +21,49 @@ async def record(
     *,
     principal: Principal,
     action: str,
-    appeal_id: uuid.UUID | None,
+    appeal_id: uuid.UUID,
     purpose: str,
     clock: Clock,
 ) -> None:
     """Append one audit entry in the caller's transaction."""
-    organisation = None if isinstance(principal, Citizen) else principal
-    session.add(
-        AuditEntry(
-            occurred_at=clock.now(),
-            actor_kind="organisation" if organisation else "citizen",
-            actor_organisation=organisation.actor if organisation else None,
-            actor_supplier=organisation.supplier_actor if organisation else None,
-            action=action,
-            appeal_id=appeal_id,
-            purpose=purpose,
-            request_id=request_id_var.get(),
-        )
+    await record_many(
+        session,
+        principal=principal,
+        action=action,
+        appeal_ids=[appeal_id],
+        purpose=purpose,
+        clock=clock,
     )
-    await session.flush()
+
+
+async def record_many(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    action: str,
+    appeal_ids: Sequence[uuid.UUID],
+    purpose: str,
+    clock: Clock,
+) -> None:
+    """One audit entry per appeal, for a response that lists several."""
+    if not appeal_ids:
+        return
+    organisation = None if isinstance(principal, Citizen) else principal
+    now = clock.now()
+    request_id = request_id_var.get()
+    await session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "occurred_at": now,
+                "actor_kind": "organisation" if organisation else "citizen",
+                "actor_organisation": organisation.actor if organisation else None,
+                "actor_supplier": organisation.supplier_actor if organisation else None,
+                "action": action,
+                "appeal_id": appeal_id,
+                "purpose": purpose,
+                "request_id": request_id,
+            }
+            for appeal_id in appeal_ids
+        ],
+    )

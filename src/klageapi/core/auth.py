@@ -23,7 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from klageapi.core.config import IssuerSettings
-from klageapi.core.errors import Forbidden, Unauthenticated
+from klageapi.core.errors import InsufficientScope, Unauthenticated
 
 __all__ = [
     "SCOPE_ADMIN",
@@ -223,7 +223,7 @@ def require_scope(scope: str) -> Any:
 
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Organisation:
         if not isinstance(principal, Organisation) or scope not in principal.scopes:
-            raise Forbidden(scope=scope)
+            raise InsufficientScope(scope=scope)
         return principal
 
     return dependency

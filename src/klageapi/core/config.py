@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    idempotency_retention_hours: int = Field(
+        default=24, ge=24, le=24 * 90, description="How long a stored idempotent answer is kept."
+    )
+    idempotency_sweep_seconds: int = Field(default=600, ge=10)
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_refresh_min_seconds: int = Field(default=30, ge=0)
 

@@ -3,10 +3,12 @@
 KlageError                      status and a stable `code`; rendered by `api.problems`
 ├── BadRequest (400)            malformed_json, invalid_cursor
 ├── Unauthenticated (401)       missing or invalid bearer token
-├── Forbidden (403)             a valid token without the needed scope
+├── Forbidden (403)             insufficient_scope; not_permitted_for_role
 ├── NotFound (404)              route_not_found, and every object the caller may not see
 ├── MethodNotAllowed (405)
-├── Conflict (409)              external_reference_conflict, ...
+├── Conflict (409)              external_reference_conflict, transition_not_allowed, ...
+├── PreconditionFailed (412)    a stale If-Match (appeal.errors)
+├── PreconditionRequired (428)  a missing If-Match (appeal.errors)
 ├── PayloadTooLarge (413)
 ├── UnsupportedMediaType (415)
 ├── ValidationFailed (422)      request validation and domain validation, with an `errors` list
@@ -22,6 +24,7 @@ __all__ = [
     "Conflict",
     "FieldError",
     "Forbidden",
+    "InsufficientScope",
     "KlageError",
     "MethodNotAllowed",
     "NotFound",
@@ -71,6 +74,11 @@ class Unauthenticated(KlageError):
 
 class Forbidden(KlageError):
     status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class InsufficientScope(Forbidden):
     code = "insufficient_scope"
     title = "Insufficient scope"
 

@@ -16,12 +16,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from klageapi.models.base import Base, TimestampMixin
 
-__all__ = ["Appeal", "AppealHistory", "AppealStatus", "Channel"]
+__all__ = ["Appeal", "AppealHistory", "AppealStatus", "Channel", "NavOutcome"]
 
 
 class AppealStatus(enum.StrEnum):
@@ -34,6 +37,15 @@ class AppealStatus(enum.StrEnum):
     awaiting_documentation = "awaiting_documentation"
     decided = "decided"
     withdrawn = "withdrawn"
+
+
+class NavOutcome(enum.StrEnum):
+    """NAV's own review of its decision (forberedende klagebehandling)."""
+
+    full_reversal = "full_reversal"
+    partial_reversal = "partial_reversal"
+    upheld = "upheld"
+    dismissed = "dismissed"
 
 
 class Channel(enum.StrEnum):
@@ -62,15 +74,18 @@ class Appeal(Base, TimestampMixin):
         CheckConstraint("national_id ~ '^[0-9]{11}$'", name="national_id_format"),
         CheckConstraint("municipality_number ~ '^[0-9]{4}$'", name="municipality_number_format"),
         CheckConstraint("version >= 1", name="version_positive"),
+        # One index per list filter, each ordered as the list is (updated_at, id).
         Index("ix_appeal_status_updated_at", "status", "updated_at", "id"),
+        Index("ix_appeal_nav_office_updated_at", "nav_office_unit_number", "updated_at", "id"),
+        Index("ix_appeal_sf_office_updated_at", "statsforvalter_office_id", "updated_at", "id"),
+        Index("ix_appeal_updated_at", "updated_at", "id"),
+        Index("ix_appeal_late_updated_at", "updated_at", "id", postgresql_where=text("late")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     nav_office_unit_number: Mapped[str] = mapped_column(ForeignKey("nav_office.unit_number"))
     municipality_number: Mapped[str] = mapped_column(String(4))
-    statsforvalter_office_id: Mapped[str] = mapped_column(
-        ForeignKey("statsforvalter_office.id"), index=True
-    )
+    statsforvalter_office_id: Mapped[str] = mapped_column(ForeignKey("statsforvalter_office.id"))
     national_id: Mapped[str] = mapped_column(String(11), index=True)
     decision_reference: Mapped[str] = mapped_column(Text)
     decision_decided_on: Mapped[dt.date]
@@ -83,6 +98,15 @@ class Appeal(Base, TimestampMixin):
     late: Mapped[bool]
     status: Mapped[AppealStatus] = mapped_column(_text_enum(AppealStatus, "appeal_status"))
     version: Mapped[int] = mapped_column(default=1)
+    status_changed_at: Mapped[dt.datetime] = mapped_column(
+        server_default=func.now(), doc="When the current status began (business time)."
+    )
+    nav_outcome: Mapped[NavOutcome | None] = mapped_column(_text_enum(NavOutcome, "nav_outcome"))
+    nav_outcome_on: Mapped[dt.date | None]
+    nav_reasoning: Mapped[str | None] = mapped_column(Text)
+    expected_decision_on: Mapped[dt.date | None] = mapped_column(
+        doc="From the latest preliminary reply (foreløpig svar)."
+    )
     forwarded_at: Mapped[dt.datetime | None] = mapped_column(
         doc="When the appeal was first forwarded; the Statsforvalter office sees it from then on."
     )
@@ -99,11 +123,15 @@ class AppealHistory(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     appeal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appeal.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(40), doc="register, start_nav_review, ...")
     from_status: Mapped[AppealStatus | None] = mapped_column(
         _text_enum(AppealStatus, "from_status")
     )
     to_status: Mapped[AppealStatus] = mapped_column(_text_enum(AppealStatus, "to_status"))
     actor_organisation: Mapped[str] = mapped_column(String(20))
     actor_supplier: Mapped[str | None] = mapped_column(String(20))
-    occurred_at: Mapped[dt.datetime]
-    recorded_at: Mapped[dt.datetime]
+    occurred_at: Mapped[dt.datetime] = mapped_column(doc="When it happened (business time).")
+    recorded_at: Mapped[dt.datetime] = mapped_column(doc="When klageapi was told.")
+    details: Mapped[dict[str, object]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb"), doc="The action's parameters; no personal data."
+    )

@@ -1,0 +1,282 @@
+"""The appeal lifecycle: the one function that changes an appeal's status.
+
+Every action on an appeal goes through `apply`: in the caller's transaction it locks the appeal,
+checks the caller's role and the state the appeal is in, applies the change, appends the history
+row, writes the outbox events and bumps the version. Nothing else writes `Appeal.status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.appeal import repository
+from klageapi.appeal.errors import (
+    AppealNotFound,
+    NotPermittedForRole,
+    PreconditionFailed,
+    TransitionNotAllowed,
+)
+from klageapi.core.auth import Organisation
+from klageapi.core.clock import Clock
+from klageapi.core.errors import FieldError, ValidationFailed
+from klageapi.event import outbox
+from klageapi.models import Appeal, AppealHistory, AppealStatus
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "Role",
+    "allowed_actions",
+    "apply",
+    "business_time",
+    "record_registration",
+]
+
+S = AppealStatus
+
+
+class Role(enum.StrEnum):
+    nav = "nav"
+    statsforvalter = "statsforvalter"
+
+
+class Action(enum.StrEnum):
+    start_nav_review = "start_nav_review"
+    record_nav_outcome = "record_nav_outcome"
+    close_by_nav = "close_by_nav"
+    forward = "forward"
+    withdraw = "withdraw"
+    preliminary_reply = "preliminary_reply"
+    acknowledge_receipt = "acknowledge_receipt"
+    reject_package = "reject_package"
+    start_statsforvalter_review = "start_statsforvalter_review"
+    request_documentation = "request_documentation"
+    fulfil_documentation = "fulfil_documentation"
+    decide = "decide"
+
+
+_OPEN = frozenset(
+    {
+        S.received,
+        S.under_nav_review,
+        S.forwarded,
+        S.received_by_statsforvalter,
+        S.under_statsforvalter_review,
+        S.awaiting_documentation,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may take an action, from which states, to which state, announced as which event."""
+
+    roles: frozenset[Role]
+    from_states: frozenset[AppealStatus]
+    to_state: AppealStatus | None
+    event_type: str | None
+
+
+_NAV = frozenset({Role.nav})
+_SF = frozenset({Role.statsforvalter})
+
+ACTIONS: dict[Action, Rule] = {
+    Action.start_nav_review: Rule(_NAV, frozenset({S.received}), S.under_nav_review, None),
+    # upheld / partial_reversal: the appeal stays with NAV, ready to be forwarded.
+    Action.record_nav_outcome: Rule(_NAV, frozenset({S.under_nav_review}), None, None),
+    Action.close_by_nav: Rule(_NAV, frozenset({S.under_nav_review}), S.closed_by_nav, None),
+    Action.forward: Rule(_NAV, frozenset({S.under_nav_review}), S.forwarded, "package.forwarded"),
+    Action.withdraw: Rule(_NAV, _OPEN, S.withdrawn, "appeal.withdrawn"),
+    Action.preliminary_reply: Rule(_NAV | _SF, _OPEN, None, "appeal.preliminary_reply"),
+    Action.acknowledge_receipt: Rule(
+        _SF, frozenset({S.forwarded}), S.received_by_statsforvalter, "package.received"
+    ),
+    Action.reject_package: Rule(
+        _SF, frozenset({S.forwarded}), S.under_nav_review, "package.rejected"
+    ),
+    Action.start_statsforvalter_review: Rule(
+        _SF, frozenset({S.received_by_statsforvalter}), S.under_statsforvalter_review, None
+    ),
+    Action.request_documentation: Rule(
+        _SF,
+        frozenset({S.under_statsforvalter_review}),
+        S.awaiting_documentation,
+        "documentation.requested",
+    ),
+    Action.fulfil_documentation: Rule(
+        _NAV,
+        frozenset({S.awaiting_documentation}),
+        S.under_statsforvalter_review,
+        "documentation.fulfilled",
+    ),
+    Action.decide: Rule(
+        _SF, frozenset({S.under_statsforvalter_review}), S.decided, "appeal.decided"
+    ),
+}
+
+
+def _roles(appeal: Appeal, offices: repository.Offices) -> frozenset[Role]:
+    roles = set()
+    if appeal.nav_office_unit_number in offices.nav:
+        roles.add(Role.nav)
+    if (
+        appeal.forwarded_at is not None
+        and appeal.statsforvalter_office_id in offices.statsforvalter
+    ):
+        roles.add(Role.statsforvalter)
+    return frozenset(roles)
+
+
+def business_time(
+    occurred_at: dt.datetime | None, *, previous: dt.datetime | None, clock: Clock
+) -> dt.datetime:
+    """When a step happened: as the case system reports it, or now. Not in the future, and
+    not before the appeal's previous step."""
+    now = clock.now()
+    if occurred_at is None:
+        return now
+    errors = []
+    if occurred_at > now:
+        errors.append(FieldError("occurred_at", "must not be in the future", "in_future"))
+    if previous is not None and occurred_at < previous:
+        errors.append(
+            FieldError(
+                "occurred_at",
+                f"must not be before the appeal's previous step ({previous.isoformat()})",
+                "before_previous_step",
+            )
+        )
+    if errors:
+        raise ValidationFailed(errors)
+    return occurred_at
+
+
+def allowed_actions(status: AppealStatus) -> list[str]:
+    return sorted(action.value for action, rule in ACTIONS.items() if status in rule.from_states)
+
+
+async def apply(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    action: Action,
+    *,
+    actor: Organisation,
+    clock: Clock,
+    occurred_at: dt.datetime | None = None,
+    expected_versions: frozenset[int] | None = None,
+    change: Callable[[Appeal], None] | None = None,
+    details: dict[str, object] | None = None,
+) -> Appeal:
+    """Take `action` on an appeal as `actor`, or refuse with nothing changed.
+
+    The appeal row stays locked until the transaction ends, so concurrent actions on one
+    appeal take turns, and the second one is judged on the state the first one left.
+    """
+    rule = ACTIONS[action]
+    offices = await repository.offices_of(session, actor)
+    appeal = await repository.get_visible(session, appeal_id, offices, for_update=True)
+    if appeal is None:
+        raise AppealNotFound(appeal_id)
+    if not rule.roles & _roles(appeal, offices):
+        raise NotPermittedForRole(action=action.value, appeal_id=appeal_id)
+    if expected_versions is not None and appeal.version not in expected_versions:
+        raise PreconditionFailed(current_version=appeal.version)
+    if appeal.status not in rule.from_states:
+        raise TransitionNotAllowed(
+            action=action.value, current=appeal.status.value, allowed=allowed_actions(appeal.status)
+        )
+    when = business_time(
+        occurred_at, previous=await repository.last_occurred_at(session, appeal.id), clock=clock
+    )
+    from_status = appeal.status
+    if change is not None:
+        change(appeal)
+    if rule.to_state is not None:
+        appeal.status = rule.to_state
+        appeal.status_changed_at = when
+        if rule.to_state is S.forwarded and appeal.forwarded_at is None:
+            appeal.forwarded_at = when
+    appeal.version += 1
+    appeal.updated_at = clock.now()
+    _record(
+        session,
+        appeal,
+        action=action.value,
+        event_type=rule.event_type,
+        from_status=from_status,
+        actor=actor,
+        occurred_at=when,
+        recorded_at=clock.now(),
+        details=details or {},
+    )
+    await session.flush()
+    return appeal
+
+
+def record_registration(
+    session: AsyncSession,
+    appeal: Appeal,
+    *,
+    actor: Organisation,
+    occurred_at: dt.datetime,
+    recorded_at: dt.datetime,
+) -> None:
+    """The first history row and the `appeal.received` event of a newly registered appeal."""
+    _record(
+        session,
+        appeal,
+        action="register",
+        event_type="appeal.received",
+        from_status=None,
+        actor=actor,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        details={},
+    )
+
+
+def _record(
+    session: AsyncSession,
+    appeal: Appeal,
+    *,
+    action: str,
+    event_type: str | None,
+    from_status: AppealStatus | None,
+    actor: Organisation,
+    occurred_at: dt.datetime,
+    recorded_at: dt.datetime,
+    details: dict[str, object],
+) -> None:
+    session.add(
+        AppealHistory(
+            appeal_id=appeal.id,
+            action=action,
+            from_status=from_status,
+            to_status=appeal.status,
+            actor_organisation=actor.actor,
+            actor_supplier=actor.supplier_actor,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            details=details,
+        )
+    )
+    # A specific event where the design names one, and appeal.status_changed for every change
+    # of status, so a subscriber to status changes alone still sees every one.
+    types = [event_type] if event_type else []
+    if from_status is not None and from_status != appeal.status:
+        types.append("appeal.status_changed")
+    for type_ in types:
+        outbox.write(
+            session,
+            appeal,
+            type_=type_,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            data={"action": action, "from_status": from_status.value if from_status else None},
+        )

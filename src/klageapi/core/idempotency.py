@@ -1,0 +1,207 @@
+"""Idempotency-Key (IETF httpapi draft): a retried POST gets the first answer again.
+
+The key is scoped to the caller's organisation and the request's method and path. Within the
+request's own transaction a transaction-scoped advisory lock claims the key, the stored answer
+(if any) is replayed, and a new 2xx answer is stored before the transaction commits, so the
+change and its stored answer land together or not at all:
+
+- same key, same body, first request finished   → the stored answer, `Idempotent-Replayed: true`
+- same key, different body                      → 422 `idempotency_key_reused`
+- same key while the first request still runs   → 409 `idempotency_key_in_use`
+- answers other than 2xx are not stored: a retry is simply tried again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.core.auth import WriterDep
+from klageapi.core.clock import ClockDep
+from klageapi.core.db import SessionDep
+from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
+from klageapi.models import IdempotencyRecord
+
+__all__ = [
+    "IdempotencyKeyDep",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
+    "IdempotentReplay",
+    "InvalidIdempotencyKey",
+    "store_response",
+    "sweep_expired",
+]
+
+_STORED_HEADERS = ("content-type", "location", "etag")
+
+
+class InvalidIdempotencyKey(BadRequest):
+    code = "invalid_idempotency_key"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, without spaces at "
+            "either end."
+        )
+
+
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        )
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    "Idempotency-Key",
+                    "was used before with a different request body",
+                    "idempotency_key_reused",
+                )
+            ]
+        )
+
+
+class IdempotentReplay(Exception):
+    """Raised by the dependency to answer with a stored response instead of running the
+    endpoint; the route class turns it into that response."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__("replay")
+        self.record = record
+
+    def response(self) -> Response:
+        headers = {**self.record.response_headers, "Idempotent-Replayed": "true"}
+        return Response(
+            content=self.record.response_body,
+            status_code=self.record.response_status,
+            headers=headers,
+        )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    session: AsyncSession
+    organisation: str
+    request_target: str
+    key: str
+    request_hash: str
+    expires_at: dt.datetime
+
+
+def _valid_key(key: str) -> bool:
+    return 1 <= len(key) <= 255 and all(" " <= char <= "~" for char in key) and key == key.strip()
+
+
+def _fingerprint(body: bytes) -> str:
+    # Equivalent JSON (other whitespace or key order) counts as the same body.
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def _claim(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="1-255 printable characters; a retry with the same key and body gets "
+            "the first answer again.",
+        ),
+    ] = None,
+) -> str | None:
+    if idempotency_key is None:
+        return None
+    if not _valid_key(idempotency_key):
+        raise InvalidIdempotencyKey()
+    target = f"{request.method} {request.url.path}"
+    scope = f"{organisation.actor}|{target}|{idempotency_key}"
+    claimed = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7312))"),
+        {"scope": scope},
+    )
+    if not claimed:
+        raise IdempotencyKeyInUse()
+    request_hash = _fingerprint(await request.body())
+    now = clock.now()
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.organisation == organisation.actor,
+            IdempotencyRecord.request_target == target,
+            IdempotencyRecord.key == idempotency_key,
+            IdempotencyRecord.expires_at > now,
+        )
+    )
+    if record is not None:
+        if record.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        raise IdempotentReplay(record)
+    retention = dt.timedelta(hours=request.app.state.settings.idempotency_retention_hours)
+    request.state.idempotency_claim = _Claim(
+        session=session,
+        organisation=organisation.actor,
+        request_target=target,
+        key=idempotency_key,
+        request_hash=request_hash,
+        expires_at=now + retention,
+    )
+    return idempotency_key
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(_claim, scope="function")]
+
+
+async def store_response(request: Request, response: Response) -> None:
+    """Keep a 2xx answer for the request's claimed key, in the request's transaction."""
+    claim: _Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is None or not 200 <= response.status_code < 300:
+        return
+    stored = await claim.session.get(
+        IdempotencyRecord, (claim.organisation, claim.request_target, claim.key)
+    )
+    if stored is not None:  # an expired record for the same key: this answer replaces it
+        await claim.session.delete(stored)
+        await claim.session.flush()
+    claim.session.add(
+        IdempotencyRecord(
+            organisation=claim.organisation,
+            request_target=claim.request_target,
+            key=claim.key,
+            request_hash=claim.request_hash,
+            response_status=response.status_code,
+            response_headers={
+                name: value for name, value in response.headers.items() if name in _STORED_HEADERS
+            },
+            response_body=bytes(response.body),
+            created_at=func.now(),
+            expires_at=claim.expires_at,
+        )
+    )
+    await claim.session.flush()
+
+
+async def sweep_expired(session: AsyncSession, *, now: dt.datetime) -> int:
+    """Delete stored answers past their retention; returns how many."""
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,54 @@
+"""Writing events into the outbox, in the transaction of the change that caused them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.models import Appeal, Event
+
+__all__ = ["EVENT_TYPES", "write"]
+
+EVENT_TYPES = (
+    "appeal.received",
+    "appeal.status_changed",
+    "document.added",
+    "package.forwarded",
+    "package.received",
+    "package.rejected",
+    "documentation.requested",
+    "documentation.fulfilled",
+    "appeal.preliminary_reply",
+    "appeal.decided",
+    "appeal.withdrawn",
+)
+
+
+def write(
+    session: AsyncSession,
+    appeal: Appeal,
+    *,
+    type_: str,
+    occurred_at: dt.datetime,
+    recorded_at: dt.datetime,
+    data: dict[str, object] | None = None,
+) -> Event:
+    """Add one thin event about `appeal`: ids, offices and status only, never personal data."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    event = Event(
+        event_id=uuid.uuid4(),
+        type=type_,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        appeal_id=appeal.id,
+        nav_office_unit_number=appeal.nav_office_unit_number,
+        statsforvalter_office_id=appeal.statsforvalter_office_id,
+        statsforvalter_visible=appeal.forwarded_at is not None,
+        status=appeal.status.value,
+        data=data or {},
+    )
+    session.add(event)
+    return event
