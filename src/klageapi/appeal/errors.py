@@ -59,11 +59,12 @@ class MunicipalityNotServed(ValidationFailed):
 
 class TransitionNotAllowed(Conflict):
     code = "transition_not_allowed"
+    title = "Transition not allowed"
 
     def __init__(self, *, action: str, current: str, allowed: list[str]) -> None:
         super().__init__(
-            f"Cannot {action.replace('_', ' ')} an appeal that is {current}; "
-            f"from {current} the possible actions are: {', '.join(allowed) or 'none'}.",
+            f"{action} is not possible while the appeal is {current}; "
+            f"possible now: {', '.join(allowed) or 'nothing (the appeal is closed)'}.",
             current_status=current,
             allowed_actions=allowed,
         )
@@ -75,8 +76,8 @@ class NotPermittedForRole(Forbidden):
 
     def __init__(self, *, action: str, appeal_id: uuid.UUID) -> None:
         super().__init__(
-            f"Your organisation may see appeal {appeal_id} but may not "
-            f"{action.replace('_', ' ')} it.",
+            f"Your organisation may see appeal {appeal_id}, but {action} is for the other "
+            "party to the appeal.",
             action=action,
         )
 

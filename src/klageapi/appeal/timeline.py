@@ -10,7 +10,9 @@ from klageapi.appeal.deadline import is_working_day
 from klageapi.core.clock import NORWAY
 from klageapi.models import AppealHistory, AppealStatus
 
-__all__ = ["StateDuration", "time_in_states", "working_days_between"]
+__all__ = ["FINAL_STATES", "StateDuration", "time_in_states", "working_days_between"]
+
+FINAL_STATES = frozenset({AppealStatus.closed_by_nav, AppealStatus.decided, AppealStatus.withdrawn})
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,20 @@ def working_days_between(start: dt.datetime, end: dt.datetime) -> int:
 def time_in_states(entries: Sequence[AppealHistory], *, now: dt.datetime) -> list[StateDuration]:
     """One span per status the appeal has been in, in order, the last one open until `now`.
 
-    Steps that changed no status (a preliminary reply, NAV's outcome) do not end a span.
+    Steps that changed no status (a preliminary reply, NAV's outcome) do not end a span. The
+    clock stops in a final state (closed by NAV, decided, withdrawn): its span is empty.
     """
     changes = [e for e in entries if e.from_status is None or e.from_status != e.to_status]
     spans = []
     for index, entry in enumerate(changes):
         following = changes[index + 1] if index + 1 < len(changes) else None
         left_at = following.occurred_at if following else None
-        until = left_at or max(now, entry.occurred_at)
+        if left_at is not None:
+            until = left_at
+        elif entry.to_status in FINAL_STATES:
+            until = entry.occurred_at
+        else:
+            until = max(now, entry.occurred_at)
         spans.append(
             StateDuration(
                 status=entry.to_status,
