@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import IssuerSettings, Settings
-from klageapi.core.db import get_session
+from klageapi.core.db import create_engine, get_session
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging
 from klageapi.core.migrations import upgrade_to_head
@@ -196,3 +197,37 @@ def auth(make_token: TokenFactory) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {make_token(**kwargs)}"}
 
     return headers
+
+
+@dataclass
+class CommittedApp:
+    """The app on a database of its own where every request commits, as in production."""
+
+    app: FastAPI
+    engine: AsyncEngine
+    client: httpx.AsyncClient
+
+
+@pytest.fixture
+async def race_track(postgres_server_url: str, settings: Settings) -> AsyncIterator[CommittedApp]:
+    """For tests of concurrency and commits: a freshly migrated and seeded scratch database,
+    the real session dependency (no rollback harness), dropped afterwards."""
+    name = f"klageapi_race_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(await create_database(postgres_server_url, name), settings)
+    try:
+        await upgrade_to_head(engine)
+        async with AsyncSession(engine) as session, session.begin():
+            await load_shipped_data(session, demo=True)
+        app = create_app(settings, engine=engine, clock=FixedClock(NOW))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://klageapi.test"
+        ) as client:
+            yield CommittedApp(app=app, engine=engine, client=client)
+        await app.state.http_client.aclose()
+    finally:
+        await engine.dispose()
+        admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()

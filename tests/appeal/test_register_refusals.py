@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from klageapi.api.app import create_app
-from klageapi.core.clock import FixedClock
-from klageapi.core.config import Settings
-from klageapi.core.db import create_engine
-from klageapi.core.migrations import upgrade_to_head
 from klageapi.models import Appeal, AppealHistory, AuditEntry, NavOffice
-from klageapi.registry.service import load_shipped_data
-from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, NOW, create_database
+from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, CommittedApp
 from tests.factories import NATIONAL_ID, OTHER_NATIONAL_ID, appeal_body, count
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -256,38 +247,6 @@ async def test_same_reference_at_another_office_is_another_appeal(
 # Races, in committed transactions on a database of their own
 
 
-@dataclass
-class RaceTrack:
-    app: FastAPI
-    engine: AsyncEngine
-    client: httpx.AsyncClient
-
-
-@pytest.fixture
-async def race_track(postgres_server_url: str, settings: Settings) -> AsyncIterator[RaceTrack]:
-    """The app on a freshly migrated and seeded database, with the real session dependency:
-    every request commits its own transaction, as in production."""
-    name = f"klageapi_race_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(await create_database(postgres_server_url, name), settings)
-    try:
-        await upgrade_to_head(engine)
-        async with AsyncSession(engine) as session, session.begin():
-            await load_shipped_data(session, demo=True)
-        app = create_app(settings, engine=engine, clock=FixedClock(NOW))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://klageapi.test"
-        ) as client:
-            yield RaceTrack(app=app, engine=engine, client=client)
-        await app.state.http_client.aclose()
-    finally:
-        await engine.dispose()
-        admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-
 async def _waiting_for_locks(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
         waiting = await connection.scalar(
@@ -300,7 +259,7 @@ async def _waiting_for_locks(engine: AsyncEngine) -> int:
 
 
 async def _register_at_once(
-    track: RaceTrack, bodies: list[dict[str, Any]], headers: dict[str, str]
+    track: CommittedApp, bodies: list[dict[str, Any]], headers: dict[str, str]
 ) -> list[httpx.Response]:
     """Send the registrations together, and hold every one of them just before its INSERT until
     all have looked for an existing appeal and found none: the race, every time."""
@@ -332,7 +291,7 @@ async def _stored(engine: AsyncEngine) -> tuple[list[Appeal], int, list[str]]:
 
 
 async def test_two_identical_registrations_at_once_store_one_appeal(
-    race_track: RaceTrack, auth: AuthHeaders
+    race_track: CommittedApp, auth: AuthHeaders
 ) -> None:
     body = appeal_body()
 
@@ -347,7 +306,7 @@ async def test_two_identical_registrations_at_once_store_one_appeal(
 
 
 async def test_two_different_registrations_of_one_reference_at_once_store_one_appeal(
-    race_track: RaceTrack, auth: AuthHeaders
+    race_track: CommittedApp, auth: AuthHeaders
 ) -> None:
     body = appeal_body()
     other = {**body, "grounds": "Andre grunner."}
@@ -366,7 +325,7 @@ async def test_two_different_registrations_of_one_reference_at_once_store_one_ap
 
 
 async def test_many_identical_registrations_at_once_all_answer_the_same_appeal(
-    race_track: RaceTrack, auth: AuthHeaders
+    race_track: CommittedApp, auth: AuthHeaders
 ) -> None:
     body = appeal_body()
 
