@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from klageapi.appeal.endpoints import router as appeal_router
+from klageapi.audit.endpoints import router as audit_router
 from klageapi.registry.endpoints import router as registry_router
 
 __all__ = ["router"]
@@ -14,3 +15,4 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1")
 router.include_router(appeal_router)
 router.include_router(registry_router)
+router.include_router(audit_router)
