@@ -9,7 +9,6 @@ import uuid
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -22,9 +21,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from klageapi.models.base import Base, TimestampMixin
+from klageapi.models.base import Base, TimestampMixin, text_enum
 
-__all__ = ["Appeal", "AppealHistory", "AppealStatus", "Channel", "NavOutcome"]
+__all__ = [
+    "Appeal",
+    "AppealHistory",
+    "AppealStatus",
+    "Channel",
+    "NavOutcome",
+    "StatsforvalterOutcome",
+]
 
 
 class AppealStatus(enum.StrEnum):
@@ -48,21 +54,18 @@ class NavOutcome(enum.StrEnum):
     dismissed = "dismissed"
 
 
+class StatsforvalterOutcome(enum.StrEnum):
+    """The appeal body's decision."""
+
+    upheld = "upheld"
+    new_decision = "new_decision"
+    annulled = "annulled"
+    dismissed = "dismissed"
+
+
 class Channel(enum.StrEnum):
     digital = "digital"
     paper = "paper"
-
-
-def _text_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
-    # Stored as text with a CHECK constraint: adding a value is a plain migration.
-    return Enum(
-        enum_class,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=40,
-        values_callable=lambda members: [member.value for member in members],
-    )
 
 
 class Appeal(Base, TimestampMixin):
@@ -91,17 +94,17 @@ class Appeal(Base, TimestampMixin):
     decision_decided_on: Mapped[dt.date]
     decision_notified_on: Mapped[dt.date]
     received_on: Mapped[dt.date]
-    channel: Mapped[Channel] = mapped_column(_text_enum(Channel, "channel"))
+    channel: Mapped[Channel] = mapped_column(text_enum(Channel, "channel"))
     grounds: Mapped[str] = mapped_column(Text)
     external_reference: Mapped[str] = mapped_column(String(200))
     appeal_deadline_on: Mapped[dt.date]
     late: Mapped[bool]
-    status: Mapped[AppealStatus] = mapped_column(_text_enum(AppealStatus, "appeal_status"))
+    status: Mapped[AppealStatus] = mapped_column(text_enum(AppealStatus, "appeal_status"))
     version: Mapped[int] = mapped_column(default=1)
     status_changed_at: Mapped[dt.datetime] = mapped_column(
         server_default=func.now(), doc="When the current status began (business time)."
     )
-    nav_outcome: Mapped[NavOutcome | None] = mapped_column(_text_enum(NavOutcome, "nav_outcome"))
+    nav_outcome: Mapped[NavOutcome | None] = mapped_column(text_enum(NavOutcome, "nav_outcome"))
     nav_outcome_on: Mapped[dt.date | None]
     nav_reasoning: Mapped[str | None] = mapped_column(Text)
     expected_decision_on: Mapped[dt.date | None] = mapped_column(
@@ -109,6 +112,16 @@ class Appeal(Base, TimestampMixin):
     )
     forwarded_at: Mapped[dt.datetime | None] = mapped_column(
         doc="When the appeal was first forwarded; the Statsforvalter office sees it from then on."
+    )
+    statsforvalter_case_number: Mapped[str | None] = mapped_column(
+        String(100), doc="The Statsforvalter's own case number, from the receipt."
+    )
+    statsforvalter_outcome: Mapped[StatsforvalterOutcome | None] = mapped_column(
+        text_enum(StatsforvalterOutcome, "statsforvalter_outcome")
+    )
+    statsforvalter_decided_on: Mapped[dt.date | None]
+    statsforvalter_decision_document_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("document.id", use_alter=True)
     )
     registration_digest: Mapped[str] = mapped_column(
         String(64), doc="sha256 of the registration's content: tells a retry from a conflict."
@@ -125,9 +138,9 @@ class AppealHistory(Base):
     appeal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appeal.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(40), doc="register, start_nav_review, ...")
     from_status: Mapped[AppealStatus | None] = mapped_column(
-        _text_enum(AppealStatus, "from_status")
+        text_enum(AppealStatus, "from_status")
     )
-    to_status: Mapped[AppealStatus] = mapped_column(_text_enum(AppealStatus, "to_status"))
+    to_status: Mapped[AppealStatus] = mapped_column(text_enum(AppealStatus, "to_status"))
     actor_organisation: Mapped[str] = mapped_column(String(20))
     actor_supplier: Mapped[str | None] = mapped_column(String(20))
     occurred_at: Mapped[dt.datetime] = mapped_column(doc="When it happened (business time).")

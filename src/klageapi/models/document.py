@@ -1,0 +1,50 @@
+"""Documents attached to appeals; their bytes live in content-addressed blob storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from klageapi.models.base import Base, text_enum
+
+__all__ = ["Document", "DocumentCategory"]
+
+
+class DocumentCategory(enum.StrEnum):
+    appeal = "appeal"
+    decision = "decision"
+    forwarding_letter = "forwarding_letter"
+    citizen_comment = "citizen_comment"
+    supporting_document = "supporting_document"
+    documentation_response = "documentation_response"
+    statsforvalter_decision = "statsforvalter_decision"
+    correspondence = "correspondence"
+
+
+class Document(Base):
+    """One uploaded file of an appeal. Immutable once stored."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        CheckConstraint("size > 0", name="size_positive"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_format"),
+        Index("ix_document_appeal_id_uploaded_at", "appeal_id", "uploaded_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    appeal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appeal.id", ondelete="CASCADE"))
+    category: Mapped[DocumentCategory] = mapped_column(
+        text_enum(DocumentCategory, "document_category")
+    )
+    title: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by_organisation: Mapped[str] = mapped_column(String(20))
+    uploaded_by_supplier: Mapped[str | None] = mapped_column(String(20))
+    uploaded_at: Mapped[dt.datetime]
