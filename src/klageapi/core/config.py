@@ -70,6 +70,24 @@ class Settings(BaseSettings):
     idempotency_sweep_seconds: int = Field(default=600, ge=10)
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_refresh_min_seconds: int = Field(default=30, ge=0)
+    document_storage: Literal["filesystem", "s3"] = Field(
+        default="filesystem",
+        description="Where document bytes live: <data_dir>/documents, or an S3-compatible bucket.",
+    )
+    # 5 GiB: the most one S3 CopyObject moves, and the S3 store copies each upload once.
+    document_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    s3_endpoint_url: str | None = Field(
+        default=None, description="e.g. https://s3.example.no; AWS's regional endpoint if unset."
+    )
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_path_style: bool = Field(
+        default=False, description="Path-style URLs (endpoint/bucket/key), as most non-AWS stores."
+    )
+    s3_allow_http: bool = Field(default=False, description="Plain HTTP, for a loopback test store.")
+    s3_key_prefix: str = Field(default="", description="Keys start with this within the bucket.")
 
     @model_validator(mode="before")
     @classmethod
@@ -79,6 +97,12 @@ class Settings(BaseSettings):
 
             data = {**data, "issuers": json.loads(data["issuers"] or "[]")}
         return data
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.document_storage == "s3" and not self.s3_bucket:
+            raise ValueError("KLAGEAPI_S3_BUCKET is required when KLAGEAPI_DOCUMENT_STORAGE=s3")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -96,6 +120,14 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value() if self.secret_key else ""
         if key.strip().lower() in _PLACEHOLDERS or len(key) < 32:
             problems.append("KLAGEAPI_SECRET_KEY must be a real secret of at least 32 characters")
+        if self.document_storage == "s3":
+            s3_secret = self.s3_secret_access_key
+            secret = s3_secret.get_secret_value() if s3_secret else ""
+            if not self.s3_access_key_id or secret.strip().lower() in _PLACEHOLDERS:
+                problems.append(
+                    "KLAGEAPI_DOCUMENT_STORAGE=s3 needs KLAGEAPI_S3_ACCESS_KEY_ID and a real"
+                    " KLAGEAPI_S3_SECRET_ACCESS_KEY"
+                )
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

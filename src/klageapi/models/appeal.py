@@ -137,9 +137,7 @@ class AppealHistory(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     appeal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appeal.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(40), doc="register, start_nav_review, ...")
-    from_status: Mapped[AppealStatus | None] = mapped_column(
-        text_enum(AppealStatus, "from_status")
-    )
+    from_status: Mapped[AppealStatus | None] = mapped_column(text_enum(AppealStatus, "from_status"))
     to_status: Mapped[AppealStatus] = mapped_column(text_enum(AppealStatus, "to_status"))
     actor_organisation: Mapped[str] = mapped_column(String(20))
     actor_supplier: Mapped[str | None] = mapped_column(String(20))

