@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("media_type", sa.String(length=100), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("crc32", sa.BigInteger(), nullable=False),
         sa.Column("uploaded_by_organisation", sa.String(length=20), nullable=False),
         sa.Column("uploaded_by_supplier", sa.String(length=20), nullable=True),
         sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),

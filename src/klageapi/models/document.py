@@ -45,6 +45,9 @@ class Document(Base):
     media_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+    crc32: Mapped[int] = mapped_column(
+        BigInteger, doc="Kept so a bundle can store the file in its ZIP without reading it twice."
+    )
     uploaded_by_organisation: Mapped[str] = mapped_column(String(20))
     uploaded_by_supplier: Mapped[str | None] = mapped_column(String(20))
     uploaded_at: Mapped[dt.datetime]
