@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
@@ -31,6 +33,7 @@ from klageapi.core.metrics import Metrics
 from klageapi.core.migrations import head_revision, upgrade_to_head
 from klageapi.core.pagination import CursorCodec
 from klageapi.core.schemas import Problem
+from klageapi.document.storage import blob_store_from_settings
 from klageapi.registry.service import load_shipped_data
 
 __all__ = ["create_app", "openapi_document"]
@@ -68,6 +71,7 @@ def create_app(
     app.state.owns_http_client = http_client is None
     app.state.token_verifier = _token_verifier(settings, app.state.http_client)
     app.state.cursor_codec = CursorCodec(_secret_key(settings))
+    app.state.blob_store = blob_store_from_settings(settings)
     app.state.engine = None
     if engine is not None:
         _attach_database(app, engine)
@@ -78,7 +82,11 @@ def create_app(
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Added last is outermost: the request context wraps the body limit, so a 413 carries the
     # request id and is counted in the metrics.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_json_body_bytes,
+        larger=[("POST", re.compile(r"/v1/appeals/[^/]+/documents"), settings.document_max_bytes)],
+    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,
@@ -142,6 +150,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             if settings.should_migrate_on_start:
                 await upgrade_to_head(engine)
             await _load_registry(app, settings)
+        # Leftovers of uploads cut off by a crash are never served; clear the old ones.
+        await app.state.blob_store.sweep_partial(older_than=dt.timedelta(hours=1))
         sweeper = asyncio.create_task(_sweep_idempotency_keys(app))
         stack.callback(sweeper.cancel)
         _log.info("started", environment=settings.environment)

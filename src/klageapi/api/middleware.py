@@ -37,17 +37,32 @@ class BodyLimitMiddleware:
     than declared, or is streamed without a length, stops at the limit with PayloadTooLarge.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        larger: list[tuple[str, re.Pattern[str], int]] | None = None,
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        # (method, path pattern, limit): uploads may be far larger than a JSON body.
+        self.larger = larger or []
+
+    def _limit(self, scope: Scope) -> int:
+        for method, pattern, limit in self.larger:
+            if scope["method"] == method and pattern.fullmatch(scope["path"]):
+                return limit
+        return self.default_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
-            error = PayloadTooLarge(limit=self.limit)
+        if declared is not None and declared > limit:
+            error = PayloadTooLarge(limit=limit)
             await _send_problem(send, error.status, error.code, error.title, error.detail, scope)
             return
         received = 0
@@ -57,8 +72,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise PayloadTooLarge(limit=self.limit)
+                if received > limit:
+                    raise PayloadTooLarge(limit=limit)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.audit.endpoints import router as audit_router
+from klageapi.document.endpoints import router as document_router
 from klageapi.registry.endpoints import router as registry_router
 
 __all__ = ["router"]
@@ -16,3 +17,4 @@ router = APIRouter(prefix="/v1")
 router.include_router(appeal_router)
 router.include_router(registry_router)
 router.include_router(audit_router)
+router.include_router(document_router)

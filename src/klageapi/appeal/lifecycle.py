@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,7 @@ __all__ = [
     "apply",
     "business_time",
     "record_registration",
+    "roles_of",
 ]
 
 S = AppealStatus
@@ -55,6 +56,8 @@ class Action(enum.StrEnum):
     preliminary_reply = "preliminary_reply"
     acknowledge_receipt = "acknowledge_receipt"
     reject_package = "reject_package"
+    reroute_package = "reroute_package"
+    acknowledge_supplementary = "acknowledge_supplementary"
     start_statsforvalter_review = "start_statsforvalter_review"
     request_documentation = "request_documentation"
     fulfil_documentation = "fulfil_documentation"
@@ -100,6 +103,16 @@ ACTIONS: dict[Action, Rule] = {
     Action.reject_package: Rule(
         _SF, frozenset({S.forwarded}), S.under_nav_review, "package.rejected"
     ),
+    # Not ours: the package moves to the right office and waits there for its receipt.
+    Action.reroute_package: Rule(_SF, frozenset({S.forwarded}), None, "package.rejected"),
+    Action.acknowledge_supplementary: Rule(
+        _SF,
+        frozenset(
+            {S.received_by_statsforvalter, S.under_statsforvalter_review, S.awaiting_documentation}
+        ),
+        None,
+        "package.received",
+    ),
     Action.start_statsforvalter_review: Rule(
         _SF, frozenset({S.received_by_statsforvalter}), S.under_statsforvalter_review, None
     ),
@@ -121,7 +134,8 @@ ACTIONS: dict[Action, Rule] = {
 }
 
 
-def _roles(appeal: Appeal, offices: repository.Offices) -> frozenset[Role]:
+def roles_of(appeal: Appeal, offices: repository.Offices) -> frozenset[Role]:
+    """The parts the organisation acting for `offices` plays in this appeal."""
     roles = set()
     if appeal.nav_office_unit_number in offices.nav:
         roles.add(Role.nav)
@@ -170,6 +184,7 @@ async def apply(
     clock: Clock,
     occurred_at: dt.datetime | None = None,
     expected_versions: frozenset[int] | None = None,
+    guard: Callable[[Appeal], Awaitable[None]] | None = None,
     change: Callable[[Appeal], None] | None = None,
     details: dict[str, object] | None = None,
 ) -> Appeal:
@@ -183,7 +198,7 @@ async def apply(
     appeal = await repository.get_visible(session, appeal_id, offices, for_update=True)
     if appeal is None:
         raise AppealNotFound(appeal_id)
-    if not rule.roles & _roles(appeal, offices):
+    if not rule.roles & roles_of(appeal, offices):
         raise NotPermittedForRole(action=action.value, appeal_id=appeal_id)
     if expected_versions is not None and appeal.version not in expected_versions:
         raise PreconditionFailed(current_version=appeal.version)
@@ -195,6 +210,8 @@ async def apply(
         occurred_at, previous=await repository.last_occurred_at(session, appeal.id), clock=clock
     )
     from_status = appeal.status
+    if guard is not None:
+        await guard(appeal)  # the action's own preconditions, judged on the locked row
     if change is not None:
         change(appeal)
     if rule.to_state is not None:
@@ -278,5 +295,9 @@ def _record(
             type_=type_,
             occurred_at=occurred_at,
             recorded_at=recorded_at,
-            data={"action": action, "from_status": from_status.value if from_status else None},
+            data={
+                "action": action,
+                "from_status": from_status.value if from_status else None,
+                **details,
+            },
         )

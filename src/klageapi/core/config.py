@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, model_validator
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["IssuerSettings", "Settings", "get_settings"]
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     )
     # 5 GiB: the most one S3 CopyObject moves, and the S3 store copies each upload once.
     document_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    document_media_types: Annotated[list[str], NoDecode] = Field(
+        default=["application/pdf", "image/jpeg", "image/png"],
+        description="Accepted document types (comma-separated in the environment).",
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="e.g. https://s3.example.no; AWS's regional endpoint if unset."
     )
@@ -88,6 +92,13 @@ class Settings(BaseSettings):
     )
     s3_allow_http: bool = Field(default=False, description="Plain HTTP, for a loopback test store.")
     s3_key_prefix: str = Field(default="", description="Keys start with this within the bucket.")
+
+    @field_validator("document_media_types", mode="before")
+    @classmethod
+    def _split_media_types(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().lower() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,80 @@
+"""Refusals about documents."""
+
+from __future__ import annotations
+
+import uuid
+
+from klageapi.core.errors import (
+    FieldError,
+    KlageError,
+    NotFound,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+__all__ = [
+    "DocumentChecksumMismatch",
+    "DocumentMediaTypeMismatch",
+    "DocumentNotFound",
+    "DocumentTypeNotAllowed",
+    "EmptyDocument",
+    "RangeNotSatisfiable",
+]
+
+
+class DocumentNotFound(NotFound):
+    code = "document_not_found"
+
+    def __init__(self, document_id: uuid.UUID) -> None:
+        super().__init__(
+            f"No document {document_id} that you may see.", document_id=str(document_id)
+        )
+
+
+class DocumentTypeNotAllowed(UnsupportedMediaType):
+    code = "media_type_not_allowed"
+
+    def __init__(self, media_type: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"{media_type or 'No content type'} is not accepted; send one of {', '.join(allowed)}.",
+            accepted=allowed,
+        )
+
+
+class DocumentMediaTypeMismatch(UnsupportedMediaType):
+    code = "media_type_mismatch"
+
+    def __init__(self, media_type: str) -> None:
+        super().__init__(f"The file's first bytes are not those of {media_type}.")
+
+
+class DocumentChecksumMismatch(ValidationFailed):
+    code = "content_digest_mismatch"
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    "Content-Digest",
+                    "the sha-256 of the received bytes differs from the one declared",
+                    "content_digest_mismatch",
+                )
+            ]
+        )
+
+
+class EmptyDocument(ValidationFailed):
+    code = "empty_document"
+
+    def __init__(self) -> None:
+        super().__init__([FieldError("body", "the file is empty", "empty_document")])
+
+
+class RangeNotSatisfiable(KlageError):
+    status = 416
+    code = "range_not_satisfiable"
+    title = "Range not satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"The document has {size} bytes.", size=size)
+        self.headers["Content-Range"] = f"bytes */{size}"

@@ -1,0 +1,33 @@
+"""Response bodies about documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import Field
+
+from klageapi.core.schemas import Schema
+from klageapi.models import DocumentCategory
+
+__all__ = ["DocumentList", "DocumentRead"]
+
+
+class DocumentRead(Schema):
+    id: uuid.UUID
+    appeal_id: uuid.UUID
+    category: DocumentCategory
+    title: str
+    file_name: str | None
+    media_type: str = Field(examples=["application/pdf"])
+    size: int = Field(description="Bytes.")
+    sha256: str = Field(description="Hex; also the ETag of its content.")
+    uploaded_by_organisation: str
+    uploaded_at: dt.datetime
+
+
+class DocumentList(Schema):
+    """An appeal's documents, oldest first (never more than a case holds, so one page)."""
+
+    items: list[DocumentRead]
+    next_cursor: str | None = None

@@ -1,0 +1,236 @@
+"""Uploading documents to appeals and streaming them back out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.appeal import service as appeals
+from klageapi.appeal.errors import AppealNotFound
+from klageapi.appeal.lifecycle import Role
+from klageapi.audit import service as audit
+from klageapi.core.auth import Organisation
+from klageapi.core.clock import Clock
+from klageapi.core.errors import FieldError, PayloadTooLarge, ValidationFailed
+from klageapi.document import repository
+from klageapi.document.errors import (
+    DocumentChecksumMismatch,
+    DocumentMediaTypeMismatch,
+    DocumentNotFound,
+    DocumentTypeNotAllowed,
+    EmptyDocument,
+    RangeNotSatisfiable,
+)
+from klageapi.document.sniff import SNIFF_BYTES, matches
+from klageapi.document.storage import (
+    BlobRangeNotSatisfiable,
+    BlobStore,
+    BlobStream,
+    BlobTooLarge,
+    EmptyBlob,
+)
+from klageapi.event import outbox
+from klageapi.models import Document, DocumentCategory
+
+__all__ = [
+    "STATSFORVALTER_CATEGORIES",
+    "Upload",
+    "declared_sha256",
+    "download",
+    "get_visible",
+    "list_for_appeal",
+    "upload",
+]
+
+# What a Statsforvalter office may attach to an appeal forwarded to it.
+STATSFORVALTER_CATEGORIES = frozenset(
+    {DocumentCategory.statsforvalter_decision, DocumentCategory.correspondence}
+)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file as it arrives: what the client declared about it, and its bytes."""
+
+    category: DocumentCategory
+    title: str
+    file_name: str | None
+    media_type: str
+    sha256: str | None
+    chunks: AsyncIterable[bytes]
+
+
+def declared_sha256(content_digest: str | None) -> str | None:
+    """The sha-256 of an RFC 9530 `Content-Digest` header as hex; None when not declared."""
+    if content_digest is None:
+        return None
+    for member in content_digest.split(","):
+        algorithm, _, value = member.strip().partition("=")
+        if algorithm.strip().lower() != "sha-256":
+            continue
+        value = value.strip()
+        try:
+            if not (value.startswith(":") and value.endswith(":")):
+                raise ValueError("not a byte sequence")
+            digest = base64.b64decode(value[1:-1], validate=True)
+            if len(digest) != 32:
+                raise ValueError("not 32 bytes")
+        except (ValueError, binascii.Error) as error:
+            raise ValidationFailed(
+                [FieldError("Content-Digest", "sha-256 must be :<base64 of 32 bytes>:", "invalid")]
+            ) from error
+        return digest.hex()
+    return None
+
+
+class _Checked:
+    """Passes chunks through while checking the file's type, CRC-32 and declared digest.
+
+    Its refusals are raised inside the stream, so the store abandons the upload and keeps
+    nothing of it.
+    """
+
+    def __init__(self, upload: Upload) -> None:
+        self._upload = upload
+        self.crc32 = 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        sha256 = hashlib.sha256()
+        head = b""
+        sniffed = False
+        async for chunk in self._upload.chunks:
+            if not chunk:
+                continue
+            if not sniffed:
+                head += chunk[:SNIFF_BYTES]
+                if len(head) >= SNIFF_BYTES:
+                    self._sniff(head)
+                    sniffed = True
+            sha256.update(chunk)
+            self.crc32 = zlib.crc32(chunk, self.crc32)
+            yield chunk
+        if head and not sniffed:
+            self._sniff(head)
+        expected = self._upload.sha256
+        if expected is not None and head and sha256.hexdigest() != expected:
+            raise DocumentChecksumMismatch()
+
+    def _sniff(self, head: bytes) -> None:
+        if not matches(self._upload.media_type, head):
+            raise DocumentMediaTypeMismatch(self._upload.media_type)
+
+
+async def upload(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    file: Upload,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    store: BlobStore,
+    allowed_media_types: Sequence[str],
+    max_bytes: int,
+) -> Document:
+    """Stream one file into storage and attach it to the appeal.
+
+    NAV attaches any category to its appeals; a Statsforvalter office only its decision and
+    correspondence, to appeals forwarded to it. Anyone else finds no appeal.
+    """
+    appeal, roles = await appeals.access(session, appeal_id, organisation=organisation)
+    may_attach = Role.nav in roles or (
+        Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
+    )
+    if not may_attach:
+        raise AppealNotFound(appeal_id)
+    if file.media_type not in allowed_media_types:
+        raise DocumentTypeNotAllowed(file.media_type, list(allowed_media_types))
+    checked = _Checked(file)
+    try:
+        blob = await store.put(checked.chunks(), max_size=max_bytes)
+    except BlobTooLarge as error:
+        raise PayloadTooLarge(limit=max_bytes) from error
+    except EmptyBlob as error:
+        raise EmptyDocument() from error
+    now = clock.now()
+    document = Document(
+        id=uuid.uuid4(),
+        appeal_id=appeal.id,
+        category=file.category,
+        title=file.title,
+        file_name=file.file_name,
+        media_type=file.media_type,
+        size=blob.size,
+        sha256=blob.sha256,
+        crc32=checked.crc32,
+        uploaded_by_organisation=organisation.actor,
+        uploaded_by_supplier=organisation.supplier_actor,
+        uploaded_at=now,
+    )
+    session.add(document)
+    outbox.write(
+        session,
+        appeal,
+        type_="document.added",
+        occurred_at=now,
+        recorded_at=now,
+        data={"document_id": str(document.id), "category": file.category.value},
+    )
+    await session.flush()
+    return document
+
+
+async def list_for_appeal(
+    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
+) -> Sequence[Document]:
+    await appeals.access(session, appeal_id, organisation=organisation)
+    return await repository.list_for_appeal(session, appeal_id)
+
+
+async def get_visible(
+    session: AsyncSession, document_id: uuid.UUID, *, organisation: Organisation
+) -> Document:
+    """A document of an appeal the caller may see; anything else does not exist."""
+    document = await repository.get(session, document_id)
+    if document is None:
+        raise DocumentNotFound(document_id)
+    try:
+        await appeals.access(session, document.appeal_id, organisation=organisation)
+    except AppealNotFound as error:
+        raise DocumentNotFound(document_id) from error
+    return document
+
+
+async def download(
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    store: BlobStore,
+    byte_range: tuple[int, int | None] | None,
+) -> tuple[Document, BlobStream]:
+    """The document's bytes (or the asked-for range), with the download audited."""
+    document = await get_visible(session, document_id, organisation=organisation)
+    start, end = byte_range or (0, None)
+    if start >= document.size:
+        raise RangeNotSatisfiable(document.size)
+    try:
+        stream = await store.open(document.sha256, start=start, end=end)
+    except BlobRangeNotSatisfiable as error:
+        raise RangeNotSatisfiable(document.size) from error
+    await audit.record(
+        session,
+        principal=organisation,
+        action="document.download",
+        appeal_id=document.appeal_id,
+        purpose="case processing",
+        clock=clock,
+    )
+    return document, stream
