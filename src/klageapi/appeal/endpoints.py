@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import AwareDatetime
 
 from klageapi.api.routing import JsonRoute
 from klageapi.appeal import repository, service
@@ -127,7 +127,9 @@ async def list_appeals(
     ] = None,
     nav_office: Annotated[str | None, Query(pattern=r"^[0-9]{4}$")] = None,
     statsforvalter_office: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{2,64}$")] = None,
-    updated_after: Annotated[dt.datetime | None, Query()] = None,
+    # Aware only: a time without an offset would be read as UTC, and a client meaning Oslo
+    # time would miss the changes of the hour or two in between.
+    updated_after: Annotated[AwareDatetime | None, Query()] = None,
     late: bool | None = None,
 ) -> AppealPage:
     """The appeals the caller may see, oldest change first (`updated_at`, then id)."""
@@ -160,7 +162,7 @@ async def get_appeal(
 ) -> AppealRead | Response:
     """One appeal, with its version as `ETag`; `If-None-Match` with the current one → 304."""
     appeal = await service.get(session, appeal_id, organisation=organisation, clock=clock)
-    if if_none_match is not None and _etag(appeal) in _tags(if_none_match):
+    if if_none_match is not None and {_etag(appeal), "*"} & _tags(if_none_match):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": _etag(appeal)})
     return _answer(appeal, response)
 

@@ -262,6 +262,16 @@ async def record_nav_outcome(
 ) -> Appeal:
     """NAV's outcome: full reversal or dismissal closes the appeal at NAV; upheld or partial
     reversal leaves it under NAV's review, ready to be forwarded."""
+    if body.decided_on > clock.today():
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "decided_on",
+                    f"{body.decided_on} is in the future (today is {clock.today()})",
+                    "date_in_future",
+                )
+            ]
+        )
     closes = body.outcome in (NavOutcome.full_reversal, NavOutcome.dismissed)
 
     def set_outcome(appeal: Appeal) -> None:
@@ -358,3 +368,21 @@ async def _audit_change(
         purpose="case processing",
         clock=clock,
     )
+
+
+async def access(
+    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
+) -> tuple[Appeal, frozenset[lifecycle.Role]]:
+    """An appeal the caller may see, with the parts it plays in it (for other domains)."""
+    offices = await repository.offices_of(session, organisation)
+    appeal = await repository.get_visible(session, appeal_id, offices)
+    if appeal is None:
+        raise AppealNotFound(appeal_id)
+    return appeal, lifecycle.roles_of(appeal, offices)
+
+
+async def statsforvalter_offices(
+    session: AsyncSession, organisation: Organisation
+) -> frozenset[str]:
+    """The Statsforvalter offices the organisation acts for."""
+    return (await repository.offices_of(session, organisation)).statsforvalter
