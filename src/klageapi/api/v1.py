@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.audit.endpoints import router as audit_router
+from klageapi.case_package.endpoints import router as case_package_router
 from klageapi.document.endpoints import router as document_router
 from klageapi.registry.endpoints import router as registry_router
 
@@ -18,3 +19,4 @@ router.include_router(appeal_router)
 router.include_router(registry_router)
 router.include_router(audit_router)
 router.include_router(document_router)
+router.include_router(case_package_router)

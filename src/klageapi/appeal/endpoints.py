@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 
 from klageapi.api.routing import JsonRoute
 from klageapi.appeal import repository, service
-from klageapi.appeal.errors import PreconditionFailed, PreconditionRequired
+from klageapi.appeal.preconditions import etag, expected_versions
 from klageapi.appeal.schemas import (
     AppealCreate,
     AppealHistoryRead,
@@ -53,30 +53,8 @@ _STEP_RESPONSES = {
 }
 
 
-def _etag(appeal: Appeal) -> str:
-    return f'"{appeal.version}"'
-
-
-def _versions(if_match: str | None, *, required: bool) -> frozenset[int] | None:
-    """The versions an If-Match admits; None for no condition (absent, or `*`)."""
-    if if_match is None:
-        if required:
-            raise PreconditionRequired()
-        return None
-    if if_match.strip() == "*":
-        return None
-    versions = set()
-    for tag in if_match.split(","):
-        value = tag.strip().removeprefix("W/").strip('"')
-        if value.isdigit() and len(value) < 10:
-            versions.add(int(value))
-    if not versions:
-        raise PreconditionFailed(current_version=None)
-    return frozenset(versions)
-
-
 def _answer(appeal: Appeal, response: Response) -> AppealRead:
-    response.headers["ETag"] = _etag(appeal)
+    response.headers["ETag"] = etag(appeal)
     return appeal_read(appeal)
 
 
@@ -162,8 +140,8 @@ async def get_appeal(
 ) -> AppealRead | Response:
     """One appeal, with its version as `ETag`; `If-None-Match` with the current one → 304."""
     appeal = await service.get(session, appeal_id, organisation=organisation, clock=clock)
-    if if_none_match is not None and {_etag(appeal), "*"} & _tags(if_none_match):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": _etag(appeal)})
+    if if_none_match is not None and {etag(appeal), "*"} & _tags(if_none_match):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(appeal)})
     return _answer(appeal, response)
 
 
@@ -215,7 +193,7 @@ async def start_nav_review(
         body or StepCreate(),
         organisation=organisation,
         clock=clock,
-        expected_versions=_versions(if_match, required=False),
+        expected_versions=expected_versions(if_match, required=False),
     )
     return _answer(appeal, response)
 
@@ -245,7 +223,7 @@ async def record_nav_outcome(
         body,
         organisation=organisation,
         clock=clock,
-        expected_versions=_versions(if_match, required=True),
+        expected_versions=expected_versions(if_match, required=True),
     )
     return _answer(appeal, response)
 
@@ -273,7 +251,7 @@ async def withdraw_appeal(
         body or StepCreate(),
         organisation=organisation,
         clock=clock,
-        expected_versions=_versions(if_match, required=False),
+        expected_versions=expected_versions(if_match, required=False),
     )
     return _answer(appeal, response)
 
@@ -302,6 +280,6 @@ async def add_preliminary_reply(
         body,
         organisation=organisation,
         clock=clock,
-        expected_versions=_versions(if_match, required=False),
+        expected_versions=expected_versions(if_match, required=False),
     )
     return _answer(appeal, response)

@@ -11,7 +11,14 @@ from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
 from klageapi.core.validation import MunicipalityNumber, NationalId, Text, UnitNumber
-from klageapi.models.appeal import Appeal, AppealHistory, AppealStatus, Channel, NavOutcome
+from klageapi.models.appeal import (
+    Appeal,
+    AppealHistory,
+    AppealStatus,
+    Channel,
+    NavOutcome,
+    StatsforvalterOutcome,
+)
 
 __all__ = [
     "AppealCreate",
@@ -72,6 +79,23 @@ _NAV_KLAGE_OUTCOME = {
     NavOutcome.partial_reversal: NavKlageOutcome.DELVIS_MEDHOLD,
     NavOutcome.upheld: NavKlageOutcome.OPPRETTHOLDT,
     NavOutcome.dismissed: NavKlageOutcome.AVVIST,
+}
+
+
+class SfKlageOutcome(enum.StrEnum):
+    """The Statsforvalter's outcome in NAV's klage format."""
+
+    STADFESTER = "STADFESTER"
+    NYTT_VEDTAK = "NYTT_VEDTAK"
+    OPPHEVER = "OPPHEVER"
+    AVVIST = "AVVIST"
+
+
+_SF_KLAGE_OUTCOME = {
+    StatsforvalterOutcome.upheld: SfKlageOutcome.STADFESTER,
+    StatsforvalterOutcome.new_decision: SfKlageOutcome.NYTT_VEDTAK,
+    StatsforvalterOutcome.annulled: SfKlageOutcome.OPPHEVER,
+    StatsforvalterOutcome.dismissed: SfKlageOutcome.AVVIST,
 }
 
 _OCCURRED_AT = Field(
@@ -151,6 +175,15 @@ class AppealRead(Schema):
     expected_decision_on: dt.date | None = Field(
         description="From the latest preliminary reply (foreløpig svar)."
     )
+    statsforvalter_case_number: str | None = Field(
+        description="The Statsforvalter's own case number, from its receipt."
+    )
+    statsforvalter_outcome: StatsforvalterOutcome | None
+    statsforvalter_klage_outcome: SfKlageOutcome | None = Field(
+        description="The same, in NAV's format."
+    )
+    statsforvalter_decided_on: dt.date | None
+    statsforvalter_decision_document_id: uuid.UUID | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -198,7 +231,7 @@ class StateDurationRead(Schema):
     status: AppealStatus
     entered_at: dt.datetime
     left_at: dt.datetime | None = Field(description="Null for the state the appeal is in now.")
-    calendar_days: float = Field(description="Elapsed time in days, to the hour.")
+    calendar_days: float = Field(description="Elapsed time in days, to two decimals.")
     working_days: int = Field(
         description="Norwegian working days after the day it was entered, up to and including "
         "the day it was left (or today)."
@@ -239,6 +272,13 @@ def appeal_read(appeal: Appeal) -> AppealRead:
         nav_outcome_on=appeal.nav_outcome_on,
         nav_reasoning=appeal.nav_reasoning,
         expected_decision_on=appeal.expected_decision_on,
+        statsforvalter_case_number=appeal.statsforvalter_case_number,
+        statsforvalter_outcome=appeal.statsforvalter_outcome,
+        statsforvalter_klage_outcome=_SF_KLAGE_OUTCOME[appeal.statsforvalter_outcome]
+        if appeal.statsforvalter_outcome
+        else None,
+        statsforvalter_decided_on=appeal.statsforvalter_decided_on,
+        statsforvalter_decision_document_id=appeal.statsforvalter_decision_document_id,
         created_at=appeal.created_at,
         updated_at=appeal.updated_at,
     )

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="Where document bytes live: <data_dir>/documents, or an S3-compatible bucket.",
     )
     # 5 GiB: the most one S3 CopyObject moves, and the S3 store copies each upload once.
+    package_receipt_overdue_working_days: int = Field(
+        default=2, ge=0, le=60, description="A package awaiting receipt longer is overdue."
+    )
     document_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=5 * 1024**3)
     document_media_types: Annotated[list[str], NoDecode] = Field(
         default=["application/pdf", "image/jpeg", "image/png"],

@@ -46,6 +46,8 @@ __all__ = [
     "download",
     "get_visible",
     "list_for_appeal",
+    "of_appeal",
+    "open_blob",
     "upload",
 ]
 
@@ -234,3 +236,13 @@ async def download(
         clock=clock,
     )
     return document, stream
+
+
+async def of_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Document]:
+    """The appeal's documents, for a caller that has already checked access."""
+    return await repository.list_for_appeal(session, appeal_id)
+
+
+async def open_blob(store: BlobStore, document: Document) -> BlobStream:
+    """A document's bytes, for a caller that has already checked access."""
+    return await store.open(document.sha256)

@@ -27,6 +27,7 @@ __all__ = [
     "put_nav_office",
     "put_statsforvalter_office",
     "route",
+    "statsforvalter_office_exists",
     "statsforvalter_office_read",
     "statsforvalter_office_reads",
 ]
@@ -202,3 +203,7 @@ async def load_shipped_data(session: AsyncSession, *, demo: bool) -> None:
             if sf_office is not None and sf_office.organisation_number is None:
                 sf_office.organisation_number = organisation_number
         await session.flush()
+
+
+async def statsforvalter_office_exists(session: AsyncSession, office_id: str) -> bool:
+    return await repository.get_statsforvalter_office(session, office_id) is not None

@@ -1,0 +1,421 @@
+"""HTTP endpoints for packages and the Statsforvalter's steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from klageapi.api.routing import JsonRoute
+from klageapi.appeal.preconditions import etag, expected_versions
+from klageapi.appeal.schemas import AppealRead, StepCreate, appeal_read
+from klageapi.audit import service as audit
+from klageapi.case_package import bundle, service
+from klageapi.case_package.schemas import (
+    DecisionCreate,
+    DocumentationRequestCreate,
+    DocumentationRequestList,
+    DocumentationRequestRead,
+    FulfilmentCreate,
+    PackageCreate,
+    PackagePage,
+    PackageRead,
+    PackageSummary,
+    ReceiptCreate,
+    RejectionCreate,
+)
+from klageapi.core.auth import Organisation, ReaderDep, WriterDep
+from klageapi.core.clock import Clock, ClockDep
+from klageapi.core.config import Settings
+from klageapi.core.db import SessionDep
+from klageapi.core.errors import BadRequest
+from klageapi.core.idempotency import IdempotencyKeyDep
+from klageapi.core.pagination import PageParamsDep
+from klageapi.core.schemas import problem_responses
+from klageapi.models import (
+    Appeal,
+    CasePackage,
+    DocumentationRequest,
+    DocumentationRequestStatus,
+    PackageStatus,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["packages"], responses=problem_responses(401, 403), route_class=JsonRoute)
+
+IfMatch = Annotated[str | None, Header(description='The appeal\'s ETag, e.g. "5".')]
+_WRITE = problem_responses(400, 404, 409, 412, 413, 415, 422)
+
+
+def _summary_fields(package: CasePackage, clock: Clock, settings: Settings) -> dict[str, object]:
+    threshold = service.overdue_threshold(clock, settings.package_receipt_overdue_working_days)
+    return {
+        "id": package.id,
+        "appeal_id": package.appeal_id,
+        "kind": package.kind,
+        "status": package.status,
+        "statsforvalter_office_id": package.statsforvalter_office_id,
+        "frozen_at": package.frozen_at,
+        "waited_working_days": service.waited_working_days(package, clock),
+        "overdue": package.status is PackageStatus.awaiting_receipt
+        and package.frozen_at < threshold,
+        "received_at": package.received_at,
+        "statsforvalter_case_number": package.statsforvalter_case_number,
+    }
+
+
+def _read(package: CasePackage, clock: Clock, settings: Settings) -> PackageRead:
+    return PackageRead(
+        **_summary_fields(package, clock, settings),
+        manifest=package.manifest,
+        rejection_reason=package.rejection_reason,
+        rejection_description=package.rejection_description,
+    )
+
+
+def _request_read(request: DocumentationRequest, clock: Clock) -> DocumentationRequestRead:
+    return DocumentationRequestRead(
+        id=request.id,
+        appeal_id=request.appeal_id,
+        description=request.description,
+        categories=request.categories,
+        due_on=request.due_on,
+        status=request.status,
+        overdue=request.status is DocumentationRequestStatus.open
+        and request.due_on < clock.today(),
+        requested_at=request.requested_at,
+        requested_by_organisation=request.requested_by_organisation,
+        fulfilled_at=request.fulfilled_at,
+    )
+
+
+async def _answer_appeal(
+    appeal: Appeal,
+    response: Response,
+    *,
+    session: SessionDep,
+    organisation: Organisation,
+    clock: Clock,
+    action: str,
+) -> AppealRead:
+    await audit.record(
+        session,
+        principal=organisation,
+        action=action,
+        appeal_id=appeal.id,
+        purpose="case processing",
+        clock=clock,
+    )
+    response.headers["ETag"] = etag(appeal)
+    return appeal_read(appeal)
+
+
+@router.post(
+    "/appeals/{appeal_id}/packages",
+    operation_id="forward_appeal",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PackageRead,
+    responses=_WRITE,
+)
+async def forward_appeal(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    appeal_id: uuid.UUID,
+    response: Response,
+    _idempotency: IdempotencyKeyDep,
+    body: PackageCreate | None = None,
+    if_match: IfMatch = None,
+) -> PackageRead:
+    """Freeze the appeal, NAV's assessment and the documents into a package for the
+    Statsforvalter (→ forwarded). Needs NAV's outcome upheld or partial_reversal and documents
+    of the categories appeal, decision and forwarding_letter."""
+    package = await service.forward(
+        session,
+        appeal_id,
+        body or PackageCreate(),
+        organisation=organisation,
+        clock=clock,
+        expected_versions=expected_versions(if_match, required=False),
+    )
+    response.headers["Location"] = f"/v1/packages/{package.id}"
+    return _read(package, clock, request.app.state.settings)
+
+
+@router.get(
+    "/packages",
+    operation_id="list_packages",
+    response_model=PackagePage,
+    responses=problem_responses(400, 422),
+)
+async def list_packages(
+    request: Request,
+    session: SessionDep,
+    organisation: ReaderDep,
+    clock: ClockDep,
+    page: PageParamsDep,
+    status_: Annotated[PackageStatus | None, Query(alias="status")] = None,
+    overdue: Annotated[bool, Query(description="Only packages waiting too long.")] = False,
+) -> PackagePage:
+    """The pull feed of the caller's Statsforvalter offices, oldest first."""
+    settings: Settings = request.app.state.settings
+    position = page.position("packages")
+    after = None
+    if position is not None:
+        try:
+            after = (dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
+        except (ValueError, TypeError, IndexError) as error:
+            raise BadRequest(
+                "The cursor is not one this list handed out.", code="invalid_cursor"
+            ) from error
+    threshold = service.overdue_threshold(clock, settings.package_receipt_overdue_working_days)
+    rows = await service.feed(
+        session,
+        organisation=organisation,
+        status=status_,
+        overdue_before=threshold if overdue else None,
+        after=after,
+        limit=page.limit + 1,
+    )
+    packages, cursor = page.page(
+        "packages", list(rows), lambda p: [p.frozen_at.isoformat(), str(p.id)]
+    )
+    return PackagePage(
+        items=[PackageSummary(**_summary_fields(p, clock, settings)) for p in packages],
+        next_cursor=cursor,
+    )
+
+
+@router.get(
+    "/packages/{package_id}",
+    operation_id="get_package",
+    response_model=PackageRead,
+    responses=problem_responses(404, 422),
+)
+async def get_package(
+    request: Request,
+    session: SessionDep,
+    organisation: ReaderDep,
+    clock: ClockDep,
+    package_id: uuid.UUID,
+) -> PackageRead:
+    """The frozen manifest: appeal snapshot, NAV's assessment, documents with sha256."""
+    package = await service.read_manifest(
+        session, package_id, organisation=organisation, clock=clock
+    )
+    return _read(package, clock, request.app.state.settings)
+
+
+@router.get(
+    "/packages/{package_id}/bundle",
+    operation_id="get_package_bundle",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The ZIP", "content": {"application/zip": {}}},
+        **problem_responses(404, 422),
+    },
+)
+async def get_package_bundle(
+    request: Request,
+    session: SessionDep,
+    organisation: ReaderDep,
+    clock: ClockDep,
+    package_id: uuid.UUID,
+) -> StreamingResponse:
+    """One streamed ZIP: `manifest.json` and every document, each checked against its sha256
+    on the way out."""
+    package = await service.read_manifest(
+        session, package_id, organisation=organisation, clock=clock
+    )
+    files = await service.bundle_documents(session, package)
+    return StreamingResponse(
+        bundle.bundle(package, files, request.app.state.blob_store),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="package-{package.id}.zip"'},
+    )
+
+
+@router.post(
+    "/packages/{package_id}/receipt",
+    operation_id="acknowledge_package",
+    response_model=PackageRead,
+    responses=_WRITE,
+)
+async def acknowledge_package(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    package_id: uuid.UUID,
+    body: ReceiptCreate,
+    _idempotency: IdempotencyKeyDep,
+) -> PackageRead:
+    """Registered under the Statsforvalter's own case number (→ received_by_statsforvalter).
+    The same number again answers the same; another number is 409."""
+    package = await service.acknowledge(
+        session, package_id, body, organisation=organisation, clock=clock
+    )
+    return _read(package, clock, request.app.state.settings)
+
+
+@router.post(
+    "/packages/{package_id}/rejection",
+    operation_id="reject_package",
+    response_model=PackageRead,
+    responses=_WRITE,
+)
+async def reject_package(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    package_id: uuid.UUID,
+    body: RejectionCreate,
+    _idempotency: IdempotencyKeyDep,
+) -> PackageRead:
+    """`not_ours`: re-routed to the office named, where it waits for receipt. `incomplete`: the
+    appeal goes back to NAV (→ under_nav_review), which forwards a new package."""
+    package = await service.reject(
+        session, package_id, body, organisation=organisation, clock=clock
+    )
+    return _read(package, clock, request.app.state.settings)
+
+
+@router.post(
+    "/appeals/{appeal_id}/statsforvalter-review",
+    operation_id="start_statsforvalter_review",
+    response_model=AppealRead,
+    responses=_WRITE,
+)
+async def start_statsforvalter_review(
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    appeal_id: uuid.UUID,
+    response: Response,
+    _idempotency: IdempotencyKeyDep,
+    body: StepCreate | None = None,
+    if_match: IfMatch = None,
+) -> AppealRead:
+    """Work has started at the Statsforvalter (→ under_statsforvalter_review)."""
+    appeal = await service.start_review(
+        session,
+        appeal_id,
+        organisation=organisation,
+        clock=clock,
+        occurred_at=(body or StepCreate()).occurred_at,
+        expected_versions=expected_versions(if_match, required=False),
+    )
+    return await _answer_appeal(
+        appeal,
+        response,
+        session=session,
+        organisation=organisation,
+        clock=clock,
+        action="appeal.start_statsforvalter_review",
+    )
+
+
+@router.post(
+    "/appeals/{appeal_id}/documentation-requests",
+    operation_id="request_documentation",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentationRequestRead,
+    responses=_WRITE,
+)
+async def request_documentation(
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    appeal_id: uuid.UUID,
+    body: DocumentationRequestCreate,
+    response: Response,
+    _idempotency: IdempotencyKeyDep,
+) -> DocumentationRequestRead:
+    """Ask NAV for more documentation by a due date (→ awaiting_documentation)."""
+    documentation_request = await service.request_documentation(
+        session, appeal_id, body, organisation=organisation, clock=clock
+    )
+    response.headers["Location"] = f"/v1/appeals/{appeal_id}/documentation-requests"
+    return _request_read(documentation_request, clock)
+
+
+@router.get(
+    "/appeals/{appeal_id}/documentation-requests",
+    operation_id="list_documentation_requests",
+    response_model=DocumentationRequestList,
+    responses=problem_responses(404, 422),
+)
+async def list_documentation_requests(
+    session: SessionDep, organisation: ReaderDep, clock: ClockDep, appeal_id: uuid.UUID
+) -> DocumentationRequestList:
+    """The appeal's documentation requests, oldest first, with `overdue` for open ones past
+    their due date."""
+    requests = await service.documentation_requests(session, appeal_id, organisation=organisation)
+    return DocumentationRequestList(items=[_request_read(r, clock) for r in requests])
+
+
+@router.post(
+    "/documentation-requests/{request_id}/fulfilment",
+    operation_id="fulfil_documentation_request",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PackageRead,
+    responses=_WRITE,
+)
+async def fulfil_documentation_request(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    request_id: uuid.UUID,
+    body: FulfilmentCreate,
+    response: Response,
+    _idempotency: IdempotencyKeyDep,
+) -> PackageRead:
+    """NAV answers with documents uploaded since the request: a supplementary package is
+    frozen for the Statsforvalter's feed, and the appeal returns to its review."""
+    package = await service.fulfil(
+        session, request_id, body, organisation=organisation, clock=clock
+    )
+    response.headers["Location"] = f"/v1/packages/{package.id}"
+    return _read(package, clock, request.app.state.settings)
+
+
+@router.post(
+    "/appeals/{appeal_id}/decision",
+    operation_id="decide_appeal",
+    response_model=AppealRead,
+    responses={**_WRITE, **problem_responses(428)},
+)
+async def decide_appeal(
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    appeal_id: uuid.UUID,
+    body: DecisionCreate,
+    response: Response,
+    _idempotency: IdempotencyKeyDep,
+    if_match: IfMatch = None,
+) -> AppealRead:
+    """The Statsforvalter's decision (→ decided). `If-Match` required."""
+    appeal = await service.decide(
+        session,
+        appeal_id,
+        body,
+        organisation=organisation,
+        clock=clock,
+        expected_versions=expected_versions(if_match, required=True),
+    )
+    return await _answer_appeal(
+        appeal,
+        response,
+        session=session,
+        organisation=organisation,
+        clock=clock,
+        action="appeal.decide",
+    )

@@ -1,0 +1,86 @@
+"""SQL for case packages and documentation requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.models import (
+    CasePackage,
+    Document,
+    DocumentationRequest,
+    PackageDocument,
+    PackageStatus,
+)
+
+__all__ = [
+    "documentation_requests_of",
+    "feed",
+    "get",
+    "get_documentation_request",
+    "package_documents",
+]
+
+
+async def get(
+    session: AsyncSession, package_id: uuid.UUID, *, for_update: bool = False
+) -> CasePackage | None:
+    query = select(CasePackage).where(CasePackage.id == package_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.scalars(query)).one_or_none()
+
+
+async def feed(
+    session: AsyncSession,
+    *,
+    offices: frozenset[str],
+    status: PackageStatus | None,
+    frozen_before: dt.datetime | None,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[CasePackage]:
+    """Packages for the offices, oldest first."""
+    query = select(CasePackage).where(CasePackage.statsforvalter_office_id.in_(sorted(offices)))
+    if status is not None:
+        query = query.where(CasePackage.status == status)
+    if frozen_before is not None:
+        query = query.where(CasePackage.frozen_at < frozen_before)
+    if after is not None:
+        query = query.where(tuple_(CasePackage.frozen_at, CasePackage.id) > tuple_(*after))
+    query = query.order_by(CasePackage.frozen_at, CasePackage.id).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def package_documents(session: AsyncSession, package_id: uuid.UUID) -> Sequence[Document]:
+    query = (
+        select(Document)
+        .join(PackageDocument, PackageDocument.document_id == Document.id)
+        .where(PackageDocument.package_id == package_id)
+        .order_by(PackageDocument.position)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def get_documentation_request(
+    session: AsyncSession, request_id: uuid.UUID, *, for_update: bool = False
+) -> DocumentationRequest | None:
+    query = select(DocumentationRequest).where(DocumentationRequest.id == request_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.scalars(query)).one_or_none()
+
+
+async def documentation_requests_of(
+    session: AsyncSession, appeal_id: uuid.UUID
+) -> Sequence[DocumentationRequest]:
+    query = (
+        select(DocumentationRequest)
+        .where(DocumentationRequest.appeal_id == appeal_id)
+        .order_by(DocumentationRequest.requested_at, DocumentationRequest.id)
+    )
+    return (await session.scalars(query)).all()

@@ -1,0 +1,549 @@
+"""Forwarding appeals as frozen packages, and the Statsforvalter's steps on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.appeal import lifecycle
+from klageapi.appeal import service as appeals
+from klageapi.appeal.deadline import is_working_day
+from klageapi.appeal.errors import AppealNotFound
+from klageapi.appeal.lifecycle import Action, Role
+from klageapi.appeal.timeline import working_days_between
+from klageapi.audit import service as audit
+from klageapi.case_package import repository
+from klageapi.case_package.errors import (
+    DecisionDocumentRequired,
+    DocumentationRequestNotFound,
+    DocumentationRequestNotOpen,
+    DocumentsNotEligible,
+    NavOutcomeRequired,
+    PackageNotAwaitingReceipt,
+    PackageNotFound,
+    ReceiptConflict,
+    RequiredDocumentsMissing,
+    UnknownStatsforvalterOffice,
+)
+from klageapi.case_package.schemas import (
+    DecisionCreate,
+    DocumentationRequestCreate,
+    FulfilmentCreate,
+    PackageCreate,
+    ReceiptCreate,
+    RejectionCreate,
+    RejectionReason,
+)
+from klageapi.core.auth import Organisation
+from klageapi.core.clock import NORWAY, Clock
+from klageapi.core.errors import FieldError, ValidationFailed
+from klageapi.document import service as documents
+from klageapi.models import (
+    Appeal,
+    CasePackage,
+    Document,
+    DocumentationRequest,
+    DocumentationRequestStatus,
+    DocumentCategory,
+    NavOutcome,
+    PackageDocument,
+    PackageKind,
+    PackageStatus,
+)
+from klageapi.registry import service as registry
+
+__all__ = [
+    "REQUIRED_CATEGORIES",
+    "acknowledge",
+    "decide",
+    "feed",
+    "forward",
+    "fulfil",
+    "get_visible",
+    "overdue_threshold",
+    "reject",
+    "request_documentation",
+    "start_review",
+    "waited_working_days",
+]
+
+REQUIRED_CATEGORIES = (
+    DocumentCategory.appeal,
+    DocumentCategory.decision,
+    DocumentCategory.forwarding_letter,
+)
+_FORWARDABLE_OUTCOMES = frozenset({NavOutcome.upheld, NavOutcome.partial_reversal})
+
+
+def _manifest(
+    package_id: uuid.UUID,
+    kind: PackageKind,
+    appeal: Appeal,
+    files: Sequence[Document],
+    frozen_at: dt.datetime,
+    request: DocumentationRequest | None,
+) -> dict[str, object]:
+    """What the package says, frozen: later changes to the appeal never reach it."""
+    return {
+        "package_id": str(package_id),
+        "kind": kind.value,
+        "frozen_at": frozen_at.isoformat(),
+        "appeal": {
+            "id": str(appeal.id),
+            "national_id": appeal.national_id,
+            "nav_office_unit_number": appeal.nav_office_unit_number,
+            "municipality_number": appeal.municipality_number,
+            "statsforvalter_office_id": appeal.statsforvalter_office_id,
+            "external_reference": appeal.external_reference,
+            "decision": {
+                "reference": appeal.decision_reference,
+                "decided_on": appeal.decision_decided_on.isoformat(),
+                "notified_on": appeal.decision_notified_on.isoformat(),
+            },
+            "received_on": appeal.received_on.isoformat(),
+            "channel": appeal.channel.value,
+            "grounds": appeal.grounds,
+            "appeal_deadline_on": appeal.appeal_deadline_on.isoformat(),
+            "late": appeal.late,
+        },
+        "nav_assessment": {
+            "outcome": appeal.nav_outcome.value if appeal.nav_outcome else None,
+            "decided_on": appeal.nav_outcome_on.isoformat() if appeal.nav_outcome_on else None,
+            "reasoning": appeal.nav_reasoning,
+        },
+        "documentation_request": None
+        if request is None
+        else {"id": str(request.id), "description": request.description},
+        "documents": [
+            {
+                "id": str(document.id),
+                "category": document.category.value,
+                "title": document.title,
+                "file_name": document.file_name,
+                "media_type": document.media_type,
+                "size": document.size,
+                "sha256": document.sha256,
+            }
+            for document in files
+        ],
+    }
+
+
+def _freeze(
+    session: AsyncSession,
+    package_id: uuid.UUID,
+    kind: PackageKind,
+    appeal: Appeal,
+    files: Sequence[Document],
+    now: dt.datetime,
+    request: DocumentationRequest | None = None,
+) -> CasePackage:
+    package = CasePackage(
+        id=package_id,
+        appeal_id=appeal.id,
+        kind=kind,
+        status=PackageStatus.awaiting_receipt,
+        statsforvalter_office_id=appeal.statsforvalter_office_id,
+        manifest=_manifest(package_id, kind, appeal, files, now, request),
+        frozen_at=now,
+        documentation_request_id=request.id if request else None,
+    )
+    session.add(package)
+    for position, document in enumerate(files):
+        session.add(
+            PackageDocument(package_id=package_id, document_id=document.id, position=position)
+        )
+    return package
+
+
+async def forward(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: PackageCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> CasePackage:
+    """Freeze the appeal and its documents into a package for the Statsforvalter."""
+    package_id = uuid.uuid4()
+    files: list[Document] = []
+
+    async def ready(appeal: Appeal) -> None:
+        if appeal.nav_outcome not in _FORWARDABLE_OUTCOMES:
+            raise NavOutcomeRequired()
+        files.extend(await documents.of_appeal(session, appeal.id))
+        present = {document.category for document in files}
+        missing = [c.value for c in REQUIRED_CATEGORIES if c not in present]
+        if missing:
+            raise RequiredDocumentsMissing(missing)
+
+    appeal = await lifecycle.apply(
+        session,
+        appeal_id,
+        Action.forward,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+        guard=ready,
+        details={"package_id": str(package_id), "kind": PackageKind.initial.value},
+    )
+    package = _freeze(session, package_id, PackageKind.initial, appeal, files, clock.now())
+    await session.flush()
+    return package
+
+
+def overdue_threshold(clock: Clock, working_days: int) -> dt.datetime:
+    """Packages forwarded before this moment have waited more than `working_days`."""
+    day = clock.today()
+    counted = 0
+    while counted < working_days:
+        day -= dt.timedelta(days=1)
+        if is_working_day(day):
+            counted += 1
+    return dt.datetime.combine(day, dt.time(), tzinfo=NORWAY)
+
+
+def waited_working_days(package: CasePackage, clock: Clock) -> int:
+    until = package.received_at or package.rejected_at or clock.now()
+    return working_days_between(package.frozen_at, until)
+
+
+async def feed(
+    session: AsyncSession,
+    *,
+    organisation: Organisation,
+    status: PackageStatus | None,
+    overdue_before: dt.datetime | None,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[CasePackage]:
+    """The pull feed of the Statsforvalter offices the caller acts for, oldest first."""
+    offices = await appeals.statsforvalter_offices(session, organisation)
+    if not offices:
+        return []
+    if overdue_before is not None:
+        status = PackageStatus.awaiting_receipt
+    return await repository.feed(
+        session,
+        offices=offices,
+        status=status,
+        frozen_before=overdue_before,
+        after=after,
+        limit=limit,
+    )
+
+
+async def get_visible(
+    session: AsyncSession,
+    package_id: uuid.UUID,
+    *,
+    organisation: Organisation,
+    for_update: bool = False,
+) -> tuple[CasePackage, frozenset[Role]]:
+    """A package of the caller's NAV office, or one waiting at (or received by) the caller's
+    Statsforvalter office; anything else does not exist."""
+    package = await repository.get(session, package_id, for_update=for_update)
+    if package is None:
+        raise PackageNotFound(package_id)
+    try:
+        _, roles = await appeals.access(session, package.appeal_id, organisation=organisation)
+    except AppealNotFound as error:
+        raise PackageNotFound(package_id) from error
+    if Role.statsforvalter in roles and package.statsforvalter_office_id not in (
+        await appeals.statsforvalter_offices(session, organisation)
+    ):
+        roles = roles - {Role.statsforvalter}
+    if not roles:
+        raise PackageNotFound(package_id)
+    return package, roles
+
+
+async def read_manifest(
+    session: AsyncSession, package_id: uuid.UUID, *, organisation: Organisation, clock: Clock
+) -> CasePackage:
+    """A visible package, its read audited (the manifest carries the national id)."""
+    package, _ = await get_visible(session, package_id, organisation=organisation)
+    await audit.record(
+        session,
+        principal=organisation,
+        action="package.read",
+        appeal_id=package.appeal_id,
+        purpose="case processing",
+        clock=clock,
+    )
+    return package
+
+
+async def bundle_documents(session: AsyncSession, package: CasePackage) -> Sequence[Document]:
+    return await repository.package_documents(session, package.id)
+
+
+async def acknowledge(
+    session: AsyncSession,
+    package_id: uuid.UUID,
+    body: ReceiptCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+) -> CasePackage:
+    """The Statsforvalter registered the package under its own case number. Again with the
+    same number is a no-op; with another, a conflict."""
+    package, roles = await get_visible(
+        session, package_id, organisation=organisation, for_update=True
+    )
+    if Role.statsforvalter not in roles:
+        raise PackageNotFound(package_id)
+    if package.status is PackageStatus.received:
+        if package.statsforvalter_case_number != body.statsforvalter_case_number:
+            raise ReceiptConflict(package.statsforvalter_case_number or "")
+        return package
+    if package.status is not PackageStatus.awaiting_receipt:
+        raise PackageNotAwaitingReceipt(package.status.value)
+    initial = package.kind is PackageKind.initial
+
+    def record_case_number(appeal: Appeal) -> None:
+        appeal.statsforvalter_case_number = body.statsforvalter_case_number
+
+    await lifecycle.apply(
+        session,
+        package.appeal_id,
+        Action.acknowledge_receipt if initial else Action.acknowledge_supplementary,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        change=record_case_number if initial else None,
+        details={"package_id": str(package.id)},
+    )
+    package.status = PackageStatus.received
+    package.received_at = body.occurred_at or clock.now()
+    package.statsforvalter_case_number = body.statsforvalter_case_number
+    await session.flush()
+    return package
+
+
+async def reject(
+    session: AsyncSession,
+    package_id: uuid.UUID,
+    body: RejectionCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+) -> CasePackage:
+    """Not ours: re-route to the office named. Incomplete: back to NAV, which forwards anew."""
+    package, roles = await get_visible(
+        session, package_id, organisation=organisation, for_update=True
+    )
+    if Role.statsforvalter not in roles:
+        raise PackageNotFound(package_id)
+    if (
+        package.status is not PackageStatus.awaiting_receipt
+        or package.kind is not PackageKind.initial
+    ):
+        raise PackageNotAwaitingReceipt(package.status.value)
+    details: dict[str, object] = {"package_id": str(package.id), "reason": body.reason.value}
+    if body.reason is RejectionReason.not_ours:
+        target = body.statsforvalter_office_id or ""
+        known = await registry.statsforvalter_office_exists(session, target)
+        if not known or target == package.statsforvalter_office_id:
+            raise UnknownStatsforvalterOffice(target)
+
+        def reroute(appeal: Appeal) -> None:
+            appeal.statsforvalter_office_id = target
+
+        details["rerouted_to"] = target
+        await lifecycle.apply(
+            session,
+            package.appeal_id,
+            Action.reroute_package,
+            actor=organisation,
+            clock=clock,
+            occurred_at=body.occurred_at,
+            change=reroute,
+            details=details,
+        )
+        package.statsforvalter_office_id = target
+    else:
+        await lifecycle.apply(
+            session,
+            package.appeal_id,
+            Action.reject_package,
+            actor=organisation,
+            clock=clock,
+            occurred_at=body.occurred_at,
+            details=details,
+        )
+        package.status = PackageStatus.rejected
+        package.rejected_at = body.occurred_at or clock.now()
+        package.rejection_description = body.description
+    package.rejection_reason = body.reason.value
+    await session.flush()
+    return package
+
+
+async def start_review(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    occurred_at: dt.datetime | None,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """The Statsforvalter starts its work on the appeal."""
+    return await lifecycle.apply(
+        session,
+        appeal_id,
+        Action.start_statsforvalter_review,
+        actor=organisation,
+        clock=clock,
+        occurred_at=occurred_at,
+        expected_versions=expected_versions,
+    )
+
+
+async def request_documentation(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: DocumentationRequestCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+) -> DocumentationRequest:
+    """Ask NAV for more, by a due date; the appeal waits for documentation."""
+    if body.due_on < clock.today():
+        raise ValidationFailed(
+            [FieldError("due_on", f"{body.due_on} is in the past", "date_in_past")]
+        )
+    request_id = uuid.uuid4()
+    await lifecycle.apply(
+        session,
+        appeal_id,
+        Action.request_documentation,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        details={"documentation_request_id": str(request_id), "due_on": body.due_on.isoformat()},
+    )
+    request = DocumentationRequest(
+        id=request_id,
+        appeal_id=appeal_id,
+        description=body.description,
+        categories=[category.value for category in body.categories],
+        due_on=body.due_on,
+        status=DocumentationRequestStatus.open,
+        requested_at=body.occurred_at or clock.now(),
+        requested_by_organisation=organisation.actor,
+    )
+    session.add(request)
+    await session.flush()
+    return request
+
+
+async def documentation_requests(
+    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
+) -> Sequence[DocumentationRequest]:
+    await appeals.access(session, appeal_id, organisation=organisation)
+    return await repository.documentation_requests_of(session, appeal_id)
+
+
+async def fulfil(
+    session: AsyncSession,
+    request_id: uuid.UUID,
+    body: FulfilmentCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+) -> CasePackage:
+    """NAV answers a documentation request: the named documents are frozen into a
+    supplementary package and the appeal returns to the Statsforvalter's review."""
+    request = await repository.get_documentation_request(session, request_id, for_update=True)
+    if request is None:
+        raise DocumentationRequestNotFound(request_id)
+    try:
+        _, roles = await appeals.access(session, request.appeal_id, organisation=organisation)
+    except AppealNotFound as error:
+        raise DocumentationRequestNotFound(request_id) from error
+    if Role.nav not in roles:
+        raise DocumentationRequestNotFound(request_id)
+    if request.status is not DocumentationRequestStatus.open:
+        raise DocumentationRequestNotOpen(request.status.value)
+    eligible = {
+        document.id: document
+        for document in await documents.of_appeal(session, request.appeal_id)
+        if document.uploaded_at >= request.requested_at
+    }
+    wanted = list(dict.fromkeys(body.document_ids))
+    refused = [document_id for document_id in wanted if document_id not in eligible]
+    if refused:
+        raise DocumentsNotEligible(refused)
+    package_id = uuid.uuid4()
+    appeal = await lifecycle.apply(
+        session,
+        request.appeal_id,
+        Action.fulfil_documentation,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        details={"documentation_request_id": str(request.id), "package_id": str(package_id)},
+    )
+    now = clock.now()
+    package = _freeze(
+        session,
+        package_id,
+        PackageKind.supplementary,
+        appeal,
+        [eligible[document_id] for document_id in wanted],
+        now,
+        request,
+    )
+    request.status = DocumentationRequestStatus.fulfilled
+    request.fulfilled_at = body.occurred_at or now
+    await session.flush()
+    return package
+
+
+async def decide(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: DecisionCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """The Statsforvalter's decision, with its uploaded decision document."""
+    if body.decided_on > clock.today():
+        raise ValidationFailed(
+            [FieldError("decided_on", f"{body.decided_on} is in the future", "date_in_future")]
+        )
+
+    async def has_document(appeal: Appeal) -> None:
+        files = await documents.of_appeal(session, appeal.id)
+        if not any(
+            d.id == body.document_id and d.category is DocumentCategory.statsforvalter_decision
+            for d in files
+        ):
+            raise DecisionDocumentRequired()
+
+    def record(appeal: Appeal) -> None:
+        appeal.statsforvalter_outcome = body.outcome
+        appeal.statsforvalter_decided_on = body.decided_on
+        appeal.statsforvalter_decision_document_id = body.document_id
+
+    return await lifecycle.apply(
+        session,
+        appeal_id,
+        Action.decide,
+        actor=organisation,
+        clock=clock,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+        guard=has_document,
+        change=record,
+        details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
+    )
