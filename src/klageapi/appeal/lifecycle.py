@@ -148,11 +148,10 @@ def roles_of(appeal: Appeal, offices: repository.Offices) -> frozenset[Role]:
 
 
 def business_time(
-    occurred_at: dt.datetime | None, *, previous: dt.datetime | None, clock: Clock
+    occurred_at: dt.datetime | None, *, previous: dt.datetime | None, now: dt.datetime
 ) -> dt.datetime:
-    """When a step happened: as the case system reports it, or now. Not in the future, and
+    """When a step happened: as the case system reports it, or `now`. Not in the future, and
     not before the appeal's previous step."""
-    now = clock.now()
     if occurred_at is None:
         return now
     errors = []
@@ -206,8 +205,9 @@ async def apply(
         raise TransitionNotAllowed(
             action=action.value, current=appeal.status.value, allowed=allowed_actions(appeal.status)
         )
+    now = clock.now()
     when = business_time(
-        occurred_at, previous=await repository.last_occurred_at(session, appeal.id), clock=clock
+        occurred_at, previous=await repository.last_occurred_at(session, appeal.id), now=now
     )
     from_status = appeal.status
     if guard is not None:
@@ -220,7 +220,7 @@ async def apply(
         if rule.to_state is S.forwarded and appeal.forwarded_at is None:
             appeal.forwarded_at = when
     appeal.version += 1
-    appeal.updated_at = clock.now()
+    appeal.updated_at = now
     _record(
         session,
         appeal,
@@ -229,7 +229,7 @@ async def apply(
         from_status=from_status,
         actor=actor,
         occurred_at=when,
-        recorded_at=clock.now(),
+        recorded_at=now,
         details=details or {},
     )
     await session.flush()
