@@ -4,7 +4,9 @@ format, retention, and retries racing each other in committed transactions."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from klageapi.models import (
     AppealHistory,
     AuditEntry,
     Base,
+    Document,
     Event,
     IdempotencyRecord,
     NavOffice,
@@ -533,3 +536,38 @@ def test_openapi_declares_the_idempotency_key_header(path: str, operation_id: st
     assert headers["idempotency-key"]["required"] is False
     assert headers["idempotency-key"]["schema"]["anyOf"][0]["type"] == "string"
     assert {"409", "422"} <= set(operation["responses"])
+
+
+async def test_an_upload_with_a_key_and_its_digest_is_replayed_not_stored_twice(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal = await _register(client, auth())
+    content = b"%PDF-1.7\n" + b"x" * 5000
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(content).digest()).decode() + ":"
+    headers = _keyed(auth(), **{"Content-Type": "application/pdf", "Content-Digest": digest})
+    path = f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage"
+
+    first = await client.post(path, content=content, headers=headers)
+    again = await client.post(path, content=content, headers=headers)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await count(session, Document) == 1
+
+
+async def test_an_upload_with_a_key_but_no_digest_is_refused(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal = await _register(client, auth())
+    headers = _keyed(auth(), **{"Content-Type": "application/pdf"})
+
+    response = await client.post(
+        f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage",
+        content=b"%PDF-1.7\n",
+        headers=headers,
+    )
+
+    assert_problem(response, status=400, code="content_digest_required")
+    assert await count(session, Document) == 0

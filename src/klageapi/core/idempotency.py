@@ -20,21 +20,23 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.core.auth import WriterDep
-from klageapi.core.clock import ClockDep
+from klageapi.core.auth import Organisation, WriterDep
+from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.db import SessionDep
 from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
 from klageapi.models import IdempotencyRecord
 
 __all__ = [
+    "ContentDigestRequired",
     "IdempotencyKeyDep",
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "IdempotentReplay",
     "InvalidIdempotencyKey",
+    "UploadIdempotencyKeyDep",
     "store_response",
     "sweep_expired",
 ]
@@ -49,6 +51,16 @@ class InvalidIdempotencyKey(BadRequest):
         super().__init__(
             "Idempotency-Key must be 1 to 255 printable ASCII characters, without spaces at "
             "either end."
+        )
+
+
+class ContentDigestRequired(BadRequest):
+    code = "content_digest_required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An upload with an Idempotency-Key must declare its Content-Digest (sha-256), which "
+            "identifies the file without holding it."
         )
 
 
@@ -100,6 +112,7 @@ class _Claim:
     request_target: str
     key: str
     request_hash: str
+    created_at: dt.datetime
     expires_at: dt.datetime
 
 
@@ -108,7 +121,9 @@ def _valid_key(key: str) -> bool:
 
 
 def _fingerprint(body: bytes) -> str:
-    # Equivalent JSON (other whitespace or key order) counts as the same body.
+    # Equivalent JSON (other whitespace or key order) counts as the same body, and no body as {}.
+    if not body.strip():
+        body = b"{}"
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except ValueError:
@@ -116,38 +131,38 @@ def _fingerprint(body: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+_KeyHeader = Annotated[
+    str | None,
+    Header(
+        description="1-255 printable characters; a retry with the same key and body gets "
+        "the first answer again.",
+    ),
+]
+
+
 async def _claim(
     request: Request,
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="1-255 printable characters; a retry with the same key and body gets "
-            "the first answer again.",
-        ),
-    ] = None,
-) -> str | None:
-    if idempotency_key is None:
-        return None
-    if not _valid_key(idempotency_key):
-        raise InvalidIdempotencyKey()
-    target = f"{request.method} {request.url.path}"
-    scope = f"{organisation.actor}|{target}|{idempotency_key}"
+    session: AsyncSession,
+    organisation: Organisation,
+    clock: Clock,
+    key: str,
+    request_hash: str,
+) -> str:
+    # Ids in paths are lowercase UUIDs: the same appeal written in capitals is the same target.
+    target = f"{request.method} {request.url.path.lower()}"
+    scope = f"{organisation.actor}|{target}|{key}"
     claimed = await session.scalar(
         text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7312))"),
         {"scope": scope},
     )
     if not claimed:
         raise IdempotencyKeyInUse()
-    request_hash = _fingerprint(await request.body())
     now = clock.now()
     record = await session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.organisation == organisation.actor,
             IdempotencyRecord.request_target == target,
-            IdempotencyRecord.key == idempotency_key,
+            IdempotencyRecord.key == key,
             IdempotencyRecord.expires_at > now,
         )
     )
@@ -160,14 +175,54 @@ async def _claim(
         session=session,
         organisation=organisation.actor,
         request_target=target,
-        key=idempotency_key,
+        key=key,
         request_hash=request_hash,
+        created_at=now,
         expires_at=now + retention,
     )
-    return idempotency_key
+    return key
 
 
-IdempotencyKeyDep = Annotated[str | None, Depends(_claim, scope="function")]
+async def _claim_json(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    idempotency_key: _KeyHeader = None,
+) -> str | None:
+    if idempotency_key is None:
+        return None
+    if not _valid_key(idempotency_key):
+        raise InvalidIdempotencyKey()
+    fingerprint = _fingerprint(await request.body())
+    return await _claim(request, session, organisation, clock, idempotency_key, fingerprint)
+
+
+async def _claim_upload(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    idempotency_key: _KeyHeader = None,
+    content_digest: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str | None:
+    """For streamed uploads the body is never held to be hashed: the declared Content-Digest,
+    which the upload verifies, stands in for it, so an idempotent upload must declare one."""
+    if idempotency_key is None:
+        return None
+    if not _valid_key(idempotency_key):
+        raise InvalidIdempotencyKey()
+    if content_digest is None:
+        raise ContentDigestRequired()
+    described = "\n".join(
+        [request.headers.get("content-type", ""), request.url.query, content_digest]
+    )
+    fingerprint = hashlib.sha256(described.encode()).hexdigest()
+    return await _claim(request, session, organisation, clock, idempotency_key, fingerprint)
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(_claim_json, scope="function")]
+UploadIdempotencyKeyDep = Annotated[str | None, Depends(_claim_upload, scope="function")]
 
 
 async def store_response(request: Request, response: Response) -> None:
@@ -192,7 +247,7 @@ async def store_response(request: Request, response: Response) -> None:
                 name: value for name, value in response.headers.items() if name in _STORED_HEADERS
             },
             response_body=bytes(response.body),
-            created_at=func.now(),
+            created_at=claim.created_at,
             expires_at=claim.expires_at,
         )
     )

@@ -16,6 +16,7 @@ from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
+from klageapi.core.idempotency import UploadIdempotencyKeyDep
 from klageapi.core.schemas import problem_responses
 from klageapi.core.validation import Text
 from klageapi.document import service
@@ -54,6 +55,7 @@ async def upload_document(
     clock: ClockDep,
     appeal_id: uuid.UUID,
     response: Response,
+    _idempotency: UploadIdempotencyKeyDep,
     category: DocumentCategory,
     title: Annotated[Text, Query(min_length=1, max_length=300)],
     file_name: Annotated[Text | None, Query(max_length=255)] = None,
@@ -63,7 +65,8 @@ async def upload_document(
     ] = None,
 ) -> DocumentRead:
     """Stream one file to the appeal. The bytes are hashed and stored while they arrive; the
-    first bytes must match the declared type. 201 with its id, size, sha256 and media type."""
+    first bytes must match the declared type. 201 with its id, size, sha256 and media type.
+    An `Idempotency-Key` needs `Content-Digest`, which stands in for the body."""
     settings: Settings = request.app.state.settings
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     document = await service.upload(
