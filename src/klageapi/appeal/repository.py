@@ -116,7 +116,8 @@ async def list_visible(
     if where.updated_after is not None:
         query = query.where(Appeal.updated_at > where.updated_after)
     if where.late is not None:
-        query = query.where(Appeal.late.is_(where.late))
+        # Plain `late` / `NOT late` (not `IS TRUE`) so the partial index applies.
+        query = query.where(Appeal.late if where.late else ~Appeal.late)
     if after is not None:
         query = query.where(tuple_(Appeal.updated_at, Appeal.id) > tuple_(*after))
     query = query.order_by(Appeal.updated_at, Appeal.id).limit(limit)

@@ -82,7 +82,30 @@ class Appeal(Base, TimestampMixin):
         Index("ix_appeal_nav_office_updated_at", "nav_office_unit_number", "updated_at", "id"),
         Index("ix_appeal_sf_office_updated_at", "statsforvalter_office_id", "updated_at", "id"),
         Index("ix_appeal_updated_at", "updated_at", "id"),
-        Index("ix_appeal_late_updated_at", "updated_at", "id", postgresql_where=text("late")),
+        # Office and status together: the plan stays an index range whatever PostgreSQL's
+        # generic plan for the prepared statement guesses about the status filter.
+        Index(
+            "ix_appeal_nav_office_status_updated_at",
+            "nav_office_unit_number",
+            "status",
+            "updated_at",
+            "id",
+        ),
+        Index(
+            "ix_appeal_sf_office_status_updated_at",
+            "statsforvalter_office_id",
+            "status",
+            "updated_at",
+            "id",
+            postgresql_where=text("forwarded_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_appeal_nav_office_late_updated_at",
+            "nav_office_unit_number",
+            "updated_at",
+            "id",
+            postgresql_where=text("late"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
