@@ -104,15 +104,21 @@ async def list_documents(
     return DocumentList(items=[DocumentRead.model_validate(d) for d in documents])
 
 
-def _byte_range(header: str | None) -> tuple[int, int | None] | None:
+def _byte_range(header: str | None, size: int) -> tuple[int, int | None] | None:
     """A single `bytes=` range as [start, end); None for no range or one we do not serve."""
     match = _RANGE.match(header.strip()) if header else None
     if match is None or match.group(1) == match.group(2) == "":
         return None
     first, last = match.group(1), match.group(2)
-    if first == "":  # the last N bytes; resolved against the size by the caller
-        return (-int(last), None)
+    if first == "":  # the last N bytes; the last 0 are none at all (RFC 9110 14.1.2): 416
+        return (max(size - int(last), 0) if int(last) else size, None)
     return (int(first), int(last) + 1 if last else None)
+
+
+def _none_match(if_none_match: str, etag: str) -> bool:
+    """Whether If-None-Match names the ETag, compared weakly (RFC 9110 13.1.2), or is `*`."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
 
 
 @router.get(
@@ -138,11 +144,9 @@ async def get_document_content(
     """The bytes, streamed, with the sha256 as `ETag`; one `Range` gives 206."""
     document = await service.get_visible(session, document_id, organisation=organisation)
     etag = f'"{document.sha256}"'
-    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+    if if_none_match is not None and _none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-    wanted = _byte_range(range_)
-    if wanted is not None and wanted[0] < 0:
-        wanted = (max(document.size + wanted[0], 0), None)
+    wanted = _byte_range(range_, document.size)
     _, stream = await service.download(
         session,
         document_id,

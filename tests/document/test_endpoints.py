@@ -1,0 +1,943 @@
+"""Documents over HTTP: the streamed upload and its refusals, the list, and the content with
+ranges, its ETag and the audit of every download."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from klageapi.api.app import create_app
+from klageapi.core.clock import FixedClock
+from klageapi.core.config import Settings
+from klageapi.core.db import get_session
+from klageapi.models import AuditEntry, Document, Event
+from tests.conftest import NAV_OSLO_ORG, SF_ROGALAND_ORG
+from tests.document.conftest import SeaweedFS
+from tests.journey import (
+    AuthHeaders,
+    Json,
+    blob_files,
+    carries_national_id,
+    content_digest,
+    events_of,
+    forwarded,
+    pdf,
+    png,
+    register,
+    sha256,
+    upload,
+)
+
+MiB = 1024 * 1024
+SMALL_LIMIT = 1024
+STAVANGER = "0192:977777771"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blob_root(app: FastAPI) -> Path:
+    """The folder of the app's filesystem blob store (shared by the whole run)."""
+    root: Path = app.state.blob_store.root
+    return root
+
+
+@pytest.fixture
+async def small_client(
+    settings: Settings, engine: AsyncEngine, session: AsyncSession, clock: FixedClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with a document limit of SMALL_LIMIT bytes, on the test's
+    transaction, as conftest's `app` is."""
+    app = create_app(
+        settings.model_copy(update={"document_max_bytes": SMALL_LIMIT}), engine=engine, clock=clock
+    )
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        async with session.begin_nested():
+            yield session
+
+    app.dependency_overrides[get_session] = test_session
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client:
+        yield client
+    await app.state.http_client.aclose()
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    appeal_id: str,
+    content: bytes | AsyncIterator[bytes],
+    *,
+    headers: dict[str, str],
+    category: str = "appeal",
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/appeals/{appeal_id}/documents",
+        params={"category": category, "title": "Klagen", "file_name": "klage.pdf"},
+        content=content,
+        headers=headers,
+    )
+
+
+def _pdf_headers(auth: AuthHeaders, **extra: str) -> dict[str, str]:
+    return {**auth(), "Content-Type": "application/pdf", **extra}
+
+
+def _temp_sizes(blob_root: Path) -> list[int]:
+    """The sizes of the store's temporary files: uploads under way."""
+    return [path.stat().st_size for path in (blob_root / "tmp").iterdir()]
+
+
+async def _chunks(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def _documents(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Document)) or 0)
+
+
+async def _document_events(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(Event).where(Event.type == "document.added")
+    return int(await session.scalar(query) or 0)
+
+
+async def _downloads(session: AsyncSession) -> list[tuple[uuid.UUID | None, str | None]]:
+    query = (
+        select(AuditEntry.appeal_id, AuditEntry.actor_organisation)
+        .where(AuditEntry.action == "document.download")
+        .order_by(AuditEntry.id)
+    )
+    return [(appeal_id, actor) for appeal_id, actor in (await session.execute(query)).all()]
+
+
+async def _nothing_stored(session: AsyncSession, blob_root: Path, blobs_before: set[str]) -> None:
+    """A refused upload leaves no document, no event and no blob or temporary file."""
+    assert await _documents(session) == 0
+    assert await _document_events(session) == 0
+    assert blob_files(blob_root) == blobs_before
+
+
+async def _stored(client: httpx.AsyncClient, auth: AuthHeaders, data: bytes) -> Json:
+    """A registered appeal with one uploaded PDF of `data`; returns the document."""
+    appeal = await register(client, auth)
+    return await upload(client, auth, appeal["id"], category="appeal", data=data)
+
+
+# -- upload ----------------------------------------------------------------------------------
+
+
+async def test_upload_returns_the_document_with_size_sha256_type_and_location(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal = await register(client, auth)
+    data = pdf(5000)
+
+    response = await _post(client, appeal["id"], data, headers=_pdf_headers(auth))
+
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["appeal_id"] == appeal["id"]
+    assert (document["size"], document["sha256"]) == (5000, sha256(data))
+    assert (document["media_type"], document["category"]) == ("application/pdf", "appeal")
+    assert (document["title"], document["file_name"]) == ("Klagen", "klage.pdf")
+    assert document["uploaded_by_organisation"] == STAVANGER
+    assert response.headers["location"] == f"/v1/documents/{document['id']}/content"
+    stored = await session.get(Document, uuid.UUID(document["id"]))
+    assert stored is not None
+    assert (stored.size, stored.sha256) == (5000, sha256(data))
+
+
+async def test_upload_writes_a_document_added_event_without_the_national_id(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal = await register(client, auth)
+
+    document = await upload(client, auth, appeal["id"], category="decision")
+
+    events = [e for e in await events_of(session, appeal["id"]) if e.type == "document.added"]
+    assert [(e.data, e.status, e.statsforvalter_visible) for e in events] == [
+        ({"document_id": document["id"], "category": "decision"}, "received", False)
+    ]
+    assert not carries_national_id(events[0])
+
+
+async def test_a_multi_mib_upload_is_streamed_to_disk_while_it_arrives(
+    client: httpx.AsyncClient, auth: AuthHeaders, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    data = pdf(5 * MiB + 12_345)
+    written_while_sending: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        for sent, start in enumerate(range(0, len(data), 64 * 1024)):
+            if sent == 48:  # 3 MiB sent: the server has written at least 2 of them already
+                written_while_sending.extend(_temp_sizes(blob_root))
+            yield data[start : start + 64 * 1024]
+
+    response = await _post(client, appeal["id"], body(), headers=_pdf_headers(auth))
+
+    assert response.status_code == 201, response.text
+    assert response.request.headers.get("content-length") is None  # sent chunked
+    assert (response.json()["size"], response.json()["sha256"]) == (len(data), sha256(data))
+    assert any(size >= 2 * MiB for size in written_while_sending), written_while_sending
+    content = await client.get(f"/v1/documents/{response.json()['id']}/content", headers=auth())
+    assert content.content == data
+
+
+async def test_identical_content_is_stored_once(
+    client: httpx.AsyncClient, auth: AuthHeaders, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    data = pdf()
+    before = blob_files(blob_root)
+
+    first = await upload(client, auth, appeal["id"], category="appeal", data=data)
+    second = await upload(client, auth, appeal["id"], category="supporting_document", data=data)
+
+    assert first["id"] != second["id"]
+    assert first["sha256"] == second["sha256"] == sha256(data)
+    digest = sha256(data)
+    assert blob_files(blob_root) - before == {f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"}
+
+
+async def test_a_matching_content_digest_is_accepted(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(client, auth)
+    data = pdf()
+
+    response = await _post(
+        client,
+        appeal["id"],
+        data,
+        headers=_pdf_headers(auth, **{"Content-Digest": content_digest(data)}),
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["sha256"] == sha256(data)
+
+
+async def test_a_content_digest_mismatch_is_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        pdf(),
+        headers=_pdf_headers(auth, **{"Content-Digest": content_digest(b"other bytes")}),
+    )
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "content_digest_mismatch"
+    assert [e["field"] for e in problem["errors"]] == ["Content-Digest"]
+    await _nothing_stored(session, blob_root, before)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "sha-256=abc",  # not a byte sequence
+        "sha-256=:bm90IDMyIGJ5dGVz:",  # base64 of "not 32 bytes"
+        "sha-256=:!!!not-base64!!!:",
+    ],
+)
+async def test_a_malformed_content_digest_is_refused(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    blob_root: Path,
+    header: str,
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client, appeal["id"], pdf(), headers=_pdf_headers(auth, **{"Content-Digest": header})
+    )
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert [e["field"] for e in problem["errors"]] == ["Content-Digest"]
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_a_declared_content_length_over_the_limit_is_refused_with_413(
+    small_client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(small_client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        small_client, appeal["id"], pdf(SMALL_LIMIT + 1), headers=_pdf_headers(auth)
+    )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_a_body_at_the_limit_is_accepted(
+    small_client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(small_client, auth)
+
+    response = await _post(small_client, appeal["id"], pdf(SMALL_LIMIT), headers=_pdf_headers(auth))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["size"] == SMALL_LIMIT
+
+
+async def test_a_streamed_body_over_the_limit_is_refused_with_413(
+    small_client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(small_client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        small_client, appeal["id"], _chunks(pdf(4 * SMALL_LIMIT), 300), headers=_pdf_headers(auth)
+    )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_a_body_longer_than_its_declared_length_is_refused_with_413(
+    small_client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(small_client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        small_client,
+        appeal["id"],
+        _chunks(pdf(4 * SMALL_LIMIT), 300),
+        headers=_pdf_headers(auth, **{"Content-Length": "500"}),
+    )
+
+    assert response.request.headers["content-length"] == "500"
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    await _nothing_stored(session, blob_root, before)
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "application/zip", "image/tiff"])
+async def test_a_type_that_is_not_accepted_is_refused_with_415(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    blob_root: Path,
+    media_type: str,
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client, appeal["id"], pdf(), headers={**auth(), "Content-Type": media_type}
+    )
+
+    assert response.status_code == 415
+    problem = response.json()
+    assert problem["code"] == "media_type_not_allowed"
+    assert problem["accepted"] == ["application/pdf", "image/jpeg", "image/png"]
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_an_upload_without_a_content_type_is_refused_with_415(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(client, appeal["id"], pdf(), headers=auth())
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "media_type_not_allowed"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_a_declared_type_with_parameters_is_judged_by_the_type(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(client, auth)
+
+    response = await _post(
+        client, appeal["id"], png(), headers={**auth(), "Content-Type": "Image/PNG; q=1"}
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["media_type"] == "image/png"
+
+
+async def test_pdf_bytes_declared_as_png_are_refused_with_415(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client, appeal["id"], pdf(), headers={**auth(), "Content-Type": "image/png"}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "media_type_mismatch"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_a_signature_split_over_chunks_is_still_checked(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        _chunks(b"\x89PNG\r\n" + pdf(), 3),  # the PNG signature broken off after six bytes
+        headers={**auth(), "Content-Type": "image/png"},
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "media_type_mismatch"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_an_empty_upload_is_refused_with_422(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(client, appeal["id"], b"", headers=_pdf_headers(auth))
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "empty_document"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_an_upload_to_another_offices_appeal_is_not_found(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        pdf(),
+        headers={**auth(org=NAV_OSLO_ORG), "Content-Type": "application/pdf"},
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_an_upload_to_an_unknown_appeal_is_not_found(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    before = blob_files(blob_root)
+
+    response = await _post(client, str(uuid.uuid4()), pdf(), headers=_pdf_headers(auth))
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_a_read_only_token_may_not_upload(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        pdf(),
+        headers={**auth(scope="klageapi:read"), "Content-Type": "application/pdf"},
+    )
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "insufficient_scope"
+    await _nothing_stored(session, blob_root, before)
+
+
+async def test_an_unknown_category_is_refused_with_422(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client, appeal["id"], pdf(), headers=_pdf_headers(auth), category="love_letter"
+    )
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["category"]
+    await _nothing_stored(session, blob_root, before)
+
+
+# -- the Statsforvalter's uploads ------------------------------------------------------------
+
+
+async def test_statsforvalter_may_not_upload_navs_categories_to_a_forwarded_appeal(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal, _, _ = await forwarded(client, auth)
+    documents, events = await _documents(session), await _document_events(session)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        pdf(),
+        headers={**auth(org=SF_ROGALAND_ORG), "Content-Type": "application/pdf"},
+        category="appeal",
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
+    assert (await _documents(session), await _document_events(session)) == (documents, events)
+    assert blob_files(blob_root) == before
+
+
+async def test_statsforvalter_uploads_its_decision_to_a_forwarded_appeal(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal, _, _ = await forwarded(client, auth)
+
+    document = await upload(
+        client, auth, appeal["id"], category="statsforvalter_decision", org=SF_ROGALAND_ORG
+    )
+
+    assert document["uploaded_by_organisation"] == "0192:922222223"
+    assert document["category"] == "statsforvalter_decision"
+    [event] = [e for e in await events_of(session, appeal["id"]) if e.type == "document.added"][3:]
+    assert (event.data["document_id"], event.statsforvalter_visible) == (document["id"], True)
+
+
+async def test_statsforvalter_may_not_upload_before_the_appeal_is_forwarded(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    appeal = await register(client, auth)
+    before = blob_files(blob_root)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        pdf(),
+        headers={**auth(org=SF_ROGALAND_ORG), "Content-Type": "application/pdf"},
+        category="statsforvalter_decision",
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
+    await _nothing_stored(session, blob_root, before)
+
+
+# -- the list --------------------------------------------------------------------------------
+
+
+async def test_the_list_holds_the_appeals_documents_oldest_first(
+    client: httpx.AsyncClient, auth: AuthHeaders, clock: FixedClock
+) -> None:
+    appeal = await register(client, auth)
+    other = await register(client, auth)
+    first = await upload(client, auth, appeal["id"], category="appeal")
+    clock.advance(dt.timedelta(minutes=1))
+    second = await upload(
+        client, auth, appeal["id"], category="decision", data=png(), media_type="image/png"
+    )
+    await upload(client, auth, other["id"], category="appeal")
+
+    response = await client.get(f"/v1/appeals/{appeal['id']}/documents", headers=auth())
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["items"] == [first, second]
+    assert body["next_cursor"] is None
+
+
+async def test_statsforvalter_lists_the_documents_of_an_appeal_forwarded_to_it(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal, documents, _ = await forwarded(client, auth)
+
+    response = await client.get(
+        f"/v1/appeals/{appeal['id']}/documents", headers=auth(org=SF_ROGALAND_ORG)
+    )
+
+    assert response.status_code == 200
+    # All three were uploaded at the fixed clock's same instant: in no particular order.
+    assert {d["id"] for d in response.json()["items"]} == {d["id"] for d in documents}
+
+
+async def test_another_offices_list_is_not_found(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(client, auth)
+    await upload(client, auth, appeal["id"], category="appeal")
+
+    response = await client.get(
+        f"/v1/appeals/{appeal['id']}/documents", headers=auth(org=NAV_OSLO_ORG)
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
+
+
+# -- content ---------------------------------------------------------------------------------
+
+
+async def test_content_is_the_bytes_with_etag_length_and_accept_ranges(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(3000)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(f"/v1/documents/{document['id']}/content", headers=auth())
+
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers["etag"] == f'"{sha256(data)}"'
+    assert response.headers["content-length"] == "3000"
+    assert response.headers["accept-ranges"] == "bytes"
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"] == "attachment; filename*=UTF-8''x.pdf"
+
+
+async def test_each_download_is_audited(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal, documents, _ = await forwarded(client, auth)
+    url = f"/v1/documents/{documents[0]['id']}/content"
+
+    await client.get(url, headers=auth())
+    await client.get(url, headers={**auth(), "Range": "bytes=0-9"})
+    await client.get(url, headers=auth(org=SF_ROGALAND_ORG))
+
+    appeal_id = uuid.UUID(appeal["id"])
+    assert await _downloads(session) == [
+        (appeal_id, STAVANGER),
+        (appeal_id, STAVANGER),
+        (appeal_id, "0192:922222223"),
+    ]
+
+
+async def test_a_range_from_the_start_is_206_with_content_range(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=0-9"}
+    )
+
+    assert response.status_code == 206
+    assert response.content == data[:10]
+    assert response.headers["content-range"] == "bytes 0-9/100"
+    assert response.headers["content-length"] == "10"
+    assert response.headers["etag"] == f'"{sha256(data)}"'
+
+
+async def test_a_suffix_range_is_the_last_bytes(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=-5"}
+    )
+
+    assert response.status_code == 206
+    assert response.content == data[-5:]
+    assert response.headers["content-range"] == "bytes 95-99/100"
+    assert response.headers["content-length"] == "5"
+
+
+async def test_a_suffix_range_longer_than_the_document_is_all_of_it(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=-500"}
+    )
+
+    assert response.status_code == 206
+    assert response.content == data
+    assert response.headers["content-range"] == "bytes 0-99/100"
+
+
+async def test_an_open_range_runs_to_the_end(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=10-"}
+    )
+
+    assert response.status_code == 206
+    assert response.content == data[10:]
+    assert response.headers["content-range"] == "bytes 10-99/100"
+    assert response.headers["content-length"] == "90"
+
+
+async def test_a_range_ending_past_the_end_is_cut_to_the_document(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=90-999"}
+    )
+
+    assert response.status_code == 206
+    assert response.content == data[90:]
+    assert response.headers["content-range"] == "bytes 90-99/100"
+
+
+@pytest.mark.parametrize("range_", ["bytes=100-", "bytes=100-200", "bytes=5000-5001"])
+async def test_a_range_beyond_the_end_is_416_with_the_size(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, range_: str
+) -> None:
+    document = await _stored(client, auth, pdf(100))
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": range_}
+    )
+
+    assert response.status_code == 416
+    assert response.json()["code"] == "range_not_satisfiable"
+    assert response.headers["content-range"] == "bytes */100"
+    assert await _downloads(session) == []
+
+
+async def test_a_range_of_another_unit_is_ignored(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "items=0-9"}
+    )
+
+    assert response.status_code == 200
+    assert response.content == data
+
+
+async def test_if_none_match_with_the_etag_is_304_without_a_body(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    data = pdf()
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content",
+        headers={**auth(), "If-None-Match": f'"other", "{sha256(data)}"'},
+    )
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response.headers["etag"] == f'"{sha256(data)}"'
+    assert await _downloads(session) == []
+
+
+async def test_an_empty_suffix_range_is_416(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    document = await _stored(client, auth, pdf(100))
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=-0"}
+    )
+
+    assert response.status_code == 416
+    assert response.headers["content-range"] == "bytes */100"
+    assert await _downloads(session) == []
+
+
+async def test_a_range_ending_past_any_size_is_cut_to_the_document(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content",
+        headers={**auth(), "Range": f"bytes=90-{2**64}"},
+    )
+
+    assert response.status_code == 206
+    assert response.content == data[90:]
+
+
+@pytest.mark.parametrize("if_none_match", ["W/{etag}", "*", '"x", W/{etag}'])
+async def test_if_none_match_compares_weakly_and_star_matches_any(
+    client: httpx.AsyncClient, auth: AuthHeaders, if_none_match: str
+) -> None:
+    data = pdf()
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content",
+        headers={**auth(), "If-None-Match": if_none_match.format(etag=f'"{sha256(data)}"')},
+    )
+
+    assert response.status_code == 304
+    assert response.headers["etag"] == f'"{sha256(data)}"'
+
+
+async def test_if_none_match_with_another_etag_sends_the_bytes(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    data = pdf()
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content",
+        headers={**auth(), "If-None-Match": f'"{"0" * 64}"'},
+    )
+
+    assert response.status_code == 200
+    assert response.content == data
+
+
+async def test_another_offices_document_is_not_found_and_not_audited(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    document = await _stored(client, auth, pdf())
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers=auth(org=NAV_OSLO_ORG)
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "document_not_found"
+    assert await _downloads(session) == []
+
+
+async def test_statsforvalter_does_not_find_a_document_before_forwarding(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    document = await _stored(client, auth, pdf())
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content", headers=auth(org=SF_ROGALAND_ORG)
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "document_not_found"
+
+
+async def test_an_unknown_document_is_not_found(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    response = await client.get(f"/v1/documents/{uuid.uuid4()}/content", headers=auth())
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "document_not_found"
+
+
+# -- on S3 -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(app: FastAPI, seaweedfs: SeaweedFS) -> Callable[[], list[str]]:
+    """The app's blob store replaced by S3 (SeaweedFS) under a key prefix of its own; returns
+    a look at every key under it and every unfinished multipart upload of the bucket."""
+    prefix = f"endpoints-{uuid.uuid4().hex}"
+    app.state.blob_store = seaweedfs.blob_store(prefix=prefix)
+    return lambda: seaweedfs.keys(prefix=prefix) + seaweedfs.unfinished_uploads()
+
+
+async def test_on_s3_an_upload_round_trips_and_serves_ranges(
+    client: httpx.AsyncClient, auth: AuthHeaders, s3: Callable[[], list[str]]
+) -> None:
+    data = pdf(6 * MiB + 7)
+    appeal = await register(client, auth)
+
+    response = await _post(client, appeal["id"], _chunks(data), headers=_pdf_headers(auth))
+
+    assert response.status_code == 201, response.text
+    assert s3() == [f"sha256/{sha256(data)}"]
+    url = f"/v1/documents/{response.json()['id']}/content"
+    assert (await client.get(url, headers=auth())).content == data
+    tail = await client.get(url, headers={**auth(), "Range": "bytes=-5"})
+    assert (tail.status_code, tail.content) == (206, data[-5:])
+
+
+async def test_on_s3_a_digest_mismatch_after_several_parts_leaves_no_object(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    s3: Callable[[], list[str]],
+) -> None:
+    appeal = await register(client, auth)
+
+    response = await _post(
+        client,
+        appeal["id"],
+        _chunks(pdf(12 * MiB)),  # parts are uploaded before the digest is known
+        headers=_pdf_headers(auth, **{"Content-Digest": content_digest(b"other")}),
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "content_digest_mismatch"
+    assert s3() == []
+    assert await _documents(session) == 0
+
+
+async def test_on_s3_a_type_mismatch_leaves_no_object(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    s3: Callable[[], list[str]],
+) -> None:
+    appeal = await register(client, auth)
+
+    response = await _post(
+        client, appeal["id"], _chunks(pdf()), headers={**auth(), "Content-Type": "image/jpeg"}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "media_type_mismatch"
+    assert s3() == []
+    assert await _documents(session) == 0
+
+
+async def test_on_s3_a_range_ending_past_any_size_is_cut_to_the_document(
+    client: httpx.AsyncClient, auth: AuthHeaders, s3: Callable[[], list[str]]
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content",
+        headers={**auth(), "Range": f"bytes=90-{2**64}"},  # past what S3's client can say
+    )
+
+    assert response.status_code == 206
+    assert response.content == data[90:]
+    assert response.headers["content-range"] == "bytes 90-99/100"
