@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -38,7 +38,9 @@ __all__ = [
     "STATSFORVALTER_ORGANISATION",
     "BulkService",
     "ServiceLoad",
+    "evict",
     "exit_on_sigterm",
+    "make_new",
     "mib_per_s",
     "oslo_today",
     "parse_size",
@@ -61,6 +63,7 @@ _SCOPES = "klageapi:read klageapi:write"
 _READY_TIMEOUT_SECONDS = 180.0
 _STOP_TIMEOUT_SECONDS = 30.0
 _WRITE_BLOCK_BYTES = 4 * MIB
+_ID_OFFSET = len(b"%PDF-1.7\n%")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": MIB, "G": 1024 * MIB, "T": 1024 * 1024 * MIB}
 
@@ -98,7 +101,7 @@ def exit_on_sigterm() -> None:
 def write_pdf(path: Path, size: int, *, label: str) -> str:
     """Write `size` bytes starting with `%PDF-` (the rest random, unique to `label`); returns
     their sha256 in hex."""
-    header = f"%PDF-1.7\n% klageapi bench {label} {uuid.uuid4()}\n".encode()
+    header = f"%PDF-1.7\n%{uuid.uuid4().hex} klageapi bench {label}\n".encode()
     block = os.urandom(_WRITE_BLOCK_BYTES)
     digest = hashlib.sha256()
     with path.open("wb") as file:
@@ -112,6 +115,30 @@ def write_pdf(path: Path, size: int, *, label: str) -> str:
             file.write(piece)
             written += len(piece)
     return digest.hexdigest()
+
+
+def make_new(path: Path) -> str:
+    """Give a file from `write_pdf` other content (a new id in its first line), so that the store
+    keeps it as a new blob; returns its sha256 in hex."""
+    with path.open("r+b") as file:
+        file.seek(_ID_OFFSET)
+        file.write(uuid.uuid4().hex.encode()[: max(0, path.stat().st_size - _ID_OFFSET)])
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(_WRITE_BLOCK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def evict(paths: Iterable[Path]) -> None:
+    """Drop the files' pages from the page cache, so that the next read comes from the disk.
+    Only clean pages go: call os.sync() after writing them."""
+    for path in paths:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
 
 
 def read_all(paths: list[Path], *, chunk_bytes: int = MIB) -> int:

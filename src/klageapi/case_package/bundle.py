@@ -26,6 +26,11 @@ __all__ = ["BundleIntegrityError", "bundle", "member_name"]
 
 _log = get_logger(__name__)
 _MODE = 0o100644
+# async_stream_zip zips in a worker thread and crosses between it and the event loop once per
+# chunk each way, so chunk sizes set the number of hand-offs: 1 MiB pieces in and out, rather
+# than the store's 256 KiB reads and stream_zip's 64 KiB default, cut a download's CPU by half
+# (bench/bundle.py). A download holds a few of them at a time.
+_CHUNK_BYTES = 1024 * 1024
 _Member = tuple[str, dt.datetime, int, Method, AsyncIterable[bytes]]
 
 _EXTENSIONS = {
@@ -51,12 +56,21 @@ def manifest_bytes(package: CasePackage) -> bytes:
 
 
 async def _verified(store: BlobStore, document: Document) -> AsyncIterator[bytes]:
+    """The document's bytes in pieces of about `_CHUNK_BYTES`, checked against its sha256."""
     stream = await documents.open_blob(store, document)
     digest = hashlib.sha256()
+    pending: list[bytes] = []
+    pending_size = 0
     try:
         async for chunk in stream:
             digest.update(chunk)
-            yield chunk
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= _CHUNK_BYTES:
+                yield b"".join(pending)
+                pending, pending_size = [], 0
+        if pending:
+            yield b"".join(pending)
     finally:
         await stream.aclose()
     if digest.hexdigest() != document.sha256:
@@ -93,7 +107,9 @@ def bundle(
             )
 
     async def zipped() -> AsyncIterator[bytes]:
-        async for chunk in async_stream_zip(members(), extended_timestamps=False):
+        async for chunk in async_stream_zip(
+            members(), chunk_size=_CHUNK_BYTES, extended_timestamps=False
+        ):
             yield chunk
 
     return zipped()

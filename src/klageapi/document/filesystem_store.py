@@ -112,12 +112,14 @@ class FilesystemBlobStore:
         return os.fdopen(descriptor, "wb"), Path(name)
 
     def _commit(self, file: BinaryIO, temp: Path, target: Path) -> None:
+        if target.exists():
+            # The same bytes are stored, and durable, already: making this copy durable first
+            # would cost a large file's fsync (seconds) only to delete it.
+            _discard(file, temp)
+            return
         file.flush()
         os.fsync(file.fileno())
         file.close()
-        if target.exists():
-            temp.unlink()
-            return
         _make_folders(target.parent, stop=self._blobs)
         temp.rename(target)
         _fsync_folder(target.parent)
