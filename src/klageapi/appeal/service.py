@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import uuid
@@ -23,7 +22,7 @@ from klageapi.appeal.schemas import (
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
-from klageapi.core.errors import BadRequest, FieldError, ValidationFailed
+from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.core.pagination import PageParams
 from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
 from klageapi.registry import service as registry
@@ -193,15 +192,7 @@ async def list_appeals(
 ) -> tuple[list[Appeal], str | None]:
     """A page of the appeals the caller may see; each one listed is written to the audit log."""
     offices = await repository.offices_of(session, organisation)
-    position = page.position("appeals")
-    after = None
-    if position is not None:
-        try:
-            after = (dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-        except (ValueError, TypeError, IndexError) as error:
-            raise BadRequest(
-                "The cursor is not one this list handed out.", code="invalid_cursor"
-            ) from error
+    after = page.after_time_and_id("appeals")
     rows = await repository.list_visible(session, offices, where, after=after, limit=page.limit + 1)
     appeals, cursor = page.page(
         "appeals", list(rows), lambda appeal: [appeal.updated_at.isoformat(), str(appeal.id)]

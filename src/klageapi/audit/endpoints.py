@@ -13,7 +13,6 @@ from klageapi.audit import repository
 from klageapi.audit.schemas import AuditEntryPage, AuditEntryRead
 from klageapi.core.auth import AdminDep
 from klageapi.core.db import SessionDep
-from klageapi.core.errors import BadRequest
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.schemas import problem_responses
 
@@ -41,10 +40,7 @@ async def list_audit_log(
     occurred_to: dt.datetime | None = None,
 ) -> AuditEntryPage:
     """Audit entries, oldest first; the log is append-only (the database refuses changes)."""
-    position = page.position("audit")
-    after = position[0] if position else None
-    if after is not None and not isinstance(after, int):
-        raise BadRequest("The cursor is not one this list handed out.", code="invalid_cursor")
+    after = page.after_int("audit")
     rows = await repository.list_entries(
         session,
         repository.AuditFilter(

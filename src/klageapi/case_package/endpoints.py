@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -31,7 +30,6 @@ from klageapi.core.auth import Organisation, ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
-from klageapi.core.errors import BadRequest
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.schemas import problem_responses
@@ -164,15 +162,7 @@ async def list_packages(
 ) -> PackagePage:
     """The pull feed of the caller's Statsforvalter offices, oldest first."""
     settings: Settings = request.app.state.settings
-    position = page.position("packages")
-    after = None
-    if position is not None:
-        try:
-            after = (dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1]))
-        except (ValueError, TypeError, IndexError) as error:
-            raise BadRequest(
-                "The cursor is not one this list handed out.", code="invalid_cursor"
-            ) from error
+    after = page.after_time_and_id("packages")
     threshold = service.overdue_threshold(clock, settings.package_receipt_overdue_working_days)
     rows = await service.feed(
         session,

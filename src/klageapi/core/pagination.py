@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import json
+import uuid
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -14,7 +16,7 @@ from pydantic import BaseModel
 
 from klageapi.core.errors import BadRequest
 
-__all__ = ["CursorCodec", "Page", "PageParams", "PageParamsDep"]
+__all__ = ["CursorCodec", "InvalidCursor", "Page", "PageParams", "PageParamsDep"]
 
 T = TypeVar("T")
 
@@ -46,11 +48,16 @@ class CursorCodec:
             if value["k"] != kind or not isinstance(value["p"], list):
                 raise ValueError("kind")
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
-            raise BadRequest(
-                "The cursor is not one this list handed out.", code="invalid_cursor"
-            ) from error
+            raise InvalidCursor() from error
         position: list[Any] = value["p"]
         return position
+
+
+class InvalidCursor(BadRequest):
+    code = "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is not one this list handed out.")
 
 
 class PageParams:
@@ -63,6 +70,24 @@ class PageParams:
 
     def position(self, kind: str) -> list[Any] | None:
         return None if self.cursor is None else self._codec.decode(kind, self.cursor)
+
+    def after_time_and_id(self, kind: str) -> tuple[dt.datetime, uuid.UUID] | None:
+        """The (timestamp, id) position of a list ordered that way, as `page` wrote it."""
+        position = self.position(kind)
+        if position is None:
+            return None
+        try:
+            return dt.datetime.fromisoformat(position[0]), uuid.UUID(position[1])
+        except (ValueError, TypeError, IndexError) as error:
+            raise InvalidCursor() from error
+
+    def after_int(self, kind: str) -> int | None:
+        position = self.position(kind)
+        if position is None:
+            return None
+        if len(position) != 1 or not isinstance(position[0], int):
+            raise InvalidCursor()
+        return position[0]
 
     def page(self, kind: str, rows: list[T], key: Any) -> tuple[list[T], str | None]:
         """Trim one extra fetched row off and turn the last kept row's key into the next cursor."""
