@@ -25,6 +25,7 @@ from klageapi.appeal.schemas import (
 )
 from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
+from klageapi.core.conditional import none_match
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
@@ -140,13 +141,9 @@ async def get_appeal(
 ) -> AppealRead | Response:
     """One appeal, with its version as `ETag`; `If-None-Match` with the current one → 304."""
     appeal = await service.get(session, appeal_id, organisation=organisation, clock=clock)
-    if if_none_match is not None and {etag(appeal), "*"} & _tags(if_none_match):
+    if none_match(if_none_match, etag(appeal)):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(appeal)})
     return _answer(appeal, response)
-
-
-def _tags(header: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
 
 @router.get(

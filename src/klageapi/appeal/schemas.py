@@ -13,7 +13,6 @@ from klageapi.core.schemas import Schema
 from klageapi.core.validation import MunicipalityNumber, NationalId, Text, UnitNumber
 from klageapi.models.appeal import (
     Appeal,
-    AppealHistory,
     AppealStatus,
     Channel,
     NavOutcome,
@@ -21,6 +20,7 @@ from klageapi.models.appeal import (
 )
 
 __all__ = [
+    "OCCURRED_AT",
     "AppealCreate",
     "AppealHistoryRead",
     "AppealPage",
@@ -98,7 +98,7 @@ _SF_KLAGE_OUTCOME = {
     StatsforvalterOutcome.dismissed: SfKlageOutcome.AVVIST,
 }
 
-_OCCURRED_AT = Field(
+OCCURRED_AT = Field(
     default=None,
     description="When the step happened, if earlier than now (the case system reports late). "
     "Not in the future, not before the appeal's previous step.",
@@ -140,7 +140,7 @@ class AppealCreate(Schema):
         description="The case system's own id for the appeal; unique per NAV office.",
         examples=["SAK-2026-000123"],
     )
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
     @field_validator("received_on")
     @classmethod
@@ -195,7 +195,7 @@ class AppealPage(Page[AppealRead]):
 class StepCreate(Schema):
     """A step that needs nothing but, optionally, when it happened."""
 
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class NavOutcomeCreate(Schema):
@@ -205,14 +205,14 @@ class NavOutcomeCreate(Schema):
     outcome: NavOutcome
     decided_on: dt.date
     reasoning: Text = Field(min_length=1, max_length=20_000)
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class PreliminaryReplyCreate(Schema):
     """A preliminary reply (foreløpig svar, fvl § 11a) was sent to the citizen."""
 
     expected_decision_on: dt.date = Field(description="Not in the past.")
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class HistoryEntryRead(Schema):
@@ -282,7 +282,3 @@ def appeal_read(appeal: Appeal) -> AppealRead:
         created_at=appeal.created_at,
         updated_at=appeal.updated_at,
     )
-
-
-def history_entry_read(entry: AppealHistory) -> HistoryEntryRead:
-    return HistoryEntryRead.model_validate(entry)

@@ -8,6 +8,7 @@ import uuid
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from klageapi.appeal.schemas import OCCURRED_AT
 from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
 from klageapi.core.validation import Text
@@ -34,11 +35,9 @@ __all__ = [
     "RejectionReason",
 ]
 
-_OCCURRED_AT = Field(default=None, description="When it happened, if earlier than now.")
-
 
 class PackageCreate(Schema):
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class PackageSummary(Schema):
@@ -74,7 +73,7 @@ class ReceiptCreate(Schema):
     statsforvalter_case_number: str = Field(
         min_length=1, max_length=100, pattern=r"^[\x21-\x7e][\x20-\x7e]*$", examples=["2026/1234"]
     )
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class RejectionReason(enum.StrEnum):
@@ -88,7 +87,7 @@ class RejectionCreate(Schema):
     reason: RejectionReason
     statsforvalter_office_id: str | None = Field(default=None, pattern=r"^[a-z0-9-]{2,64}$")
     description: Text | None = Field(default=None, min_length=1, max_length=5000)
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
     @model_validator(mode="after")
     def _reason_needs_its_field(self) -> RejectionCreate:
@@ -103,7 +102,7 @@ class DocumentationRequestCreate(Schema):
     description: Text = Field(min_length=1, max_length=5000)
     categories: list[DocumentCategory] = Field(default=[], max_length=10)
     due_on: dt.date = Field(description="Not in the past.")
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class DocumentationRequestRead(Schema):
@@ -126,11 +125,11 @@ class DocumentationRequestList(Schema):
 
 class FulfilmentCreate(Schema):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT
 
 
 class DecisionCreate(Schema):
     outcome: StatsforvalterOutcome
     decided_on: dt.date
     document_id: uuid.UUID = Field(description="An uploaded statsforvalter_decision document.")
-    occurred_at: AwareDatetime | None = _OCCURRED_AT
+    occurred_at: AwareDatetime | None = OCCURRED_AT

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
+from klageapi.core.conditional import none_match
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import UploadIdempotencyKeyDep
@@ -115,12 +116,6 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int | None] | None:
     return (int(first), int(last) + 1 if last else None)
 
 
-def _none_match(if_none_match: str, etag: str) -> bool:
-    """Whether If-None-Match names the ETag, compared weakly (RFC 9110 13.1.2), or is `*`."""
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in tags or etag in tags
-
-
 @router.get(
     "/documents/{document_id}/content",
     operation_id="get_document_content",
@@ -144,7 +139,7 @@ async def get_document_content(
     """The bytes, streamed, with the sha256 as `ETag`; one `Range` gives 206."""
     document = await service.get_visible(session, document_id, organisation=organisation)
     etag = f'"{document.sha256}"'
-    if if_none_match is not None and _none_match(if_none_match, etag):
+    if none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     wanted = _byte_range(range_, document.size)
     _, stream = await service.download(
