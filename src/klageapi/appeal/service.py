@@ -377,3 +377,8 @@ async def statsforvalter_offices(
 ) -> frozenset[str]:
     """The Statsforvalter offices the organisation acts for."""
     return (await repository.offices_of(session, organisation)).statsforvalter
+
+
+async def offices(session: AsyncSession, organisation: Organisation) -> repository.Offices:
+    """The NAV and Statsforvalter offices the organisation acts for (for other domains)."""
+    return await repository.offices_of(session, organisation)

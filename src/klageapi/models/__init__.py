@@ -22,6 +22,14 @@ from klageapi.models.document import Document, DocumentCategory
 from klageapi.models.event import Event
 from klageapi.models.idempotency import IdempotencyRecord
 from klageapi.models.registry import CountyRoute, NavOffice, StatsforvalterOffice
+from klageapi.models.webhook import (
+    DeliveryReason,
+    DeliveryStatus,
+    FanoutCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Appeal",
@@ -32,11 +40,14 @@ __all__ = [
     "CasePackage",
     "Channel",
     "CountyRoute",
+    "DeliveryReason",
+    "DeliveryStatus",
     "Document",
     "DocumentCategory",
     "DocumentationRequest",
     "DocumentationRequestStatus",
     "Event",
+    "FanoutCursor",
     "IdempotencyRecord",
     "NavOffice",
     "NavOutcome",
@@ -45,4 +56,7 @@ __all__ = [
     "PackageStatus",
     "StatsforvalterOffice",
     "StatsforvalterOutcome",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -57,6 +57,9 @@ class CasePackage(Base):
     rejected_at: Mapped[dt.datetime | None]
     rejection_reason: Mapped[str | None] = mapped_column(String(20))
     rejection_description: Mapped[str | None] = mapped_column(Text)
+    overdue_notified_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the worker emitted package.overdue (once)."
+    )
 
 
 class PackageDocument(Base):
@@ -95,3 +98,6 @@ class DocumentationRequest(Base):
     requested_at: Mapped[dt.datetime]
     requested_by_organisation: Mapped[str] = mapped_column(String(20))
     fulfilled_at: Mapped[dt.datetime | None]
+    overdue_notified_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the worker emitted documentation.overdue (once)."
+    )
