@@ -65,6 +65,11 @@ def settings(signing_key: RSAKey, data_dir: Path) -> Settings:
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         issuers=[IssuerSettings(issuer=TEST_ISSUER, audience=TEST_AUDIENCE, jwks=dict(jwks))],
         log_json=True,
+        # Webhook receivers of the tests listen on loopback; retries come quickly.
+        webhook_allowed_networks=["127.0.0.0/8"],
+        webhook_timeout_seconds=2,
+        webhook_retry_schedule_seconds=[0.3, 0.3, 0.3],
+        worker_poll_seconds=0.2,
     )
 
 

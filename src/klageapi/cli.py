@@ -1,4 +1,4 @@
-"""The `klageapi` command: serve, migrate, dev-token, openapi, version."""
+"""The `klageapi` command: serve, worker, migrate, dev-token, openapi, version."""
 
 from __future__ import annotations
 
@@ -56,6 +56,16 @@ def serve(
         log_config=None,
         proxy_headers=True,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run the webhook dispatcher (and the overdue announcements) until SIGINT or SIGTERM.
+    Run as many as you like against one database; set KLAGEAPI_RUN_WORKER=false on the API
+    processes when these do the sending."""
+    from klageapi import worker as background
+
+    asyncio.run(background.run(_settings()))
 
 
 @app.command()

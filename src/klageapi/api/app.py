@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
 import secrets
@@ -35,6 +36,7 @@ from klageapi.core.pagination import CursorCodec
 from klageapi.core.schemas import Problem
 from klageapi.document.storage import blob_store_from_settings
 from klageapi.registry.service import load_shipped_data
+from klageapi.worker import dispatcher_for
 
 __all__ = ["create_app", "openapi_document"]
 
@@ -154,8 +156,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.blob_store.sweep_partial(older_than=dt.timedelta(hours=1))
         sweeper = asyncio.create_task(_sweep_idempotency_keys(app))
         stack.callback(sweeper.cancel)
+        if settings.run_worker:
+            dispatcher = dispatcher_for(
+                app.state.engine,
+                app.state.sessionmaker,
+                settings,
+                app.state.http_client,
+                app.state.clock,
+            )
+            worker = asyncio.create_task(dispatcher.run())
+            stack.push_async_callback(_cancelled, worker)
         _log.info("started", environment=settings.environment)
         yield
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _sweep_idempotency_keys(app: FastAPI) -> None:

@@ -6,7 +6,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    HttpUrl,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["IssuerSettings", "Settings", "get_settings"]
@@ -95,6 +103,47 @@ class Settings(BaseSettings):
     )
     s3_allow_http: bool = Field(default=False, description="Plain HTTP, for a loopback test store.")
     s3_key_prefix: str = Field(default="", description="Keys start with this within the bucket.")
+
+    run_worker: bool = Field(
+        default=True,
+        description="Run the webhook dispatcher inside `klageapi serve`; turn off where separate"
+        " `klageapi worker` processes run it.",
+    )
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+        description="Delay before each retry (comma-separated); a delivery fails for good after"
+        " the last. Each gets up to 20 % random jitter.",
+    )
+    webhook_retry_after_max_seconds: int = Field(
+        default=86400, ge=1, description="A receiver's Retry-After is honoured up to this."
+    )
+    webhook_disable_after_hours: float = Field(
+        default=120,
+        gt=0,
+        description="A subscription failing without a break this long is disabled.",
+    )
+    webhook_secret_overlap_hours: float = Field(
+        default=24, ge=0, description="How long the old secret still signs after a rotation."
+    )
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default=[],
+        description="Networks webhooks may reach though not public (comma-separated CIDRs),"
+        " e.g. 127.0.0.0/8 for a receiver on this machine in development.",
+    )
+    worker_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Subscriptions one worker sends to at once."
+    )
+    worker_poll_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="Polling when no notification arrives."
+    )
+
+    @field_validator("webhook_retry_schedule_seconds", "webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @field_validator("document_media_types", mode="before")
     @classmethod

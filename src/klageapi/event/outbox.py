@@ -23,6 +23,8 @@ EVENT_TYPES = (
     "appeal.preliminary_reply",
     "appeal.decided",
     "appeal.withdrawn",
+    "package.overdue",
+    "documentation.overdue",
 )
 
 

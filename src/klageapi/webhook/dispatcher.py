@@ -1,0 +1,247 @@
+"""The webhook dispatcher: turns new events into deliveries and sends them, signed, in order
+per subscription, with retries. Any number of dispatchers may run against one database: the
+fan-out cursor is taken by one at a time, and a subscription is leased to one at a time.
+
+Woken at once by `NOTIFY klageapi_dispatcher` (sent at the commit of every event and queued
+delivery), and by polling when no notification comes. At-least-once: a dispatcher that dies
+mid-send leaves its lease to run out, and another sends what was not recorded as delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from klageapi.core.config import Settings
+from klageapi.core.logging import get_logger
+from klageapi.models import WebhookSubscription
+from klageapi.webhook import queue, sender
+from klageapi.webhook.service import signing_secrets
+
+__all__ = ["CHANNEL", "Dispatcher"]
+
+CHANNEL = "klageapi_dispatcher"
+_FAN_OUT_BATCH = 1000
+_HEAD_BATCH = 200
+_RECORD_EVERY = 50
+
+
+_log = get_logger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        http_client: httpx.AsyncClient,
+        *,
+        periodic: Callable[[], Awaitable[None]] | None = None,
+        periodic_seconds: float = 60.0,
+    ) -> None:
+        self._engine = engine
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+        self._http = http_client
+        self._periodic = periodic
+        self._periodic_seconds = periodic_seconds
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Long enough for a send and its recording; short enough that a dead worker's
+        # subscriptions move on soon.
+        self._lease_seconds = 2 * settings.webhook_timeout_seconds + 5
+        self._wake = asyncio.Event()
+        self._sending: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        """Dispatch until cancelled."""
+        listener = await self._listen()
+        last_periodic = 0.0
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.run_once()
+                    if (
+                        self._periodic
+                        and time.monotonic() - last_periodic >= self._periodic_seconds
+                    ):
+                        last_periodic = time.monotonic()
+                        await self._periodic()
+                except Exception as error:  # the database may be away for a moment; go on
+                    _log.warning("dispatcher_round_failed", error=type(error).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.worker_poll_seconds)
+        finally:
+            for task in list(self._sending.values()):
+                task.cancel()
+            await asyncio.gather(*self._sending.values(), return_exceptions=True)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def run_once(self) -> None:
+        """One round: fan new events out, then lease due subscriptions and start sending."""
+        while True:
+            async with self._sessionmaker() as session, session.begin():
+                read = await queue.fan_out(session, limit=_FAN_OUT_BATCH)
+            if read != _FAN_OUT_BATCH:
+                break
+        free = self._settings.worker_concurrency - len(self._sending)
+        if free <= 0:
+            return
+        async with self._sessionmaker() as session, session.begin():
+            claimed = await queue.claim(
+                session,
+                owner=self.owner,
+                lease_seconds=self._lease_seconds,
+                limit=free,
+                exclude=list(self._sending),
+            )
+        for subscription_id in claimed:
+            task = asyncio.create_task(self._send_all(subscription_id))
+            self._sending[subscription_id] = task
+            task.add_done_callback(functools.partial(self._finished, subscription_id))
+
+    async def drain(self, *, within: float = 30.0) -> None:
+        """Rounds until no enabled subscription has a pending delivery, waiting out retries
+        (for tests and benchmarks)."""
+        async with asyncio.timeout(within):
+            while True:
+                await self.run_once()
+                await asyncio.gather(*self._sending.values(), return_exceptions=True)
+                async with self._sessionmaker() as session:
+                    if not await queue.has_pending(session):
+                        return
+                await asyncio.sleep(0.05)
+
+    def _finished(self, subscription_id: uuid.UUID, _: asyncio.Task[None]) -> None:
+        self._sending.pop(subscription_id, None)
+        self._wake.set()
+
+    async def _listen(self) -> Any:
+        """A connection of its own that LISTENs; None (polling only) when that fails."""
+        try:
+            connection = await self._engine.connect()
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.add_listener(CHANNEL, lambda *_: self._wake.set())
+        except Exception as error:
+            _log.warning("dispatcher_listen_failed", error=type(error).__name__)
+            return None
+        return connection
+
+    async def _send_all(self, subscription_id: uuid.UUID) -> None:
+        try:
+            while await self._send_batch(subscription_id):
+                pass
+        except Exception as error:
+            _log.warning(
+                "webhook_send_failed", subscription_id=str(subscription_id), error=repr(error)
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                async with self._sessionmaker() as session, session.begin():
+                    await queue.release(session, subscription_id, owner=self.owner)
+
+    async def _send_batch(self, subscription_id: uuid.UUID) -> bool:
+        """Send the subscription's next pending deliveries in order; True to go on."""
+        async with self._sessionmaker() as session:
+            subscription = await session.get(WebhookSubscription, subscription_id)
+            if subscription is None or not subscription.enabled:
+                return False
+            batch = await queue.head(session, subscription_id, limit=_HEAD_BATCH)
+        done: list[queue.Attempt] = []
+        last_record = time.monotonic()
+        for delivery, event in batch:
+            if delivery.next_attempt_at > dt.datetime.now(dt.UTC):
+                break
+            outcome = await sender.send(
+                self._http,
+                url=subscription.url,
+                secrets=signing_secrets(subscription, dt.datetime.now(dt.UTC)),
+                message_id=str(event.event_id),
+                body=sender.event_message(event),
+                timeout_seconds=self._settings.webhook_timeout_seconds,
+                allowed=self._settings.webhook_allowed_networks,
+            )
+            if not outcome.delivered:
+                done.append(self._failure(delivery.id, delivery.attempt_count + 1, outcome))
+                await self._record(subscription_id, done, outcome)
+                return False
+            done.append(_attempt(delivery.id, outcome, delivered=True))
+            if (
+                len(done) >= _RECORD_EVERY
+                or time.monotonic() - last_record > self._lease_seconds / 3
+            ):
+                if not await self._record(subscription_id, done, None):
+                    return False
+                done, last_record = [], time.monotonic()
+        if done and not await self._record(subscription_id, done, None):
+            return False
+        return len(batch) == _HEAD_BATCH
+
+    def _failure(
+        self, delivery_id: uuid.UUID, attempt: int, outcome: sender.Outcome
+    ) -> queue.Attempt:
+        schedule = self._settings.webhook_retry_schedule_seconds
+        if attempt > len(schedule):
+            return _attempt(delivery_id, outcome, delivered=False)
+        delay = schedule[attempt - 1] * (1 + random.uniform(0, 0.2))  # noqa: S311 (jitter)
+        if outcome.retry_after_seconds is not None:
+            cap = self._settings.webhook_retry_after_max_seconds
+            delay = min(max(outcome.retry_after_seconds, 1.0), cap)
+        return _attempt(delivery_id, outcome, delivered=False, retry_in_seconds=delay)
+
+    async def _record(
+        self,
+        subscription_id: uuid.UUID,
+        attempts: list[queue.Attempt],
+        failure: sender.Outcome | None,
+    ) -> bool:
+        gone = failure is not None and failure.status_code == 410
+        async with self._sessionmaker() as session, session.begin():
+            kept = await queue.record(
+                session,
+                subscription_id,
+                attempts,
+                owner=self.owner,
+                lease_seconds=self._lease_seconds,
+                disable_after=dt.timedelta(hours=self._settings.webhook_disable_after_hours),
+                disable_reason="the receiver answered 410 Gone" if gone else None,
+            )
+        if gone:
+            _log.info("webhook_subscription_disabled", subscription_id=str(subscription_id))
+        return kept
+
+
+def _attempt(
+    delivery_id: uuid.UUID,
+    outcome: sender.Outcome,
+    *,
+    delivered: bool,
+    retry_in_seconds: float | None = None,
+) -> queue.Attempt:
+    return queue.Attempt(
+        delivery_id=delivery_id,
+        attempted_at=outcome.attempted_at,
+        duration_ms=outcome.duration_ms,
+        status_code=outcome.status_code,
+        response_excerpt=outcome.response_excerpt,
+        error=outcome.error,
+        delivered=delivered,
+        retry_in_seconds=retry_in_seconds,
+    )

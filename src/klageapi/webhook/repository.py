@@ -1,0 +1,158 @@
+"""SQL for webhook subscriptions and their delivery log, as the API reads and changes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, func, insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.models import (
+    DeliveryReason,
+    DeliveryStatus,
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+__all__ = [
+    "attempts_of",
+    "deliveries_page",
+    "get_delivery",
+    "get_owned",
+    "list_owned",
+    "queue_events",
+]
+
+
+async def get_owned(
+    session: AsyncSession, subscription_id: uuid.UUID, organisation_number: str
+) -> WebhookSubscription | None:
+    query = select(WebhookSubscription).where(
+        WebhookSubscription.id == subscription_id,
+        WebhookSubscription.organisation_number == organisation_number,
+    )
+    return (await session.scalars(query)).one_or_none()
+
+
+async def list_owned(
+    session: AsyncSession, organisation_number: str
+) -> Sequence[WebhookSubscription]:
+    query = (
+        select(WebhookSubscription)
+        .where(WebhookSubscription.organisation_number == organisation_number)
+        .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def deliveries_page(
+    session: AsyncSession,
+    subscription_id: uuid.UUID,
+    *,
+    status: DeliveryStatus | None,
+    event_type: str | None,
+    before: int | None,
+    limit: int,
+) -> Sequence[tuple[WebhookDelivery, Event]]:
+    """Deliveries newest first, with their events."""
+    query = (
+        select(WebhookDelivery, Event)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.sequence.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if event_type is not None:
+        query = query.where(Event.type == event_type)
+    if before is not None:
+        query = query.where(WebhookDelivery.sequence < before)
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def get_delivery(
+    session: AsyncSession, subscription_id: uuid.UUID, delivery_id: uuid.UUID
+) -> tuple[WebhookDelivery, Event] | None:
+    query = (
+        select(WebhookDelivery, Event)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(
+            WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == subscription_id
+        )
+    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def attempts_of(
+    session: AsyncSession, delivery_ids: Sequence[uuid.UUID], *, each: int
+) -> dict[uuid.UUID, list[WebhookAttempt]]:
+    """The newest `each` attempts of every delivery named."""
+    if not delivery_ids:
+        return {}
+    ranked = (
+        select(
+            WebhookAttempt,
+            func.row_number()
+            .over(partition_by=WebhookAttempt.delivery_id, order_by=WebhookAttempt.id.desc())
+            .label("rank"),
+        )
+        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
+        .subquery()
+    )
+    query = (
+        select(WebhookAttempt)
+        .join(ranked, ranked.c.id == WebhookAttempt.id)
+        .where(ranked.c.rank <= each)
+        .order_by(WebhookAttempt.id.desc())
+    )
+    found: dict[uuid.UUID, list[WebhookAttempt]] = {}
+    for attempt in (await session.scalars(query)).all():
+        found.setdefault(attempt.delivery_id, []).append(attempt)
+    return found
+
+
+async def queue_events(
+    session: AsyncSession,
+    subscription_id: uuid.UUID,
+    events: ColumnElement[bool],
+    *,
+    reason: DeliveryReason,
+    now: dt.datetime,
+) -> int:
+    """A pending delivery for each event matching `events`, in feed order; how many."""
+    chosen = (
+        select(
+            func.gen_random_uuid(),
+            literal(subscription_id),
+            Event.id,
+            literal(reason.value),
+            literal(DeliveryStatus.pending.value),
+            literal(now),
+            literal(now),
+        )
+        .where(events)
+        .order_by(Event.transaction_id, Event.id)
+    )
+    result = await session.execute(
+        insert(WebhookDelivery)
+        .from_select(
+            [
+                WebhookDelivery.id,
+                WebhookDelivery.subscription_id,
+                WebhookDelivery.event_id,
+                WebhookDelivery.reason,
+                WebhookDelivery.status,
+                WebhookDelivery.next_attempt_at,
+                WebhookDelivery.created_at,
+            ],
+            chosen,
+        )
+        .returning(WebhookDelivery.id)
+    )
+    return len(result.all())

@@ -1,0 +1,229 @@
+"""The dispatcher against real PostgreSQL and a real receiver on loopback: signed deliveries
+that carry the feed's events, order per subscription, retries, disabling, several workers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from standardwebhooks.webhooks import Webhook
+
+from klageapi.models import WebhookDelivery, WebhookSubscription
+from tests import journey
+from tests.conftest import SF_ROGALAND_ORG, CommittedApp
+from tests.factories import NATIONAL_ID
+from tests.journey import AuthHeaders
+from tests.webhook.conftest import Answer, Receiver, make_dispatcher
+
+Json = dict[str, Any]
+
+
+async def subscribe(
+    track: CommittedApp,
+    auth: AuthHeaders,
+    receiver: Receiver,
+    *,
+    event_types: list[str] | None = None,
+    org: str | None = None,
+) -> Json:
+    headers = auth() if org is None else auth(org=org)
+    response = await track.client.post(
+        "/v1/webhook-subscriptions",
+        json={
+            "url": receiver.url,
+            "event_types": event_types or ["appeal.received", "appeal.status_changed"],
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    subscription: Json = response.json()
+    return subscription
+
+
+async def feed(track: CommittedApp, headers: dict[str, str]) -> list[Json]:
+    response = await track.client.get("/v1/events", params={"limit": 1000}, headers=headers)
+    items: list[Json] = response.json()["items"]
+    return items
+
+
+async def test_deliveries_are_signed_and_carry_the_same_events_as_the_feed(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    subscription = await subscribe(race_track, auth, receiver)
+    appeal = await journey.register(race_track.client, auth)
+    await journey.start_nav_review(race_track.client, auth, appeal["id"])
+
+    await make_dispatcher(race_track).drain()
+
+    delivered = receiver.events()
+    verifier = Webhook(subscription["secret"])
+    messages = [verifier.verify(r.body, r.headers) for r in delivered]
+    assert [r.headers["webhook-id"] for r in delivered] == [m["data"]["id"] for m in messages]
+    assert [m["data"] for m in messages] == await feed(race_track, auth())
+    assert [m["type"] for m in messages] == ["appeal.received", "appeal.status_changed"]
+    assert all(m["timestamp"] for m in messages)
+    assert all(NATIONAL_ID not in r.body.decode() for r in delivered)
+
+
+async def test_a_later_event_waits_while_an_earlier_one_is_retried(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    await subscribe(race_track, auth, receiver)
+    receiver.answers = [Answer(status=500), Answer(status=502)]
+    appeal = await journey.register(race_track.client, auth)
+    await journey.start_nav_review(race_track.client, auth, appeal["id"])
+
+    await make_dispatcher(race_track).drain()
+
+    arrived = [json.loads(r.body)["type"] for r in receiver.events()]
+    assert arrived == ["appeal.received"] * 3 + ["appeal.status_changed"]
+    response = await race_track.client.get(
+        f"/v1/webhook-subscriptions/{(await _only_subscription(race_track, auth))}/deliveries",
+        headers=auth(),
+    )
+    deliveries = response.json()["items"]
+    assert [(d["event_type"], d["status"], d["attempt_count"]) for d in deliveries] == [
+        ("appeal.status_changed", "delivered", 1),
+        ("appeal.received", "delivered", 3),
+    ]
+    first_attempts = deliveries[1]["attempts"]
+    assert [a["status_code"] for a in first_attempts] == [204, 502, 500]
+
+
+async def _only_subscription(track: CommittedApp, auth: AuthHeaders) -> str:
+    response = await track.client.get("/v1/webhook-subscriptions", headers=auth())
+    (subscription,) = response.json()["items"]
+    return str(subscription["id"])
+
+
+async def test_a_delivery_that_keeps_failing_is_given_up_and_the_next_goes_on(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    await subscribe(race_track, auth, receiver)
+    # The test schedule has three retries: four attempts in all.
+    receiver.answers = [Answer(status=500)] * 4
+    appeal = await journey.register(race_track.client, auth)
+    await journey.start_nav_review(race_track.client, auth, appeal["id"])
+
+    await make_dispatcher(race_track).drain()
+
+    arrived = [json.loads(r.body)["type"] for r in receiver.events()]
+    assert arrived == ["appeal.received"] * 4 + ["appeal.status_changed"]
+    async with AsyncSession(race_track.engine) as session:
+        statuses = (
+            await session.scalars(select(WebhookDelivery.status).order_by(WebhookDelivery.sequence))
+        ).all()
+    assert statuses == ["failed", "delivered"]
+
+
+async def test_retry_after_is_honoured(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    await subscribe(race_track, auth, receiver)
+    receiver.answers = [Answer(status=503, headers={"retry-after": "2"})]
+    await journey.register(race_track.client, auth)
+
+    await make_dispatcher(race_track).drain()
+
+    first, second = receiver.events()
+    assert second.at - first.at >= 1.9
+
+
+async def test_410_gone_disables_the_subscription_and_says_why(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    subscription = await subscribe(race_track, auth, receiver)
+    receiver.answers = [Answer(status=410)]
+    await journey.register(race_track.client, auth)
+
+    await make_dispatcher(race_track).drain()
+
+    current = await race_track.client.get(
+        f"/v1/webhook-subscriptions/{subscription['id']}", headers=auth()
+    )
+    assert current.json()["enabled"] is False
+    assert "410" in current.json()["disabled_reason"]
+    assert len(receiver.events()) == 1
+
+
+async def test_a_subscription_failing_too_long_is_disabled(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    subscription = await subscribe(race_track, auth, receiver)
+    receiver.default = Answer(status=500)
+    async with AsyncSession(race_track.engine) as session, session.begin():
+        await session.execute(
+            update(WebhookSubscription).values(
+                failing_since=dt.datetime.now(dt.UTC) - dt.timedelta(days=6)
+            )
+        )
+    await journey.register(race_track.client, auth)
+
+    await make_dispatcher(race_track).drain()
+
+    current = (
+        await race_track.client.get(
+            f"/v1/webhook-subscriptions/{subscription['id']}", headers=auth()
+        )
+    ).json()
+    assert current["enabled"] is False
+    assert "failing without a break since" in current["disabled_reason"]
+    assert "HTTP 500" in current["disabled_reason"]
+    assert len(receiver.events()) == 1
+
+
+async def test_a_statsforvalter_subscription_gets_events_from_the_forwarding_on(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    await subscribe(
+        race_track,
+        auth,
+        receiver,
+        org=SF_ROGALAND_ORG,
+        event_types=["appeal.received", "package.forwarded", "appeal.status_changed"],
+    )
+    await journey.forwarded(race_track.client, auth)
+
+    await make_dispatcher(race_track).drain()
+
+    arrived = [json.loads(r.body)["type"] for r in receiver.events()]
+    assert arrived == ["package.forwarded", "appeal.status_changed"]
+
+
+async def test_two_dispatchers_send_each_event_once(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    for _ in range(2):
+        await subscribe(race_track, auth, receiver)
+    for _ in range(10):
+        appeal = await journey.register(race_track.client, auth)
+        await journey.start_nav_review(race_track.client, auth, appeal["id"])
+    first, second = make_dispatcher(race_track), make_dispatcher(race_track)
+
+    await asyncio.gather(first.drain(), second.drain(), first.drain(), second.drain())
+
+    arrivals = [
+        (r.headers["webhook-id"], r.headers["webhook-signature"]) for r in receiver.events()
+    ]
+    assert len(arrivals) == 2 * 20
+    assert len(set(arrivals)) == 40
+
+
+async def test_a_switched_off_subscription_gets_nothing(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    subscription = await subscribe(race_track, auth, receiver)
+    await race_track.client.patch(
+        f"/v1/webhook-subscriptions/{subscription['id']}",
+        json={"enabled": False},
+        headers=auth(),
+    )
+    await journey.register(race_track.client, auth)
+
+    await make_dispatcher(race_track).drain()
+
+    assert receiver.events() == []
