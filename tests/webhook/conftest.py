@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -83,10 +84,10 @@ async def receiver() -> AsyncIterator[Receiver]:
         receiver, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    # Bound and listening before the server runs: early connections wait in the backlog.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     receiver.url = f"http://127.0.0.1:{port}/hooks"
     yield receiver
     server.should_exit = True
