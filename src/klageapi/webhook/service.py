@@ -245,7 +245,7 @@ async def replay(
         visible_clause(offices)
         & Event.type.in_(subscription.event_types)
         & (Event.recorded_at >= body.since)
-        & (Event.recorded_at < until)
+        & (Event.recorded_at <= until)
     )
     return await repository.queue_events(
         session, subscription.id, events, reason=DeliveryReason.replay, now=now
