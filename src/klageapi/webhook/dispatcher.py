@@ -95,21 +95,21 @@ class Dispatcher:
     async def run_once(self) -> None:
         """One round: fan new events out, then lease due subscriptions and start sending."""
         while True:
+            free = self._settings.worker_concurrency - len(self._sending)
             async with self._sessionmaker() as session, session.begin():
                 read = await queue.fan_out(session, limit=_FAN_OUT_BATCH)
-            if read != _FAN_OUT_BATCH:
-                break
-        free = self._settings.worker_concurrency - len(self._sending)
-        if free <= 0:
-            return
-        async with self._sessionmaker() as session, session.begin():
-            claimed = await queue.claim(
-                session,
-                owner=self.owner,
-                lease_seconds=self._lease_seconds,
-                limit=free,
-                exclude=list(self._sending),
-            )
+                if read == _FAN_OUT_BATCH:
+                    continue  # more to fan out first, in a transaction of its own
+                claimed = []
+                if free > 0:
+                    claimed = await queue.claim(
+                        session,
+                        owner=self.owner,
+                        lease_seconds=self._lease_seconds,
+                        limit=free,
+                        exclude=list(self._sending),
+                    )
+            break
         for subscription_id in claimed:
             task = asyncio.create_task(self._send_all(subscription_id))
             self._sending[subscription_id] = task
