@@ -29,6 +29,7 @@ from klageapi.registry import service as registry
 
 __all__ = [
     "add_preliminary_reply",
+    "audit_change",
     "get",
     "history",
     "list_appeals",
@@ -238,7 +239,7 @@ async def start_nav_review(
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
     )
-    await _audit_change(session, appeal, "appeal.start_nav_review", organisation, clock)
+    await audit_change(session, appeal, "appeal.start_nav_review", organisation, clock)
     return appeal
 
 
@@ -281,7 +282,7 @@ async def record_nav_outcome(
         change=set_outcome,
         details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
     )
-    await _audit_change(session, appeal, "appeal.nav_outcome", organisation, clock)
+    await audit_change(session, appeal, "appeal.nav_outcome", organisation, clock)
     return appeal
 
 
@@ -304,7 +305,7 @@ async def withdraw(
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
     )
-    await _audit_change(session, appeal, "appeal.withdraw", organisation, clock)
+    await audit_change(session, appeal, "appeal.withdraw", organisation, clock)
     return appeal
 
 
@@ -343,14 +344,14 @@ async def add_preliminary_reply(
         change=set_expected,
         details={"expected_decision_on": body.expected_decision_on.isoformat()},
     )
-    await _audit_change(session, appeal, "appeal.preliminary_reply", organisation, clock)
+    await audit_change(session, appeal, "appeal.preliminary_reply", organisation, clock)
     return appeal
 
 
-async def _audit_change(
+async def audit_change(
     session: AsyncSession, appeal: Appeal, action: str, organisation: Organisation, clock: Clock
 ) -> None:
-    # The response to every change carries the appeal, national id included.
+    """Audit a change whose response carries the appeal, national id included."""
     await audit.record(
         session,
         principal=organisation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -11,7 +12,6 @@ from fastapi.responses import StreamingResponse
 from klageapi.api.routing import JsonRoute
 from klageapi.appeal.preconditions import etag, expected_versions
 from klageapi.appeal.schemas import AppealRead, StepCreate, appeal_read
-from klageapi.audit import service as audit
 from klageapi.case_package import bundle, service
 from klageapi.case_package.schemas import (
     DecisionCreate,
@@ -26,7 +26,7 @@ from klageapi.case_package.schemas import (
     ReceiptCreate,
     RejectionCreate,
 )
-from klageapi.core.auth import Organisation, ReaderDep, WriterDep
+from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
@@ -49,8 +49,13 @@ IfMatch = Annotated[str | None, Header(description='The appeal\'s ETag, e.g. "5"
 _WRITE = problem_responses(400, 404, 409, 412, 413, 415, 422)
 
 
-def _summary_fields(package: CasePackage, clock: Clock, settings: Settings) -> dict[str, object]:
-    threshold = service.overdue_threshold(clock, settings.package_receipt_overdue_working_days)
+def _overdue_threshold(clock: Clock, settings: Settings) -> dt.datetime:
+    return service.overdue_threshold(clock, settings.package_receipt_overdue_working_days)
+
+
+def _summary_fields(
+    package: CasePackage, clock: Clock, overdue_threshold: dt.datetime
+) -> dict[str, object]:
     return {
         "id": package.id,
         "appeal_id": package.appeal_id,
@@ -60,7 +65,7 @@ def _summary_fields(package: CasePackage, clock: Clock, settings: Settings) -> d
         "frozen_at": package.frozen_at,
         "waited_working_days": service.waited_working_days(package, clock),
         "overdue": package.status is PackageStatus.awaiting_receipt
-        and package.frozen_at < threshold,
+        and package.frozen_at < overdue_threshold,
         "received_at": package.received_at,
         "statsforvalter_case_number": package.statsforvalter_case_number,
     }
@@ -68,7 +73,7 @@ def _summary_fields(package: CasePackage, clock: Clock, settings: Settings) -> d
 
 def _read(package: CasePackage, clock: Clock, settings: Settings) -> PackageRead:
     return PackageRead(
-        **_summary_fields(package, clock, settings),
+        **_summary_fields(package, clock, _overdue_threshold(clock, settings)),
         manifest=package.manifest,
         rejection_reason=package.rejection_reason,
         rejection_description=package.rejection_description,
@@ -91,23 +96,7 @@ def _request_read(request: DocumentationRequest, clock: Clock) -> DocumentationR
     )
 
 
-async def _answer_appeal(
-    appeal: Appeal,
-    response: Response,
-    *,
-    session: SessionDep,
-    organisation: Organisation,
-    clock: Clock,
-    action: str,
-) -> AppealRead:
-    await audit.record(
-        session,
-        principal=organisation,
-        action=action,
-        appeal_id=appeal.id,
-        purpose="case processing",
-        clock=clock,
-    )
+def _answer_appeal(appeal: Appeal, response: Response) -> AppealRead:
     response.headers["ETag"] = etag(appeal)
     return appeal_read(appeal)
 
@@ -163,7 +152,7 @@ async def list_packages(
     """The pull feed of the caller's Statsforvalter offices, oldest first."""
     settings: Settings = request.app.state.settings
     after = page.after_time_and_id("packages")
-    threshold = service.overdue_threshold(clock, settings.package_receipt_overdue_working_days)
+    threshold = _overdue_threshold(clock, settings)
     rows = await service.feed(
         session,
         organisation=organisation,
@@ -176,7 +165,7 @@ async def list_packages(
         "packages", list(rows), lambda p: [p.frozen_at.isoformat(), str(p.id)]
     )
     return PackagePage(
-        items=[PackageSummary(**_summary_fields(p, clock, settings)) for p in packages],
+        items=[PackageSummary(**_summary_fields(p, clock, threshold)) for p in packages],
         next_cursor=cursor,
     )
 
@@ -301,14 +290,7 @@ async def start_statsforvalter_review(
         occurred_at=(body or StepCreate()).occurred_at,
         expected_versions=expected_versions(if_match, required=False),
     )
-    return await _answer_appeal(
-        appeal,
-        response,
-        session=session,
-        organisation=organisation,
-        clock=clock,
-        action="appeal.start_statsforvalter_review",
-    )
+    return _answer_appeal(appeal, response)
 
 
 @router.post(
@@ -401,11 +383,4 @@ async def decide_appeal(
         clock=clock,
         expected_versions=expected_versions(if_match, required=True),
     )
-    return await _answer_appeal(
-        appeal,
-        response,
-        session=session,
-        organisation=organisation,
-        clock=clock,
-        action="appeal.decide",
-    )
+    return _answer_appeal(appeal, response)

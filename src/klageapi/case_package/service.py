@@ -395,7 +395,7 @@ async def start_review(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """The Statsforvalter starts its work on the appeal."""
-    return await lifecycle.apply(
+    appeal = await lifecycle.apply(
         session,
         appeal_id,
         Action.start_statsforvalter_review,
@@ -404,6 +404,10 @@ async def start_review(
         occurred_at=occurred_at,
         expected_versions=expected_versions,
     )
+    await appeals.audit_change(
+        session, appeal, "appeal.start_statsforvalter_review", organisation, clock
+    )
+    return appeal
 
 
 async def request_documentation(
@@ -535,7 +539,7 @@ async def decide(
         appeal.statsforvalter_decided_on = body.decided_on
         appeal.statsforvalter_decision_document_id = body.document_id
 
-    return await lifecycle.apply(
+    appeal = await lifecycle.apply(
         session,
         appeal_id,
         Action.decide,
@@ -547,3 +551,5 @@ async def decide(
         change=record,
         details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
     )
+    await appeals.audit_change(session, appeal, "appeal.decide", organisation, clock)
+    return appeal
