@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.appeal import lifecycle, repository, timeline
 from klageapi.appeal.deadline import appeal_deadline
 from klageapi.appeal.errors import AppealNotFound, ExternalReferenceConflict, MunicipalityNotServed
+from klageapi.appeal.repository import Offices
 from klageapi.appeal.schemas import (
     AppealCreate,
     NavOutcomeCreate,
@@ -28,11 +29,13 @@ from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
 from klageapi.registry import service as registry
 
 __all__ = [
+    "Offices",
     "add_preliminary_reply",
     "audit_change",
     "get",
     "history",
     "list_appeals",
+    "offices",
     "record_nav_outcome",
     "register",
     "start_nav_review",
@@ -362,24 +365,24 @@ async def audit_change(
     )
 
 
+async def offices(session: AsyncSession, organisation: Organisation) -> Offices:
+    """The NAV and Statsforvalter offices the organisation acts for (for other domains): read
+    once per request, then handed to `access` and `lifecycle.apply`."""
+    return await repository.offices_of(session, organisation)
+
+
 async def access(
-    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    *,
+    organisation: Organisation,
+    offices: Offices | None = None,
 ) -> tuple[Appeal, frozenset[lifecycle.Role]]:
-    """An appeal the caller may see, with the parts it plays in it (for other domains)."""
-    offices = await repository.offices_of(session, organisation)
+    """An appeal the caller may see, with the parts it plays in it (for other domains).
+    Pass `offices` when the request has read them already."""
+    if offices is None:
+        offices = await repository.offices_of(session, organisation)
     appeal = await repository.get_visible(session, appeal_id, offices)
     if appeal is None:
         raise AppealNotFound(appeal_id)
     return appeal, lifecycle.roles_of(appeal, offices)
-
-
-async def statsforvalter_offices(
-    session: AsyncSession, organisation: Organisation
-) -> frozenset[str]:
-    """The Statsforvalter offices the organisation acts for."""
-    return (await repository.offices_of(session, organisation)).statsforvalter
-
-
-async def offices(session: AsyncSession, organisation: Organisation) -> repository.Offices:
-    """The NAV and Statsforvalter offices the organisation acts for (for other domains)."""
-    return await repository.offices_of(session, organisation)

@@ -223,7 +223,7 @@ async def feed(
     limit: int,
 ) -> Sequence[CasePackage]:
     """The pull feed of the Statsforvalter offices the caller acts for, oldest first."""
-    offices = await appeals.statsforvalter_offices(session, organisation)
+    offices = (await appeals.offices(session, organisation)).statsforvalter
     if not offices:
         return []
     if overdue_before is not None:
@@ -244,30 +244,32 @@ async def get_visible(
     *,
     organisation: Organisation,
     for_update: bool = False,
-) -> tuple[CasePackage, frozenset[Role]]:
+) -> tuple[CasePackage, frozenset[Role], appeals.Offices]:
     """A package of the caller's NAV office, or one waiting at (or received by) the caller's
-    Statsforvalter office; anything else does not exist."""
+    Statsforvalter office; anything else does not exist. With the caller's roles, and the
+    offices it acts for, for the rest of the request."""
     package = await repository.get(session, package_id, for_update=for_update)
     if package is None:
         raise PackageNotFound(package_id)
+    offices = await appeals.offices(session, organisation)
     try:
-        _, roles = await appeals.access(session, package.appeal_id, organisation=organisation)
+        _, roles = await appeals.access(
+            session, package.appeal_id, organisation=organisation, offices=offices
+        )
     except AppealNotFound as error:
         raise PackageNotFound(package_id) from error
-    if Role.statsforvalter in roles and package.statsforvalter_office_id not in (
-        await appeals.statsforvalter_offices(session, organisation)
-    ):
+    if package.statsforvalter_office_id not in offices.statsforvalter:
         roles = roles - {Role.statsforvalter}
     if not roles:
         raise PackageNotFound(package_id)
-    return package, roles
+    return package, roles, offices
 
 
 async def read_manifest(
     session: AsyncSession, package_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> CasePackage:
     """A visible package, its read audited (the manifest carries the national id)."""
-    package, _ = await get_visible(session, package_id, organisation=organisation)
+    package, _, _ = await get_visible(session, package_id, organisation=organisation)
     await audit.record(
         session,
         principal=organisation,
@@ -293,7 +295,7 @@ async def acknowledge(
 ) -> CasePackage:
     """The Statsforvalter registered the package under its own case number. Again with the
     same number is a no-op; with another, a conflict."""
-    package, roles = await get_visible(
+    package, roles, offices = await get_visible(
         session, package_id, organisation=organisation, for_update=True
     )
     if Role.statsforvalter not in roles:
@@ -318,6 +320,7 @@ async def acknowledge(
         occurred_at=body.occurred_at,
         change=record_case_number if initial else None,
         details={"package_id": str(package.id)},
+        offices=offices,
     )
     package.status = PackageStatus.received
     package.received_at = body.occurred_at or clock.now()
@@ -335,7 +338,7 @@ async def reject(
     clock: Clock,
 ) -> CasePackage:
     """Not ours: re-route to the office named. Incomplete: back to NAV, which forwards anew."""
-    package, roles = await get_visible(
+    package, roles, offices = await get_visible(
         session, package_id, organisation=organisation, for_update=True
     )
     if Role.statsforvalter not in roles:
@@ -365,6 +368,7 @@ async def reject(
             occurred_at=body.occurred_at,
             change=reroute,
             details=details,
+            offices=offices,
         )
         package.statsforvalter_office_id = target
     else:
@@ -376,6 +380,7 @@ async def reject(
             clock=clock,
             occurred_at=body.occurred_at,
             details=details,
+            offices=offices,
         )
         package.status = PackageStatus.rejected
         package.rejected_at = body.occurred_at or clock.now()
@@ -468,8 +473,11 @@ async def fulfil(
     request = await repository.get_documentation_request(session, request_id, for_update=True)
     if request is None:
         raise DocumentationRequestNotFound(request_id)
+    offices = await appeals.offices(session, organisation)
     try:
-        _, roles = await appeals.access(session, request.appeal_id, organisation=organisation)
+        _, roles = await appeals.access(
+            session, request.appeal_id, organisation=organisation, offices=offices
+        )
     except AppealNotFound as error:
         raise DocumentationRequestNotFound(request_id) from error
     if Role.nav not in roles:
@@ -494,6 +502,7 @@ async def fulfil(
         clock=clock,
         occurred_at=body.occurred_at,
         details={"documentation_request_id": str(request.id), "package_id": str(package_id)},
+        offices=offices,
     )
     now = clock.now()
     package = _freeze(
