@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
 
+from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from klageapi.api.problems import error_response, problem_response
 from klageapi.core.errors import PayloadTooLarge
 from klageapi.core.logging import get_logger, request_id_var
 from klageapi.core.metrics import Metrics
@@ -62,8 +63,8 @@ class BodyLimitMiddleware:
         limit = self._limit(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            error = PayloadTooLarge(limit=limit)
-            await _send_problem(send, error.status, error.code, error.title, error.detail, scope)
+            response = error_response(Request(scope), PayloadTooLarge(limit=limit))
+            await response(scope, receive, send)
             return
         received = 0
 
@@ -134,14 +135,14 @@ class RequestContextMiddleware:
             _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
             if response_started:
                 raise
-            await _send_problem(
-                send_with_id,
-                500,
-                "internal_error",
-                "Internal error",
-                "Something went wrong on our side; quote the request id when reporting it.",
-                scope,
+            response = problem_response(
+                Request(scope),
+                status=500,
+                code="internal_error",
+                title="Internal error",
+                detail="Something went wrong on our side; quote the request id when reporting it.",
             )
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = self._template(scope["path"])
@@ -156,31 +157,3 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             request_id_var.reset(token)
-
-
-async def _send_problem(
-    send: Send, status: int, code: str, title: str, detail: str, scope: Scope
-) -> None:
-    """A problem document sent from ASGI middleware, outside FastAPI's exception handlers."""
-    body = json.dumps(
-        {
-            "type": f"urn:klageapi:problem:{code}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "code": code,
-            "instance": scope["path"],
-            "request_id": request_id_var.get(),
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

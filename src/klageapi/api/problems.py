@@ -13,7 +13,7 @@ from klageapi.core.errors import FieldError, KlageError
 from klageapi.core.logging import request_id_var
 from klageapi.core.schemas import PROBLEM_MEDIA_TYPE
 
-__all__ = ["install_problem_handlers", "problem_response"]
+__all__ = ["error_response", "install_problem_handlers", "problem_response"]
 
 _HTTP_CODES = {
     400: ("bad_request", "Bad request"),
@@ -47,8 +47,8 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-async def _klage_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, KlageError)
+def error_response(request: Request, error: KlageError) -> JSONResponse:
+    """The problem document of a refusal, wherever it is caught (handler or middleware)."""
     return problem_response(
         request,
         status=error.status,
@@ -58,6 +58,11 @@ async def _klage_error(request: Request, error: Exception) -> JSONResponse:
         headers=error.headers or None,
         **error.extra,
     )
+
+
+async def _klage_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, KlageError)
+    return error_response(request, error)
 
 
 def _field_name(location: tuple[int | str, ...]) -> str:
