@@ -1308,6 +1308,9 @@ async def test_a_decision_dated_in_the_future_is_refused_with_422(
     )
 
     assert response.status_code == 422
+    assert [(e["field"], e["type"]) for e in response.json()["errors"]] == [
+        ("decided_on", "date_in_future")
+    ]
     assert await state_of(session, appeal["id"]) == before
 
 

@@ -23,8 +23,8 @@ from klageapi.appeal.schemas import (
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
-from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.core.pagination import PageParams
+from klageapi.core.validation import check_dates_against_today
 from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
 from klageapi.registry import service as registry
 
@@ -129,19 +129,14 @@ async def register(
 
 
 def _refuse_future_dates(body: AppealCreate, clock: Clock) -> None:
-    today = clock.today()
-    dates = {
-        "decision.decided_on": body.decision.decided_on,
-        "decision.notified_on": body.decision.notified_on,
-        "received_on": body.received_on,
-    }
-    errors = [
-        FieldError(field, f"{day} is in the future (today is {today})", "date_in_future")
-        for field, day in dates.items()
-        if day > today
-    ]
-    if errors:
-        raise ValidationFailed(errors)
+    check_dates_against_today(
+        clock,
+        not_future={
+            "decision.decided_on": body.decision.decided_on,
+            "decision.notified_on": body.decision.notified_on,
+            "received_on": body.received_on,
+        },
+    )
 
 
 async def _replay(
@@ -257,16 +252,7 @@ async def record_nav_outcome(
 ) -> Appeal:
     """NAV's outcome: full reversal or dismissal closes the appeal at NAV; upheld or partial
     reversal leaves it under NAV's review, ready to be forwarded."""
-    if body.decided_on > clock.today():
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "decided_on",
-                    f"{body.decided_on} is in the future (today is {clock.today()})",
-                    "date_in_future",
-                )
-            ]
-        )
+    check_dates_against_today(clock, not_future={"decided_on": body.decided_on})
     closes = body.outcome in (NavOutcome.full_reversal, NavOutcome.dismissed)
 
     def set_outcome(appeal: Appeal) -> None:
@@ -322,16 +308,7 @@ async def add_preliminary_reply(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """A preliminary reply was sent; the status stays, the expected decision date is kept."""
-    if body.expected_decision_on < clock.today():
-        raise ValidationFailed(
-            [
-                FieldError(
-                    "expected_decision_on",
-                    f"{body.expected_decision_on} is in the past (today is {clock.today()})",
-                    "date_in_past",
-                )
-            ]
-        )
+    check_dates_against_today(clock, not_past={"expected_decision_on": body.expected_decision_on})
 
     def set_expected(appeal: Appeal) -> None:
         appeal.expected_decision_on = body.expected_decision_on

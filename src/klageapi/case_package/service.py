@@ -39,7 +39,7 @@ from klageapi.case_package.schemas import (
 )
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import NORWAY, Clock
-from klageapi.core.errors import FieldError, ValidationFailed
+from klageapi.core.validation import check_dates_against_today
 from klageapi.document import service as documents
 from klageapi.models import (
     Appeal,
@@ -424,10 +424,7 @@ async def request_documentation(
     clock: Clock,
 ) -> DocumentationRequest:
     """Ask NAV for more, by a due date; the appeal waits for documentation."""
-    if body.due_on < clock.today():
-        raise ValidationFailed(
-            [FieldError("due_on", f"{body.due_on} is in the past", "date_in_past")]
-        )
+    check_dates_against_today(clock, not_past={"due_on": body.due_on})
     request_id = uuid.uuid4()
     await lifecycle.apply(
         session,
@@ -530,10 +527,7 @@ async def decide(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """The Statsforvalter's decision, with its uploaded decision document."""
-    if body.decided_on > clock.today():
-        raise ValidationFailed(
-            [FieldError("decided_on", f"{body.decided_on} is in the future", "date_in_future")]
-        )
+    check_dates_against_today(clock, not_future={"decided_on": body.decided_on})
 
     async def has_document(appeal: Appeal) -> None:
         files = await documents.of_appeal(session, appeal.id)

@@ -1,20 +1,56 @@
-"""Validators for Norwegian identifiers, shared by every schema that carries them."""
+"""Validators for Norwegian identifiers, shared by every schema that carries them, and the one
+check of dates against today."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 from stdnum.no import fodselsnummer, orgnr
 
+from klageapi.core.clock import Clock
+from klageapi.core.errors import FieldError, ValidationFailed
+
 __all__ = [
+    "DATE_IN_FUTURE",
+    "DATE_IN_PAST",
     "MunicipalityNumber",
     "NationalId",
     "OrganisationNumber",
     "Text",
     "UnitNumber",
+    "check_dates_against_today",
     "validate_national_id",
 ]
+
+DATE_IN_FUTURE = "date_in_future"
+DATE_IN_PAST = "date_in_past"
+
+
+def check_dates_against_today(
+    clock: Clock,
+    *,
+    not_future: Mapping[str, dt.date] | None = None,
+    not_past: Mapping[str, dt.date] | None = None,
+) -> None:
+    """Refuse with one ValidationFailed naming every field (by its path in the body) whose date
+    lies after today (`not_future`) or before it (`not_past`). Today is the Norwegian date;
+    today itself is always accepted."""
+    today = clock.today()
+    errors = [
+        FieldError(field, f"{day} is in the future (today is {today})", DATE_IN_FUTURE)
+        for field, day in (not_future or {}).items()
+        if day > today
+    ]
+    errors += [
+        FieldError(field, f"{day} is in the past (today is {today})", DATE_IN_PAST)
+        for field, day in (not_past or {}).items()
+        if day < today
+    ]
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def validate_national_id(value: str) -> str:
