@@ -256,3 +256,15 @@ def test_secrets_are_not_shown_in_the_settings_repr() -> None:
 
     assert SECRET_KEY not in text
     assert "db-password-7f3a" not in text
+
+
+def test_document_media_types_from_the_environment_are_split_and_lower_cased(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KLAGEAPI_DOCUMENT_MEDIA_TYPES", " Application/PDF, image/PNG ,, text/plain")
+
+    assert Settings().document_media_types == ["application/pdf", "image/png", "text/plain"]
+
+
+def test_document_media_types_default_to_pdf_jpeg_and_png() -> None:
+    assert Settings().document_media_types == ["application/pdf", "image/jpeg", "image/png"]

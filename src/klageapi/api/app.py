@@ -38,7 +38,7 @@ from klageapi.document.storage import blob_store_from_settings
 from klageapi.registry.service import load_shipped_data
 from klageapi.worker import dispatcher_for
 
-__all__ = ["create_app", "openapi_document"]
+__all__ = ["create_app", "openapi_document", "sweep_idempotency_keys_once"]
 
 _log = get_logger(__name__)
 
@@ -181,13 +181,21 @@ async def _sweep_idempotency_keys(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     while True:
         await asyncio.sleep(settings.idempotency_sweep_seconds)
-        try:
-            async with app.state.sessionmaker() as session, session.begin():
-                swept = await sweep_expired(session, now=app.state.clock.now())
-            if swept:
-                _log.info("idempotency_keys_swept", count=swept)
-        except Exception as error:  # a failed sweep is retried next round, never fatal
-            _log.warning("idempotency_sweep_failed", error=type(error).__name__)
+        await sweep_idempotency_keys_once(app)
+
+
+async def sweep_idempotency_keys_once(app: FastAPI) -> int:
+    """One round of the sweeper, in a transaction of its own; returns how many answers went.
+    A failed round is logged and left to the next one, never fatal."""
+    try:
+        async with app.state.sessionmaker() as session, session.begin():
+            swept = await sweep_expired(session, now=app.state.clock.now())
+    except Exception as error:
+        _log.warning("idempotency_sweep_failed", error=type(error).__name__)
+        return 0
+    if swept:
+        _log.info("idempotency_keys_swept", count=swept)
+    return swept
 
 
 async def _connect(settings: Settings, stack: AsyncExitStack) -> AsyncEngine:
