@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 
 from klageapi.api.routing import JsonRoute
 from klageapi.appeal import repository, service
-from klageapi.appeal.preconditions import etag, expected_versions
+from klageapi.appeal.preconditions import answer, etag, expected_versions
 from klageapi.appeal.schemas import (
     AppealCreate,
     AppealHistoryRead,
@@ -30,7 +30,7 @@ from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.schemas import problem_responses
-from klageapi.models import Appeal, AppealStatus
+from klageapi.models import AppealStatus
 
 __all__ = ["router"]
 
@@ -52,11 +52,6 @@ IfNoneMatch = Annotated[str | None, Header(description="An ETag; 304 when it is 
 _STEP_RESPONSES = {
     **problem_responses(400, 404, 409, 412, 413, 415, 422),
 }
-
-
-def _answer(appeal: Appeal, response: Response) -> AppealRead:
-    response.headers["ETag"] = etag(appeal)
-    return appeal_read(appeal)
 
 
 @router.post(
@@ -87,7 +82,7 @@ async def register_appeal(
     appeal, created = await service.register(session, body, organisation=organisation, clock=clock)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     response.headers["Location"] = f"/v1/appeals/{appeal.id}"
-    return _answer(appeal, response)
+    return answer(appeal, response)
 
 
 @router.get(
@@ -143,7 +138,7 @@ async def get_appeal(
     appeal = await service.get(session, appeal_id, organisation=organisation, clock=clock)
     if none_match(if_none_match, etag(appeal)):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(appeal)})
-    return _answer(appeal, response)
+    return answer(appeal, response)
 
 
 @router.get(
@@ -192,7 +187,7 @@ async def start_nav_review(
         clock=clock,
         expected_versions=expected_versions(if_match, required=False),
     )
-    return _answer(appeal, response)
+    return answer(appeal, response)
 
 
 @router.post(
@@ -222,7 +217,7 @@ async def record_nav_outcome(
         clock=clock,
         expected_versions=expected_versions(if_match, required=True),
     )
-    return _answer(appeal, response)
+    return answer(appeal, response)
 
 
 @router.post(
@@ -250,7 +245,7 @@ async def withdraw_appeal(
         clock=clock,
         expected_versions=expected_versions(if_match, required=False),
     )
-    return _answer(appeal, response)
+    return answer(appeal, response)
 
 
 @router.post(
@@ -279,4 +274,4 @@ async def add_preliminary_reply(
         clock=clock,
         expected_versions=expected_versions(if_match, required=False),
     )
-    return _answer(appeal, response)
+    return answer(appeal, response)

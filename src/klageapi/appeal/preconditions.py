@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from fastapi import Response
+
 from klageapi.appeal.errors import PreconditionFailed, PreconditionRequired
+from klageapi.appeal.schemas import AppealRead, appeal_read
 from klageapi.models import Appeal
 
-__all__ = ["etag", "expected_versions"]
+__all__ = ["answer", "etag", "expected_versions"]
 
 
 def etag(appeal: Appeal) -> str:
     return f'"{appeal.version}"'
+
+
+def answer(appeal: Appeal, response: Response) -> AppealRead:
+    """The appeal as an endpoint answers with it, its version as the response's ETag."""
+    response.headers["ETag"] = etag(appeal)
+    return appeal_read(appeal)
 
 
 def expected_versions(if_match: str | None, *, required: bool) -> frozenset[int] | None:

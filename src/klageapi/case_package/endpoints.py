@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from klageapi.api.routing import JsonRoute
-from klageapi.appeal.preconditions import etag, expected_versions
-from klageapi.appeal.schemas import AppealRead, StepCreate, appeal_read
+from klageapi.appeal.preconditions import answer, expected_versions
+from klageapi.appeal.schemas import AppealRead, StepCreate
 from klageapi.case_package import bundle, service
 from klageapi.case_package.schemas import (
     DecisionCreate,
@@ -34,7 +34,6 @@ from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.schemas import problem_responses
 from klageapi.models import (
-    Appeal,
     CasePackage,
     DocumentationRequest,
     DocumentationRequestStatus,
@@ -94,11 +93,6 @@ def _request_read(request: DocumentationRequest, clock: Clock) -> DocumentationR
         requested_by_organisation=request.requested_by_organisation,
         fulfilled_at=request.fulfilled_at,
     )
-
-
-def _answer_appeal(appeal: Appeal, response: Response) -> AppealRead:
-    response.headers["ETag"] = etag(appeal)
-    return appeal_read(appeal)
 
 
 @router.post(
@@ -290,7 +284,7 @@ async def start_statsforvalter_review(
         occurred_at=(body or StepCreate()).occurred_at,
         expected_versions=expected_versions(if_match, required=False),
     )
-    return _answer_appeal(appeal, response)
+    return answer(appeal, response)
 
 
 @router.post(
@@ -383,4 +377,4 @@ async def decide_appeal(
         clock=clock,
         expected_versions=expected_versions(if_match, required=True),
     )
-    return _answer_appeal(appeal, response)
+    return answer(appeal, response)

@@ -39,6 +39,7 @@ from klageapi.case_package.schemas import (
 )
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import NORWAY, Clock
+from klageapi.core.errors import KlageError
 from klageapi.core.validation import check_dates_against_today
 from klageapi.document import service as documents
 from klageapi.models import (
@@ -238,6 +239,25 @@ async def feed(
     )
 
 
+async def _roles_in(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    *,
+    organisation: Organisation,
+    or_else: KlageError,
+) -> tuple[frozenset[Role], appeals.Offices]:
+    """The parts the caller plays in the appeal of a package or request, and the offices it
+    acts for; `or_else` (that thing's not-found) when it may not see the appeal."""
+    offices = await appeals.offices(session, organisation)
+    try:
+        _, roles = await appeals.access(
+            session, appeal_id, organisation=organisation, offices=offices
+        )
+    except AppealNotFound as error:
+        raise or_else from error
+    return roles, offices
+
+
 async def get_visible(
     session: AsyncSession,
     package_id: uuid.UUID,
@@ -251,13 +271,9 @@ async def get_visible(
     package = await repository.get(session, package_id, for_update=for_update)
     if package is None:
         raise PackageNotFound(package_id)
-    offices = await appeals.offices(session, organisation)
-    try:
-        _, roles = await appeals.access(
-            session, package.appeal_id, organisation=organisation, offices=offices
-        )
-    except AppealNotFound as error:
-        raise PackageNotFound(package_id) from error
+    roles, offices = await _roles_in(
+        session, package.appeal_id, organisation=organisation, or_else=PackageNotFound(package_id)
+    )
     if package.statsforvalter_office_id not in offices.statsforvalter:
         roles = roles - {Role.statsforvalter}
     if not roles:
@@ -470,13 +486,12 @@ async def fulfil(
     request = await repository.get_documentation_request(session, request_id, for_update=True)
     if request is None:
         raise DocumentationRequestNotFound(request_id)
-    offices = await appeals.offices(session, organisation)
-    try:
-        _, roles = await appeals.access(
-            session, request.appeal_id, organisation=organisation, offices=offices
-        )
-    except AppealNotFound as error:
-        raise DocumentationRequestNotFound(request_id) from error
+    roles, offices = await _roles_in(
+        session,
+        request.appeal_id,
+        organisation=organisation,
+        or_else=DocumentationRequestNotFound(request_id),
+    )
     if Role.nav not in roles:
         raise DocumentationRequestNotFound(request_id)
     if request.status is not DocumentationRequestStatus.open:
