@@ -35,8 +35,11 @@ async def test_a_killed_worker_s_delivery_is_sent_by_another(
         "KLAGEAPI_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "KLAGEAPI_WEBHOOK_TIMEOUT_SECONDS": "3",  # a lease of 11 s
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "klageapi", "worker"],
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "klageapi",
+        "worker",
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -45,7 +48,7 @@ async def test_a_killed_worker_s_delivery_is_sent_by_another(
         await receiver.wait_for(2, within=30)  # the ping, then the event, now held
     finally:
         worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        await worker.wait()
     held.set()
 
     await make_dispatcher(race_track).drain(within=40)
