@@ -61,3 +61,17 @@ async def test_a_documentation_request_past_its_due_date_is_announced_once(
     assert [(e.type, e.data["documentation_request_id"]) for e in events] == [
         ("documentation.overdue", request["id"])
     ]
+
+
+async def test_nothing_is_announced_for_a_withdrawn_appeal(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal, _, _ = await journey.forwarded(client, auth)
+    withdrawn = await client.post(f"/v1/appeals/{appeal['id']}/withdrawal", headers=auth())
+    assert withdrawn.status_code == 200, withdrawn.text
+
+    count = await announce_overdue(
+        session, clock=FixedClock(NOW + dt.timedelta(days=30)), working_days=2
+    )
+
+    assert count == 0

@@ -11,6 +11,7 @@ from klageapi.core.clock import Clock
 from klageapi.event import outbox
 from klageapi.models import (
     Appeal,
+    AppealStatus,
     CasePackage,
     DocumentationRequest,
     DocumentationRequestStatus,
@@ -20,6 +21,8 @@ from klageapi.models import (
 __all__ = ["announce_overdue"]
 
 _BATCH = 500
+# A package or request left open on an appeal that was withdrawn or closed is nobody's wait.
+_CLOSED = (AppealStatus.withdrawn, AppealStatus.closed_by_nav, AppealStatus.decided)
 
 
 async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days: int) -> int:
@@ -34,6 +37,7 @@ async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days:
                 CasePackage.status == PackageStatus.awaiting_receipt,
                 CasePackage.frozen_at < overdue_threshold(clock, working_days),
                 CasePackage.overdue_notified_at.is_(None),
+                Appeal.status.not_in(_CLOSED),
             )
             .order_by(CasePackage.frozen_at)
             .limit(_BATCH)
@@ -58,6 +62,7 @@ async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days:
                 DocumentationRequest.status == DocumentationRequestStatus.open,
                 DocumentationRequest.due_on < clock.today(),
                 DocumentationRequest.overdue_notified_at.is_(None),
+                Appeal.status.not_in(_CLOSED),
             )
             .order_by(DocumentationRequest.due_on)
             .limit(_BATCH)
