@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.audit.endpoints import router as audit_router
 from klageapi.case_package.endpoints import router as case_package_router
+from klageapi.citizen.endpoints import router as citizen_router
 from klageapi.document.endpoints import router as document_router
 from klageapi.event.endpoints import router as event_router
 from klageapi.registry.endpoints import router as registry_router
@@ -24,3 +25,4 @@ router.include_router(document_router)
 router.include_router(case_package_router)
 router.include_router(event_router)
 router.include_router(webhook_router)
+router.include_router(citizen_router)

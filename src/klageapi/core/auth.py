@@ -23,7 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from klageapi.core.config import IssuerSettings
-from klageapi.core.errors import InsufficientScope, Unauthenticated
+from klageapi.core.errors import Forbidden, InsufficientScope, Unauthenticated
 
 __all__ = [
     "SCOPE_ADMIN",
@@ -31,6 +31,8 @@ __all__ = [
     "SCOPE_WRITE",
     "AdminDep",
     "Citizen",
+    "CitizenDep",
+    "CitizenTokenRequired",
     "Organisation",
     "Principal",
     "ReaderDep",
@@ -232,3 +234,19 @@ def require_scope(scope: str) -> Any:
 ReaderDep = Annotated[Organisation, Depends(require_scope(SCOPE_READ))]
 WriterDep = Annotated[Organisation, Depends(require_scope(SCOPE_WRITE))]
 AdminDep = Annotated[Organisation, Depends(require_scope(SCOPE_ADMIN))]
+
+
+class CitizenTokenRequired(Forbidden):
+    code = "citizen_token_required"
+
+    def __init__(self) -> None:
+        super().__init__("This is the citizen's view: it needs an ID-porten token of a citizen.")
+
+
+async def _citizen(principal: Annotated[Principal, Depends(get_principal)]) -> Citizen:
+    if not isinstance(principal, Citizen):
+        raise CitizenTokenRequired()
+    return principal
+
+
+CitizenDep = Annotated[Citizen, Depends(_citizen)]

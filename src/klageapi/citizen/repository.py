@@ -1,0 +1,138 @@
+"""SQL for the citizen's view: the citizen's own appeals, their steps, and how long the
+Statsforvalter office has recently taken from a stage to its decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.models import (
+    Appeal,
+    AppealHistory,
+    AppealStatus,
+    DocumentationRequest,
+    DocumentationRequestStatus,
+    NavOffice,
+    StatsforvalterOffice,
+)
+
+__all__ = [
+    "OfficeRecord",
+    "OwnAppeal",
+    "get_own",
+    "list_own",
+    "open_documentation_due_on",
+    "recent_time_to_decision",
+    "steps",
+]
+
+
+@dataclass(frozen=True)
+class OwnAppeal:
+    appeal: Appeal
+    nav_office_name: str
+    statsforvalter_office_name: str
+
+
+def _own() -> Select[Appeal, str, str]:
+    return (
+        select(Appeal, NavOffice.name, StatsforvalterOffice.name)
+        .join(NavOffice, NavOffice.unit_number == Appeal.nav_office_unit_number)
+        .join(StatsforvalterOffice, StatsforvalterOffice.id == Appeal.statsforvalter_office_id)
+    )
+
+
+async def list_own(session: AsyncSession, national_id: str) -> list[OwnAppeal]:
+    """The citizen's appeals, the newest first."""
+    query = _own().where(Appeal.national_id == national_id)
+    rows = await session.execute(query.order_by(Appeal.received_on.desc(), Appeal.id))
+    return [OwnAppeal(row[0], row[1], row[2]) for row in rows.all()]
+
+
+async def get_own(
+    session: AsyncSession, appeal_id: uuid.UUID, national_id: str
+) -> OwnAppeal | None:
+    query = _own().where(Appeal.id == appeal_id, Appeal.national_id == national_id)
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else OwnAppeal(row[0], row[1], row[2])
+
+
+async def steps(
+    session: AsyncSession, appeal_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[AppealStatus, dt.datetime]]]:
+    """Every status each appeal entered, with when, in order."""
+    query = (
+        select(AppealHistory.appeal_id, AppealHistory.to_status, AppealHistory.occurred_at)
+        .where(AppealHistory.appeal_id.in_(appeal_ids))
+        .order_by(AppealHistory.appeal_id, AppealHistory.id)
+    )
+    found: dict[uuid.UUID, list[tuple[AppealStatus, dt.datetime]]] = {}
+    for appeal_id, status, occurred_at in (await session.execute(query)).all():
+        found.setdefault(appeal_id, []).append((status, occurred_at))
+    return found
+
+
+async def open_documentation_due_on(
+    session: AsyncSession, appeal_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dt.date]:
+    """The earliest due date of each appeal's open documentation requests."""
+    query = (
+        select(DocumentationRequest.appeal_id, func.min(DocumentationRequest.due_on))
+        .where(
+            DocumentationRequest.appeal_id.in_(appeal_ids),
+            DocumentationRequest.status == DocumentationRequestStatus.open,
+        )
+        .group_by(DocumentationRequest.appeal_id)
+    )
+    return {appeal_id: due_on for appeal_id, due_on in (await session.execute(query)).all()}
+
+
+@dataclass(frozen=True)
+class OfficeRecord:
+    """How long an office's appeals took from entering a status to their decision."""
+
+    count: int
+    p50: dt.timedelta | None
+    p90: dt.timedelta | None
+
+
+async def recent_time_to_decision(
+    session: AsyncSession, *, office_id: str, status: AppealStatus, since: dt.datetime
+) -> OfficeRecord:
+    """Over the office's appeals decided since `since`: the median and 90th percentile of the
+    time from first entering `status` to the decision (business time)."""
+    decided = (
+        select(AppealHistory.appeal_id, func.max(AppealHistory.occurred_at).label("decided_at"))
+        .join(Appeal, Appeal.id == AppealHistory.appeal_id)
+        .where(
+            Appeal.statsforvalter_office_id == office_id,
+            AppealHistory.to_status == AppealStatus.decided,
+            AppealHistory.occurred_at >= since,
+        )
+        .group_by(AppealHistory.appeal_id)
+        .subquery()
+    )
+    entered = (
+        select(AppealHistory.appeal_id, func.min(AppealHistory.occurred_at).label("entered_at"))
+        .join(decided, decided.c.appeal_id == AppealHistory.appeal_id)
+        .where(AppealHistory.to_status == status)
+        .group_by(AppealHistory.appeal_id)
+        .subquery()
+    )
+    seconds = func.extract("epoch", decided.c.decided_at - entered.c.entered_at)
+    query = select(
+        func.count(),
+        func.percentile_cont(0.5).within_group(seconds),
+        func.percentile_cont(0.9).within_group(seconds),
+    ).join_from(decided, entered, decided.c.appeal_id == entered.c.appeal_id)
+    count, p50, p90 = (await session.execute(query)).one()
+    return OfficeRecord(
+        count=int(count),
+        p50=None if p50 is None else dt.timedelta(seconds=float(p50)),
+        p90=None if p90 is None else dt.timedelta(seconds=float(p90)),
+    )

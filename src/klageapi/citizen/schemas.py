@@ -1,0 +1,75 @@
+"""The citizen's view of an appeal: plain language, the steps, and what the citizen can do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "ActionRead",
+    "CitizenAppealPage",
+    "CitizenAppealRead",
+    "CurrentStepRead",
+    "DecisionWindowRead",
+    "StepRead",
+    "WindowBasis",
+]
+
+
+class StepRead(BaseModel):
+    step: str = Field(examples=["nav_review"])
+    title: str = Field(examples=["NAV ser på vedtaket på nytt"])
+    on: dt.date | None = Field(default=None, description="When it was done (done steps only).")
+
+
+class CurrentStepRead(BaseModel):
+    step: str | None = Field(
+        description="The step now; none when the case is closed (withdrawn, closed by NAV)."
+    )
+    status: str = Field(description="The appeal's status (machine-readable).")
+    description: str
+    since: dt.date = Field(description="Since when the appeal has been where it is.")
+    who_has_the_case: str
+    outcome: str | None = Field(default=None, description="NAV's or the Statsforvalter's answer.")
+
+
+class WindowBasis(enum.StrEnum):
+    preliminary_reply = "preliminary_reply"
+    office_history = "office_history"
+    fallback = "fallback"
+
+
+class DecisionWindowRead(BaseModel):
+    earliest: dt.date
+    latest: dt.date
+    basis: WindowBasis = Field(
+        description="A preliminary reply's date; the office's times over the last 12 months"
+        " (p50 to p90); or, with too little data, the 90-day target."
+    )
+    explanation: str
+
+
+class ActionRead(BaseModel):
+    action: str = Field(examples=["withdraw"])
+    text: str
+    due_on: dt.date | None = None
+
+
+class CitizenAppealRead(BaseModel):
+    id: uuid.UUID
+    title: str
+    received_on: dt.date
+    done: list[StepRead]
+    now: CurrentStepRead
+    ahead: list[StepRead]
+    expected_decision: DecisionWindowRead | None = Field(
+        description="When an answer can be expected; none once the case is closed."
+    )
+    you_can: list[ActionRead] = Field(description="What the citizen can do now.")
+
+
+class CitizenAppealPage(BaseModel):
+    items: list[CitizenAppealRead]

@@ -1,0 +1,261 @@
+"""The citizen's view: the citizen's own appeals in plain language. Only what the citizen may
+read: no NAV reasoning, no internal notes, no staff names, no one else's data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.appeal.errors import AppealNotFound
+from klageapi.audit import service as audit
+from klageapi.citizen import repository
+from klageapi.citizen.language import Catalogue
+from klageapi.citizen.repository import OwnAppeal
+from klageapi.citizen.schemas import (
+    ActionRead,
+    CitizenAppealRead,
+    CurrentStepRead,
+    DecisionWindowRead,
+    StepRead,
+    WindowBasis,
+)
+from klageapi.core.auth import Citizen
+from klageapi.core.clock import NORWAY, Clock
+from klageapi.models import Appeal, AppealStatus
+
+__all__ = ["MIN_DECIDED_FOR_ESTIMATE", "STEPS", "get", "list_own"]
+
+S = AppealStatus
+
+STEPS = (
+    "received",
+    "nav_review",
+    "forwarded",
+    "statsforvalter_received",
+    "statsforvalter_review",
+    "decided",
+)
+_STEP_OF = {
+    S.received: "received",
+    S.under_nav_review: "nav_review",
+    S.forwarded: "forwarded",
+    S.received_by_statsforvalter: "statsforvalter_received",
+    S.under_statsforvalter_review: "statsforvalter_review",
+    S.awaiting_documentation: "statsforvalter_review",
+    S.decided: "decided",
+}
+_CLOSED = frozenset({S.closed_by_nav, S.withdrawn})
+_AT_NAV = frozenset({S.received, S.under_nav_review})
+_OPEN = frozenset(AppealStatus) - _CLOSED - {S.decided}
+_FORWARDED = frozenset(
+    {
+        S.forwarded,
+        S.received_by_statsforvalter,
+        S.under_statsforvalter_review,
+        S.awaiting_documentation,
+    }
+)
+MIN_DECIDED_FOR_ESTIMATE = 20
+"""Fewer decided appeals at the office in the last year than this: too little to estimate."""
+_TARGET_DAYS = 90
+
+Steps = list[tuple[AppealStatus, dt.datetime]]
+
+
+async def list_own(
+    session: AsyncSession, *, citizen: Citizen, texts: Catalogue, clock: Clock
+) -> list[CitizenAppealRead]:
+    """Every appeal the citizen made, newest first; each read is audited."""
+    own = await repository.list_own(session, citizen.national_id)
+    return await _views(session, own, citizen=citizen, texts=texts, clock=clock)
+
+
+async def get(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    *,
+    citizen: Citizen,
+    texts: Catalogue,
+    clock: Clock,
+) -> CitizenAppealRead:
+    """One of the citizen's appeals; anyone else's is 404."""
+    own = await repository.get_own(session, appeal_id, citizen.national_id)
+    if own is None:
+        raise AppealNotFound(appeal_id)
+    (view,) = await _views(session, [own], citizen=citizen, texts=texts, clock=clock)
+    return view
+
+
+async def _views(
+    session: AsyncSession,
+    own: list[OwnAppeal],
+    *,
+    citizen: Citizen,
+    texts: Catalogue,
+    clock: Clock,
+) -> list[CitizenAppealRead]:
+    ids = [item.appeal.id for item in own]
+    if not ids:
+        return []
+    steps = await repository.steps(session, ids)
+    due = await repository.open_documentation_due_on(session, ids)
+    views = []
+    for item in own:
+        window = await _window(session, item, steps[item.appeal.id], texts=texts, clock=clock)
+        views.append(_view(item, steps[item.appeal.id], due.get(item.appeal.id), window, texts))
+    await audit.record_many(
+        session,
+        principal=citizen,
+        action="appeal.citizen_read",
+        appeal_ids=ids,
+        purpose="the citizen reads the status of their own appeal",
+        clock=clock,
+    )
+    return views
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(NORWAY).date()
+
+
+def _view(
+    item: OwnAppeal,
+    steps: Steps,
+    documentation_due_on: dt.date | None,
+    window: DecisionWindowRead | None,
+    texts: Catalogue,
+) -> CitizenAppealRead:
+    appeal = item.appeal
+    reached: dict[str, dt.date] = {}
+    for status, occurred_at in steps:
+        if status in _STEP_OF:
+            reached[_STEP_OF[status]] = _day(occurred_at)  # the latest time it was reached
+    current = _STEP_OF.get(appeal.status)
+    ahead_steps: list[str] = []
+    since = _day(steps[-1][1]) if steps else appeal.received_on
+    if current is None or appeal.status is S.decided:
+        # Closed or decided: what was reached is done, nothing is ahead.
+        done_steps = [s for s in STEPS if s in reached]
+    else:
+        position = STEPS.index(current)
+        done_steps = [s for s in STEPS[:position] if s in reached]
+        ahead_steps = list(STEPS[position + 1 :])
+    return CitizenAppealRead(
+        id=appeal.id,
+        title=texts.text("title"),
+        received_on=appeal.received_on,
+        done=[StepRead(step=s, title=texts.text("steps", s), on=reached[s]) for s in done_steps],
+        now=CurrentStepRead(
+            step=None if appeal.status in _CLOSED or appeal.status is S.decided else current,
+            status=appeal.status.value,
+            description=texts.text("statuses", appeal.status.value),
+            since=since,
+            who_has_the_case=_who(item, texts),
+            outcome=_outcome(appeal, texts),
+        ),
+        ahead=[StepRead(step=s, title=texts.text("steps", s)) for s in ahead_steps],
+        expected_decision=window,
+        you_can=_actions(appeal, documentation_due_on, texts),
+    )
+
+
+def _who(item: OwnAppeal, texts: Catalogue) -> str:
+    status = item.appeal.status
+    if status in _AT_NAV:
+        return texts.text("who", "nav", office=item.nav_office_name)
+    if status in _FORWARDED:
+        return texts.text("who", "statsforvalter", office=item.statsforvalter_office_name)
+    return texts.text("who", "nobody")
+
+
+def _outcome(appeal: Appeal, texts: Catalogue) -> str | None:
+    if appeal.statsforvalter_outcome is not None and appeal.status is S.decided:
+        return texts.text("outcomes", "statsforvalter", appeal.statsforvalter_outcome.value)
+    if appeal.nav_outcome is not None and appeal.status is not S.withdrawn:
+        return texts.text("outcomes", "nav", appeal.nav_outcome.value)
+    return None
+
+
+def _actions(
+    appeal: Appeal, documentation_due_on: dt.date | None, texts: Catalogue
+) -> list[ActionRead]:
+    actions = []
+    if appeal.status in _FORWARDED:
+        actions.append(
+            ActionRead(
+                action="comment_on_forwarding_letter",
+                text=texts.text("actions", "comment_on_forwarding_letter"),
+            )
+        )
+    if appeal.status is S.awaiting_documentation and documentation_due_on is not None:
+        actions.append(
+            ActionRead(
+                action="send_documentation",
+                text=texts.text(
+                    "actions", "send_documentation", due_on=texts.date(documentation_due_on)
+                ),
+                due_on=documentation_due_on,
+            )
+        )
+    if appeal.status in _OPEN:
+        actions.append(ActionRead(action="withdraw", text=texts.text("actions", "withdraw")))
+    return actions
+
+
+async def _window(
+    session: AsyncSession, item: OwnAppeal, steps: Steps, *, texts: Catalogue, clock: Clock
+) -> DecisionWindowRead | None:
+    """When to expect an answer: a preliminary reply's date if there is one; else the office's
+    p50 to p90 of the time from the appeal's current status to a decision over the last
+    12 months, counted from when the appeal entered it; else the 90-day target."""
+    appeal = item.appeal
+    if appeal.status not in _OPEN:
+        return None
+    office = item.statsforvalter_office_name
+    today = clock.today()
+    if appeal.expected_decision_on is not None:
+        expected = appeal.expected_decision_on
+        return DecisionWindowRead(
+            earliest=expected,
+            latest=expected,
+            basis=WindowBasis.preliminary_reply,
+            explanation=texts.text("window", "preliminary_reply", to=texts.date(expected)),
+        )
+    # Waiting for documentation is part of the Statsforvalter's handling, as in the steps.
+    status = (
+        S.under_statsforvalter_review
+        if appeal.status is S.awaiting_documentation
+        else (appeal.status)
+    )
+    entered = min((at for s, at in steps if s is status), default=clock.now())
+    record = await repository.recent_time_to_decision(
+        session,
+        office_id=appeal.statsforvalter_office_id,
+        status=status,
+        since=clock.now() - dt.timedelta(days=365),
+    )
+    if record.count >= MIN_DECIDED_FOR_ESTIMATE and record.p50 and record.p90:
+        earliest = max(_day(entered + record.p50), today)
+        latest = max(_day(entered + record.p90), earliest)
+        return DecisionWindowRead(
+            earliest=earliest,
+            latest=latest,
+            basis=WindowBasis.office_history,
+            explanation=texts.text(
+                "window",
+                "office_history",
+                office=office,
+                **{"from": texts.date(earliest), "to": texts.date(latest)},
+            ),
+        )
+    received = next((at for s, at in reversed(steps) if s is S.received_by_statsforvalter), None)
+    start = _day(received) if received else today
+    latest = max(start + dt.timedelta(days=_TARGET_DAYS), today)
+    return DecisionWindowRead(
+        earliest=today,
+        latest=latest,
+        basis=WindowBasis.fallback,
+        explanation=texts.text("window", "fallback", office=office, to=texts.date(latest)),
+    )

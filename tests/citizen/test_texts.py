@@ -1,0 +1,64 @@
+"""The text catalogues: every status, step, outcome and action in nb, nn and en, with the same
+keys and the same placeholders in each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from typing import Any
+
+import pytest
+
+from klageapi.citizen.language import LANGUAGES, catalogue
+from klageapi.citizen.schemas import WindowBasis
+from klageapi.citizen.service import STEPS
+from klageapi.models import AppealStatus, NavOutcome, StatsforvalterOutcome
+
+
+def _leaves(node: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    if isinstance(node, dict):
+        found: dict[tuple[str, ...], str] = {}
+        for key, value in node.items():
+            found |= _leaves(value, (*path, key))
+        return found
+    if isinstance(node, list):
+        return {(*path, str(index)): str(value) for index, value in enumerate(node)}
+    return {path: str(node)}
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_status_step_outcome_and_action_has_a_text(language: str) -> None:
+    texts = catalogue(language)
+
+    for status in AppealStatus:
+        assert texts.text("statuses", status.value).strip()
+    for step in STEPS:
+        assert texts.text("steps", step).strip()
+    for nav_outcome in NavOutcome:
+        assert texts.text("outcomes", "nav", nav_outcome.value).strip()
+    for outcome in StatsforvalterOutcome:
+        assert texts.text("outcomes", "statsforvalter", outcome.value).strip()
+    for basis in WindowBasis:
+        assert texts.texts["window"][basis.value].strip()
+    assert len(texts.texts["months"]) == 12
+
+
+def test_the_catalogues_have_the_same_keys_and_placeholders() -> None:
+    reference = _leaves(catalogue("nb").texts)
+    for language in LANGUAGES:
+        leaves = _leaves(catalogue(language).texts)
+        assert leaves.keys() == reference.keys(), language
+        for key, text in leaves.items():
+            assert _placeholders(text) == _placeholders(reference[key]), (language, key)
+
+
+def test_dates_read_naturally() -> None:
+    day = dt.date(2027, 2, 15)
+
+    assert catalogue("nb").date(day) == "15. februar 2027"
+    assert catalogue("nn").date(day) == "15. februar 2027"
+    assert catalogue("en").date(day) == "15 February 2027"

@@ -1,0 +1,264 @@
+"""The citizen's view over HTTP: only their own appeals, plain language in nb, nn and en, the
+steps, who has the case, when to expect an answer, and what they can do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.citizen.service import MIN_DECIDED_FOR_ESTIMATE
+from klageapi.models import AppealHistory, AppealStatus, AuditEntry, StatsforvalterOutcome
+from tests import journey
+from tests.conftest import NOW, TokenFactory
+from tests.factories import NATIONAL_ID, OTHER_NATIONAL_ID, make_appeal
+from tests.journey import AuthHeaders
+
+Json = dict[str, Any]
+
+
+@pytest.fixture
+def citizen(make_token: TokenFactory) -> Any:
+    def headers(pid: str = NATIONAL_ID, acr: str = "idporten-loa-high", **extra: str) -> dict:
+        token = make_token(org=None, scope=None, pid=pid, acr=acr)
+        return {"Authorization": f"Bearer {token}", **extra}
+
+    return headers
+
+
+async def _view(client: httpx.AsyncClient, headers: dict[str, str], appeal_id: str) -> Json:
+    response = await client.get(f"/v1/me/appeals/{appeal_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    view: Json = response.json()
+    return view
+
+
+async def test_an_appeal_under_nav_review_in_bokmal(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal = await journey.register(client, auth)
+    await journey.start_nav_review(client, auth, appeal["id"])
+
+    response = await client.get(f"/v1/me/appeals/{appeal['id']}", headers=citizen())
+
+    assert response.headers["content-language"] == "nb"
+    view = response.json()
+    assert view["title"] == "Klage på vedtak om økonomisk sosialhjelp"
+    assert [(s["step"], s["on"]) for s in view["done"]] == [("received", "2026-11-02")]
+    assert view["now"]["step"] == "nav_review"
+    assert view["now"]["description"].startswith("NAV ser på vedtaket sitt på nytt")
+    assert view["now"]["who_has_the_case"] == "NAV Stavanger (demo) har saken."
+    assert [s["step"] for s in view["ahead"]] == [
+        "forwarded",
+        "statsforvalter_received",
+        "statsforvalter_review",
+        "decided",
+    ]
+    assert [a["action"] for a in view["you_can"]] == ["withdraw"]
+    window = view["expected_decision"]
+    assert window["basis"] == "fallback"
+    assert window["latest"] == "2027-01-31"  # 90 days from today, nothing received yet
+    assert "for lite erfaring" in window["explanation"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "language", "phrase"),
+    [
+        ("nn", "nn", "NAV har teke imot klaga di"),
+        ("en-GB, nb;q=0.5", "en", "NAV has received your appeal"),
+        ("de-DE, fr;q=0.8", "nb", "NAV har mottatt klagen din"),
+        ("nb;q=0.4, nn-NO;q=0.9", "nn", "NAV har teke imot klaga di"),
+        ("no", "nb", "NAV har mottatt klagen din"),
+        ("en;q=0, *", "nb", "NAV har mottatt klagen din"),
+    ],
+)
+async def test_the_language_follows_accept_language_with_bokmal_as_fallback(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    citizen: Any,
+    accept: str,
+    language: str,
+    phrase: str,
+) -> None:
+    appeal = await journey.register(client, auth)
+
+    response = await client.get(
+        f"/v1/me/appeals/{appeal['id']}", headers=citizen(**{"Accept-Language": accept})
+    )
+
+    assert response.headers["content-language"] == language
+    assert response.json()["now"]["description"].startswith(phrase)
+
+
+async def test_a_forwarded_appeal_is_with_the_statsforvalter_and_may_be_commented_on(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal, _, _ = await journey.forwarded(client, auth)
+
+    view = await _view(client, citizen(**{"Accept-Language": "en"}), appeal["id"])
+
+    assert view["now"]["step"] == "forwarded"
+    assert view["now"]["who_has_the_case"].startswith("Statsforvalteren i Rogaland")
+    assert view["now"]["outcome"] == (
+        "NAV thinks its decision is right and sends the appeal to the County Governor."
+    )
+    assert [s["step"] for s in view["done"]] == ["received", "nav_review"]
+    assert [a["action"] for a in view["you_can"]] == ["comment_on_forwarding_letter", "withdraw"]
+    assert "Vedtaket står" not in str(view)  # NAV's reasoning is internal
+
+
+async def test_documentation_asked_for_comes_with_its_due_date(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal, _, _ = await journey.under_statsforvalter_review(client, auth)
+    await journey.request_documentation(client, auth, appeal["id"], due_on="2026-11-16")
+
+    view = await _view(client, citizen(), appeal["id"])
+
+    assert view["now"]["status"] == "awaiting_documentation"
+    assert view["now"]["step"] == "statsforvalter_review"
+    (send,) = [a for a in view["you_can"] if a["action"] == "send_documentation"]
+    assert send["due_on"] == "2026-11-16"
+    assert "16. november 2026" in send["text"]
+    assert "husleiekontrakten" not in str(view)  # the request's wording is between the offices
+
+
+async def test_a_preliminary_reply_sets_the_expected_date(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal = await journey.register(client, auth)
+    reply = await client.post(
+        f"/v1/appeals/{appeal['id']}/preliminary-replies",
+        json={"expected_decision_on": "2027-02-15"},
+        headers=auth(),
+    )
+    assert reply.status_code == 200, reply.text
+
+    window = (await _view(client, citizen(), appeal["id"]))["expected_decision"]
+
+    assert window["basis"] == "preliminary_reply"
+    assert (window["earliest"], window["latest"]) == ("2027-02-15", "2027-02-15")
+    assert "15. februar 2027" in window["explanation"]
+
+
+async def test_the_window_comes_from_the_office_s_recent_decisions_when_there_are_enough(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
+) -> None:
+    # Decided appeals at sf-rogaland: from registration to decision took 30 + n days.
+    for n in range(MIN_DECIDED_FOR_ESTIMATE):
+        received = NOW - dt.timedelta(days=200)
+        decided_appeal = await make_appeal(session, national_id=OTHER_NATIONAL_ID)
+        decided_appeal.status = AppealStatus.decided
+        await session.execute(
+            update(AppealHistory)
+            .where(AppealHistory.appeal_id == decided_appeal.id)
+            .values(occurred_at=received)
+        )
+        session.add(
+            AppealHistory(
+                appeal_id=decided_appeal.id,
+                action="decide",
+                from_status=AppealStatus.under_statsforvalter_review,
+                to_status=AppealStatus.decided,
+                actor_organisation="0192:922222223",
+                occurred_at=received + dt.timedelta(days=30 + n),
+                recorded_at=NOW,
+            )
+        )
+    await session.flush()
+    appeal = await journey.register(client, auth)
+
+    window = (await _view(client, citizen(), appeal["id"]))["expected_decision"]
+
+    # p50 of 30..49 days is 39.5 days, p90 47.1 days, from today (registered now).
+    assert window["basis"] == "office_history"
+    assert (window["earliest"], window["latest"]) == ("2026-12-11", "2026-12-19")
+    assert "mellom 11. desember 2026 og 19. desember 2026" in window["explanation"]
+
+
+async def test_a_decided_appeal_shows_the_outcome_and_nothing_ahead(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
+) -> None:
+    appeal = await make_appeal(session)
+    appeal.status = AppealStatus.decided
+    appeal.statsforvalter_outcome = StatsforvalterOutcome.new_decision
+    await session.flush()
+
+    view = await _view(client, citizen(**{"Accept-Language": "nn"}), str(appeal.id))
+
+    assert view["now"]["step"] is None
+    assert view["now"]["outcome"] == "Statsforvaltaren har gjort eit nytt vedtak i saka di."
+    assert view["ahead"] == []
+    assert view["expected_decision"] is None
+    assert view["you_can"] == []
+    assert view["now"]["who_has_the_case"] == "Ingen har saka no."
+
+
+async def test_the_list_holds_only_the_citizen_s_own_appeals_and_each_read_is_audited(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
+) -> None:
+    mine = await journey.register(client, auth)
+    await journey.register(client, auth, national_id=OTHER_NATIONAL_ID)
+
+    response = await client.get("/v1/me/appeals", headers=citizen())
+
+    assert [item["id"] for item in response.json()["items"]] == [mine["id"]]
+    assert NATIONAL_ID not in response.text
+    audited = (
+        await session.scalars(select(AuditEntry).where(AuditEntry.action == "appeal.citizen_read"))
+    ).all()
+    assert [(a.appeal_id, a.actor_kind) for a in audited] == [(uuid.UUID(mine["id"]), "citizen")]
+
+
+async def test_someone_else_s_appeal_is_not_found_and_nothing_is_audited(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
+) -> None:
+    theirs = await journey.register(client, auth, national_id=OTHER_NATIONAL_ID)
+
+    response = await client.get(f"/v1/me/appeals/{theirs['id']}", headers=citizen())
+    unknown = await client.get(f"/v1/me/appeals/{uuid.uuid4()}", headers=citizen())
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
+    assert unknown.status_code == 404
+    audited = await session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "appeal.citizen_read")
+    )
+    assert audited.all() == []
+
+
+async def test_a_citizen_below_the_highest_assurance_level_is_refused(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal = await journey.register(client, auth)
+
+    response = await client.get(
+        f"/v1/me/appeals/{appeal['id']}", headers=citizen(acr="idporten-loa-substantial")
+    )
+
+    assert response.status_code == 401
+    assert 'error="insufficient_user_authentication"' in response.headers["www-authenticate"]
+
+
+async def test_an_organisation_token_is_not_a_citizen(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    response = await client.get("/v1/me/appeals", headers=auth())
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "citizen_token_required"
+
+
+async def test_a_citizen_cannot_use_the_organisation_endpoints(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal = await journey.register(client, auth)
+
+    response = await client.get(f"/v1/appeals/{appeal['id']}", headers=citizen())
+
+    assert response.status_code == 403
