@@ -89,3 +89,12 @@ async def test_a_failed_sweeper_round_is_left_to_the_next_one(
         assert await sweep_idempotency_keys_once(app) == 0
     finally:
         await app.state.http_client.aclose()
+
+
+def test_production_holds_late_reports_to_the_backdating_limit(settings: Settings) -> None:
+    production = settings.model_copy(
+        update={"environment": "production", "backdating_limit_days": 14}
+    )
+
+    assert create_app(production).state.clock.backdating_limit == dt.timedelta(days=14)
+    assert create_app(settings).state.clock.backdating_limit is None

@@ -28,7 +28,7 @@ from tests.conftest import (
     SF_ROGALAND_ORG,
     CommittedApp,
 )
-from tests.factories import NATIONAL_ID, appeal_body, make_appeal
+from tests.factories import NATIONAL_ID, appeal_body, count, make_appeal
 
 AuthHeaders = Callable[..., dict[str, str]]
 
@@ -1049,6 +1049,32 @@ async def test_a_step_before_the_previous_step_is_refused(
         ("occurred_at", "before_previous_step")
     ]
     assert await snapshot(session, uuid.UUID(appeal["id"])) == before
+
+
+async def test_a_step_further_back_than_the_backdating_limit_is_refused(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, clock: FixedClock
+) -> None:
+    # As in production (KLAGEAPI_BACKDATING_LIMIT_DAYS, 30 by default).
+    clock.backdating_limit = dt.timedelta(days=30)
+    appeals_before = await count(session, Appeal)
+
+    too_old = await client.post(
+        "/v1/appeals",
+        json=appeal_body(occurred_at=(NOW - dt.timedelta(days=30, seconds=1)).isoformat()),
+        headers=auth(),
+    )
+    just_in_time = await client.post(
+        "/v1/appeals",
+        json=appeal_body(occurred_at=(NOW - dt.timedelta(days=29)).isoformat()),
+        headers=auth(),
+    )
+
+    assert too_old.status_code == 422
+    assert [(e["field"], e["type"]) for e in too_old.json()["errors"]] == [
+        ("occurred_at", "too_far_back")
+    ]
+    assert just_in_time.status_code == 201, just_in_time.text
+    assert await count(session, Appeal) == appeals_before + 1
 
 
 async def test_an_outcome_before_the_review_started_is_refused(

@@ -67,7 +67,7 @@ def create_app(
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    app.state.clock = clock or SystemClock()
+    app.state.clock = clock or SystemClock(backdating_limit=_backdating_limit(settings))
     app.state.metrics = Metrics()
     app.state.http_client = http_client or httpx.AsyncClient(timeout=10.0)
     app.state.owns_http_client = http_client is None
@@ -95,6 +95,13 @@ def create_app(
         templates=_route_templates(app),
     )
     return app
+
+
+def _backdating_limit(settings: Settings) -> dt.timedelta | None:
+    # Development and tests replay old cases freely; production holds case systems to a window.
+    if settings.is_development:
+        return None
+    return dt.timedelta(days=settings.backdating_limit_days)
 
 
 _templates: list[str] = []

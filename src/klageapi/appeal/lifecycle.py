@@ -148,10 +148,11 @@ def roles_of(appeal: Appeal, offices: repository.Offices) -> frozenset[Role]:
 
 
 def business_time(
-    occurred_at: dt.datetime | None, *, previous: dt.datetime | None, now: dt.datetime
+    occurred_at: dt.datetime | None, *, previous: dt.datetime | None, clock: Clock
 ) -> dt.datetime:
-    """When a step happened: as the case system reports it, or `now`. Not in the future, and
-    not before the appeal's previous step."""
+    """When a step happened: as the case system reports it, or now. Not in the future, not
+    before the appeal's previous step, and not further back than the clock's backdating limit."""
+    now = clock.now()
     if occurred_at is None:
         return now
     errors = []
@@ -163,6 +164,15 @@ def business_time(
                 "occurred_at",
                 f"must not be before the appeal's previous step ({previous.isoformat()})",
                 "before_previous_step",
+            )
+        )
+    limit = clock.backdating_limit
+    if limit is not None and occurred_at < now - limit:
+        errors.append(
+            FieldError(
+                "occurred_at",
+                f"must not be more than {limit.days} days ago",
+                "too_far_back",
             )
         )
     if errors:
@@ -210,7 +220,7 @@ async def apply(
         )
     now = clock.now()
     when = business_time(
-        occurred_at, previous=await repository.last_occurred_at(session, appeal.id), now=now
+        occurred_at, previous=await repository.last_occurred_at(session, appeal.id), clock=clock
     )
     from_status = appeal.status
     if guard is not None:

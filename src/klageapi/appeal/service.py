@@ -77,7 +77,7 @@ async def register(
 
     deadline = appeal_deadline(body.decision.notified_on)
     now = clock.now()
-    occurred_at = lifecycle.business_time(body.occurred_at, previous=None, now=now)
+    occurred_at = lifecycle.business_time(body.occurred_at, previous=None, clock=clock)
     appeal = Appeal(
         id=uuid.uuid4(),
         nav_office_unit_number=office.unit_number,

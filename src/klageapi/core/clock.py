@@ -14,7 +14,10 @@ NORWAY = ZoneInfo("Europe/Oslo")
 
 
 class Clock:
-    """Tells the time; dates are Norwegian calendar dates."""
+    """Tells the time; dates are Norwegian calendar dates. `backdating_limit`, when set, is how
+    far back a case system may date a step it reports late (production: 30 days)."""
+
+    backdating_limit: dt.timedelta | None = None
 
     def now(self) -> dt.datetime:
         raise NotImplementedError
@@ -24,6 +27,9 @@ class Clock:
 
 
 class SystemClock(Clock):
+    def __init__(self, *, backdating_limit: dt.timedelta | None = None) -> None:
+        self.backdating_limit = backdating_limit
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
@@ -31,10 +37,11 @@ class SystemClock(Clock):
 class FixedClock(Clock):
     """A clock that stands still until moved; for tests."""
 
-    def __init__(self, at: dt.datetime) -> None:
+    def __init__(self, at: dt.datetime, *, backdating_limit: dt.timedelta | None = None) -> None:
         if at.tzinfo is None:
             raise ValueError("FixedClock needs a timezone-aware time")
         self._at = at
+        self.backdating_limit = backdating_limit
 
     def now(self) -> dt.datetime:
         return self._at

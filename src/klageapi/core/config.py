@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     s3_allow_http: bool = Field(default=False, description="Plain HTTP, for a loopback test store.")
     s3_key_prefix: str = Field(default="", description="Keys start with this within the bucket.")
 
+    backdating_limit_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="In production, how far back a step reported late (`occurred_at`) may be"
+        " dated.",
+    )
     run_worker: bool = Field(
         default=True,
         description="Run the webhook dispatcher inside `klageapi serve`; turn off where separate"
