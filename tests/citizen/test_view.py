@@ -49,7 +49,7 @@ async def test_an_appeal_under_nav_review_in_bokmal(
     assert response.headers["content-language"] == "nb"
     view = response.json()
     assert view["title"] == "Klage på vedtak om økonomisk sosialhjelp"
-    assert [(s["step"], s["on"]) for s in view["done"]] == [("received", "2026-11-02")]
+    assert [(s["step"], s["on"]) for s in view["done"]] == [("received", "2026-10-15")]
     assert view["now"]["step"] == "nav_review"
     assert view["now"]["description"].startswith("NAV ser på vedtaket sitt på nytt")
     assert view["now"]["who_has_the_case"] == "NAV Stavanger (demo) har saken."

@@ -132,6 +132,7 @@ def _view(
     for status, occurred_at in steps:
         if status in _STEP_OF:
             reached[_STEP_OF[status]] = _day(occurred_at)  # the latest time it was reached
+    reached["received"] = appeal.received_on  # when NAV got it, not when it was registered
     current = _STEP_OF.get(appeal.status)
     ahead_steps: list[str] = []
     since = _day(steps[-1][1]) if steps else appeal.received_on
