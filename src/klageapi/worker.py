@@ -16,6 +16,7 @@ from klageapi.core.config import Settings
 from klageapi.core.db import create_engine, create_sessionmaker
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging, get_logger
+from klageapi.core.metrics import Metrics
 from klageapi.webhook.dispatcher import Dispatcher
 
 __all__ = ["dispatcher_for", "run"]
@@ -29,6 +30,7 @@ def dispatcher_for(
     settings: Settings,
     http_client: httpx.AsyncClient,
     clock: Clock,
+    metrics: Metrics | None = None,
 ) -> Dispatcher:
     """A dispatcher that also announces overdue packages and documentation requests."""
 
@@ -40,7 +42,9 @@ def dispatcher_for(
         if count:
             _log.info("overdue_announced", count=count)
 
-    return Dispatcher(engine, sessionmaker, settings, http_client, periodic=announce)
+    return Dispatcher(
+        engine, sessionmaker, settings, http_client, periodic=announce, metrics=metrics
+    )
 
 
 async def run(settings: Settings) -> None:

@@ -97,5 +97,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 def make_dispatcher(track: CommittedApp) -> Dispatcher:
     state = track.app.state
     return dispatcher_for(
-        track.engine, state.sessionmaker, state.settings, state.http_client, state.clock
+        track.engine,
+        state.sessionmaker,
+        state.settings,
+        state.http_client,
+        state.clock,
+        state.metrics,
     )

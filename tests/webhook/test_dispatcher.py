@@ -81,6 +81,9 @@ async def test_a_later_event_waits_while_an_earlier_one_is_retried(
 
     arrived = [json.loads(r.body)["type"] for r in receiver.events()]
     assert arrived == ["appeal.received"] * 3 + ["appeal.status_changed"]
+    metrics = (await race_track.client.get("/metrics")).text
+    assert 'klageapi_webhook_attempts_total{result="failed"} 2.0' in metrics
+    assert 'klageapi_webhook_attempts_total{result="delivered"} 2.0' in metrics
     response = await race_track.client.get(
         f"/v1/webhook-subscriptions/{(await _only_subscription(race_track, auth))}/deliveries",
         headers=auth(),

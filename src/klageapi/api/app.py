@@ -170,6 +170,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 settings,
                 app.state.http_client,
                 app.state.clock,
+                app.state.metrics,
             )
             worker = asyncio.create_task(dispatcher.run())
             stack.push_async_callback(_cancelled, worker)

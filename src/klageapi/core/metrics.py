@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route template, latency, and the database pool."""
+"""Prometheus metrics: requests by route template, latency, the database pool, and webhook
+attempts."""
 
 from __future__ import annotations
 
@@ -46,6 +47,23 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
+
+        self.webhook_attempts = Counter(
+            "klageapi_webhook_attempts",
+            "Webhook delivery attempts sent by this process, by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.webhook_latency = Histogram(
+            "klageapi_webhook_attempt_duration_seconds",
+            "Time from sending a webhook to the receiver's answer",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 30),
+            registry=self.registry,
+        )
+
+    def observe_webhook(self, *, delivered: bool, seconds: float) -> None:
+        self.webhook_attempts.labels("delivered" if delivered else "failed").inc()
+        self.webhook_latency.observe(seconds)
 
     def watch_pool(self, engine: AsyncEngine) -> None:
         self.registry.register(_PoolCollector(engine))

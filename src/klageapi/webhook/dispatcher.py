@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from klageapi.core.config import Settings
 from klageapi.core.logging import get_logger
+from klageapi.core.metrics import Metrics
 from klageapi.models import WebhookSubscription
 from klageapi.webhook import queue, sender
 from klageapi.webhook.service import signing_secrets
@@ -51,6 +52,7 @@ class Dispatcher:
         *,
         periodic: Callable[[], Awaitable[None]] | None = None,
         periodic_seconds: float = 60.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
         self._sessionmaker = sessionmaker
@@ -58,6 +60,7 @@ class Dispatcher:
         self._http = http_client
         self._periodic = periodic
         self._periodic_seconds = periodic_seconds
+        self._metrics = metrics
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # Long enough for a send and its recording; short enough that a dead worker's
         # subscriptions move on soon.
@@ -178,6 +181,9 @@ class Dispatcher:
                 timeout_seconds=self._settings.webhook_timeout_seconds,
                 allowed=self._settings.webhook_allowed_networks,
             )
+            if self._metrics is not None:
+                seconds = outcome.duration_ms / 1000
+                self._metrics.observe_webhook(delivered=outcome.delivered, seconds=seconds)
             if not outcome.delivered:
                 done.append(self._failure(delivery.id, delivery.attempt_count + 1, outcome))
                 await self._record(subscription_id, done, outcome)
