@@ -35,8 +35,16 @@ def test_a_date_after_today_is_refused_as_date_in_future() -> None:
 
 def test_a_date_before_today_is_refused_as_date_in_past() -> None:
     assert _refusal(not_past={"due_on": TODAY - DAY}) == [
-        ("due_on", DATE_IN_PAST, "2026-11-01 is in the past (today is 2026-11-02)")
+        ("due_on", DATE_IN_PAST, "2026-11-01 is before the day of the step (2026-11-02)")
     ]
+
+
+def test_a_step_reported_late_is_judged_on_its_own_day() -> None:
+    step = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+
+    check_dates_against_today(CLOCK, not_past={"due_on": dt.date(2026, 6, 15)}, as_of=step)
+    with pytest.raises(ValidationFailed):
+        check_dates_against_today(CLOCK, not_past={"due_on": dt.date(2026, 5, 31)}, as_of=step)
 
 
 def test_every_offending_field_is_named_in_one_refusal() -> None:

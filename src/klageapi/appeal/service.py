@@ -308,7 +308,11 @@ async def add_preliminary_reply(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """A preliminary reply was sent; the status stays, the expected decision date is kept."""
-    check_dates_against_today(clock, not_past={"expected_decision_on": body.expected_decision_on})
+    check_dates_against_today(
+        clock,
+        not_past={"expected_decision_on": body.expected_decision_on},
+        as_of=body.occurred_at,
+    )
 
     def set_expected(appeal: Appeal) -> None:
         appeal.expected_decision_on = body.expected_decision_on

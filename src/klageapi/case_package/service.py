@@ -440,7 +440,7 @@ async def request_documentation(
     clock: Clock,
 ) -> DocumentationRequest:
     """Ask NAV for more, by a due date; the appeal waits for documentation."""
-    check_dates_against_today(clock, not_past={"due_on": body.due_on})
+    check_dates_against_today(clock, not_past={"due_on": body.due_on}, as_of=body.occurred_at)
     request_id = uuid.uuid4()
     await lifecycle.apply(
         session,

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from stdnum.no import fodselsnummer, orgnr
 
-from klageapi.core.clock import Clock
+from klageapi.core.clock import NORWAY, Clock
 from klageapi.core.errors import FieldError, ValidationFailed
 
 __all__ = [
@@ -34,20 +34,23 @@ def check_dates_against_today(
     *,
     not_future: Mapping[str, dt.date] | None = None,
     not_past: Mapping[str, dt.date] | None = None,
+    as_of: dt.datetime | None = None,
 ) -> None:
     """Refuse with one ValidationFailed naming every field (by its path in the body) whose date
-    lies after today (`not_future`) or before it (`not_past`). Today is the Norwegian date;
-    today itself is always accepted."""
+    lies after today (`not_future`) or before the step's day (`not_past`). Today is the
+    Norwegian date, and itself accepted; the step's day is `as_of`'s (a step reported late,
+    dated by its `occurred_at`), else today."""
     today = clock.today()
+    step_day = today if as_of is None else as_of.astimezone(NORWAY).date()
     errors = [
         FieldError(field, f"{day} is in the future (today is {today})", DATE_IN_FUTURE)
         for field, day in (not_future or {}).items()
         if day > today
     ]
     errors += [
-        FieldError(field, f"{day} is in the past (today is {today})", DATE_IN_PAST)
+        FieldError(field, f"{day} is before the day of the step ({step_day})", DATE_IN_PAST)
         for field, day in (not_past or {}).items()
-        if day < today
+        if day < step_day
     ]
     if errors:
         raise ValidationFailed(errors)
