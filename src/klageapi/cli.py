@@ -1,11 +1,12 @@
-"""The `klageapi` command: serve, worker, migrate, dev-token, openapi, version."""
+"""The `klageapi` command: serve, worker, simulate, migrate, dev-token, openapi, version."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -66,6 +67,59 @@ def worker() -> None:
     from klageapi import worker as background
 
     asyncio.run(background.run(_settings()))
+
+
+@app.command()
+def simulate(
+    appeals: Annotated[int, typer.Option(help="Appeals in the synthetic year.")] = 4000,
+    seed: Annotated[int, typer.Option(help="Same seed, same year.")] = 1,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="A running development service; without it one is started."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="The given service's data folder (its development token key)."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Appeals in flight at once.")] = 24,
+) -> None:
+    """Drive a synthetic year of appeals through the real API as the NAV offices' and the
+    Statsforvalter offices' systems, then compare the statistics with the ground truth."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from klageapi.simulation import runner
+
+    def run(url: str, folder: Path) -> None:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_err,
+        ) as bar:
+
+            def progress(total: int, requests: int) -> Any:
+                task = bar.add_task(f"{total} appeals, {requests} requests", total=total)
+                return lambda done: bar.advance(task, done)
+
+            started = time.monotonic()
+            asyncio.run(
+                runner.play(
+                    url,
+                    folder,
+                    appeals=appeals,
+                    seed=seed,
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+            )
+        _err.print(f"simulated {appeals} appeals in {time.monotonic() - started:.0f} s")
+
+    if base_url is not None:
+        run(base_url, data_dir or _settings().data_dir)
+        return
+    with runner.started_service() as (url, folder):
+        run(url, folder)
 
 
 @app.command()

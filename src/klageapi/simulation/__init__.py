@@ -1,0 +1,1 @@
+"""`klageapi simulate`: a synthetic year of appeals driven through the real HTTP API."""

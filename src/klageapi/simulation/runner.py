@@ -1,0 +1,100 @@
+"""Runs a simulation: the service (a given one, or one started on the embedded defaults), the
+registry set-up, the planned year over HTTP, and the comparison with the ground truth."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+
+from klageapi.core.dev_issuer import DevIssuer
+from klageapi.simulation.driver import Driver, routing_of
+from klageapi.simulation.scenario import PlannedAppeal, plan_year
+
+__all__ = ["ADMIN_ORGANISATION", "play", "started_service"]
+
+ADMIN_ORGANISATION = "0192:910000008"  # the simulation's administrator (development tokens)
+_READY_SECONDS = 180
+
+
+@contextlib.contextmanager
+def started_service() -> Iterator[tuple[str, Path]]:
+    """`klageapi serve` on a free loopback port with a fresh data folder (and so its own
+    embedded PostgreSQL); its base URL and data folder. Stopped and removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="klageapi-simulate-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        **os.environ,
+        "KLAGEAPI_ENVIRONMENT": "development",
+        "KLAGEAPI_DATA_DIR": str(folder),
+        "KLAGEAPI_LOG_LEVEL": "WARNING",
+    }
+    environment.pop("KLAGEAPI_DATABASE_URL", None)
+    log = (folder / "server.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 (our own command)
+        [sys.executable, "-m", "klageapi", "serve", "--port", str(port)],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + _READY_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError("the service stopped while starting; see its log")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the service did not become ready")
+            time.sleep(0.25)
+        yield base_url, folder
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def play(
+    base_url: str,
+    data_dir: Path,
+    *,
+    appeals: int,
+    seed: int,
+    concurrency: int,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+) -> list[PlannedAppeal]:
+    """Plan the year, set up the registry and replay every plan; the plans, for the truth."""
+    issuer = DevIssuer(data_dir)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+        admin = {
+            "Authorization": "Bearer "
+            + issuer.organisation_token(ADMIN_ORGANISATION, "klageapi:admin")
+        }
+        routing = await routing_of(client, admin)
+        registry, plans = plan_year(
+            seed=seed, appeals=appeals, now=dt.datetime.now(dt.UTC), routing=routing
+        )
+        driver = Driver(client, issuer, registry, seed=seed, concurrency=concurrency)
+        await driver.set_up_registry(ADMIN_ORGANISATION)
+        advance = progress(len(plans), sum(len(p.steps) for p in plans)) if progress else None
+        await driver.run(plans, advance=advance)
+    return plans

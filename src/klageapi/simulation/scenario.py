@@ -1,0 +1,253 @@
+"""The synthetic year: where appeals come from and what happens to each, drawn from a seed.
+
+Nothing here talks to the service. Each appeal gets a plan of steps with the business time at
+which each happened; the driver replays the plans over HTTP, and the ground truth is computed
+from the same plans. Durations are drawn so that the national picture matches the public
+figures: 60 to 70 days' wait on average from NAV's receipt to the decision, for 3 to 8 days of
+work, with Statsforvalter offices that differ in how long cases wait for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from stdnum.no import fodselsnummer, orgnr
+
+__all__ = [
+    "COUNTIES",
+    "NavOfficePlan",
+    "PlannedAppeal",
+    "Registry",
+    "Step",
+    "plan_year",
+]
+
+# County number: (name, population in thousands, 1 January 2024; Statistics Norway).
+COUNTIES: dict[str, tuple[str, int]] = {
+    "03": ("Oslo", 717),
+    "31": ("Østfold", 311),
+    "32": ("Akershus", 725),
+    "33": ("Buskerud", 267),
+    "34": ("Innlandet", 375),
+    "39": ("Vestfold", 256),
+    "40": ("Telemark", 176),
+    "42": ("Agder", 320),
+    "11": ("Rogaland", 499),
+    "46": ("Vestland", 651),
+    "15": ("Møre og Romsdal", 270),
+    "50": ("Trøndelag", 480),
+    "18": ("Nordland", 243),
+    "55": ("Troms", 170),
+    "56": ("Finnmark", 75),
+}
+
+_NAV_OUTCOMES = (
+    ("upheld", 0.72),
+    ("partial_reversal", 0.12),
+    ("full_reversal", 0.13),
+    ("dismissed", 0.03),
+)
+_DECISIONS = (("upheld", 0.70), ("new_decision", 0.12), ("annulled", 0.13), ("dismissed", 0.05))
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class NavOfficePlan:
+    unit_number: str
+    name: str
+    organisation_number: str
+    municipality_number: str
+    county: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The offices the simulation puts into the registry (one NAV office per county) and the
+    organisation number it gives each Statsforvalter office."""
+
+    nav_offices: list[NavOfficePlan]
+    statsforvalter_organisations: dict[str, str]
+
+
+@dataclass
+class Step:
+    """One request of an appeal's plan. `at` is when it happened (business time)."""
+
+    kind: str
+    at: dt.datetime
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlannedAppeal:
+    index: int
+    office: NavOfficePlan
+    statsforvalter_office_id: str
+    channel: str
+    national_id: str
+    received_at: dt.datetime
+    decision_decided_on: dt.date
+    steps: list[Step] = field(default_factory=list)
+    # (status, when) as the plan changes it: what the statistics should find.
+    statuses: list[tuple[str, dt.datetime]] = field(default_factory=list)
+    nav_outcome: str | None = None
+    decision: str | None = None
+
+
+def _organisation_number(serial: int) -> str:
+    """A valid (mod 11) organisation number from the simulation's own 91xxxxxxx range."""
+    while True:
+        body = f"91{serial:06d}"
+        for digit in "0123456789":
+            if orgnr.is_valid(body + digit):
+                return body + digit
+        serial += 1000  # no check digit exists for this body: take another
+
+
+def registry(statsforvalter_offices: dict[str, str]) -> Registry:
+    """`statsforvalter_offices` maps county to the office it routes to (the routing table)."""
+    nav = [
+        NavOfficePlan(
+            unit_number=f"{county}98",
+            name=f"NAV {name} (simulert)",
+            organisation_number=_organisation_number(100 + index),
+            municipality_number=f"{county}98",
+            county=county,
+        )
+        for index, (county, (name, _)) in enumerate(sorted(COUNTIES.items()))
+    ]
+    organisations = {
+        office: _organisation_number(500 + index)
+        for index, office in enumerate(sorted(set(statsforvalter_offices.values())))
+    }
+    return Registry(nav_offices=nav, statsforvalter_organisations=organisations)
+
+
+def _national_ids(rng: random.Random, count: int) -> list[str]:
+    found: set[str] = set()
+    while len(found) < count:
+        born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(18_000))
+        individual = rng.randrange(500)
+        base = f"{born:%d%m%y}{individual:03d}"
+        first = fodselsnummer.calc_check_digit1(base)
+        candidate = base + first + fodselsnummer.calc_check_digit2(base + first)
+        if fodselsnummer.is_valid(candidate):  # some bases have no valid check digits
+            found.add(candidate)
+    return sorted(found)
+
+
+def _choose(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
+    return rng.choices([name for name, _ in weighted], [w for _, w in weighted])[0]
+
+
+def _days(rng: random.Random, mean: float, spread: float = 0.5) -> dt.timedelta:
+    """A right-skewed duration around `mean` days (lognormal), at least an hour."""
+    sigma = spread
+    mu = math.log(mean) - sigma**2 / 2
+    return max(dt.timedelta(days=rng.lognormvariate(mu, sigma)), dt.timedelta(hours=1))
+
+
+def plan_year(
+    *, seed: int, appeals: int, now: dt.datetime, routing: dict[str, str]
+) -> tuple[Registry, list[PlannedAppeal]]:
+    """The registry and `appeals` plans, received over the year before `now` and cut at `now`
+    (steps after it have not happened yet)."""
+    rng = random.Random(seed)
+    offices = registry(routing)
+    # Offices differ in how long a case waits for a case officer: a factor per office.
+    queue = {office: rng.uniform(0.6, 1.6) for office in sorted(set(routing.values()))}
+    nav_pace = {office.unit_number: rng.uniform(0.7, 1.3) for office in offices.nav_offices}
+    weights = [COUNTIES[o.county][1] for o in offices.nav_offices]
+    ids = _national_ids(rng, appeals)
+    others = sorted(set(routing.values()))
+    plans = []
+    for index in range(appeals):
+        office = rng.choices(offices.nav_offices, weights)[0]
+        received_at = (
+            now - dt.timedelta(days=365) + dt.timedelta(seconds=rng.uniform(0, 335 * 86400))
+        )
+        received_at = received_at.replace(microsecond=0)
+        notified = received_at.date() - dt.timedelta(days=rng.randint(3, 20))
+        plan = PlannedAppeal(
+            index=index,
+            office=office,
+            statsforvalter_office_id=routing[office.county],
+            channel="digital" if rng.random() < 0.7 else "paper",
+            national_id=ids[index],
+            received_at=received_at,
+            decision_decided_on=notified - dt.timedelta(days=rng.randint(1, 3)),
+        )
+        _plan_steps(plan, rng, queue=queue, nav_pace=nav_pace[office.unit_number], others=others)
+        plan.steps = [step for step in plan.steps if step.at <= now]
+        plan.statuses = [(status, at) for status, at in plan.statuses if at <= now]
+        plans.append(plan)
+    return offices, plans
+
+
+def _plan_steps(
+    plan: PlannedAppeal,
+    rng: random.Random,
+    *,
+    queue: dict[str, float],
+    nav_pace: float,
+    others: list[str],
+) -> None:
+    at = plan.received_at
+    steps, statuses = plan.steps, plan.statuses
+
+    def step(kind: str, after: dt.timedelta, status: str | None = None, **values: Any) -> None:
+        nonlocal at
+        at = at + after
+        steps.append(Step(kind, at, values))
+        if status is not None:
+            statuses.append((status, at))
+
+    step("register", dt.timedelta(0), "received")
+    for category in ("appeal", "decision"):
+        step("upload", dt.timedelta(minutes=5), category=category)
+    step("nav_review", _days(rng, 4 * nav_pace), "under_nav_review")
+    withdraw_at = rng.random() < 0.03
+    if withdraw_at and rng.random() < 0.5:
+        step("withdraw", _days(rng, 5), "withdrawn")
+        return
+    outcome = _choose(rng, _NAV_OUTCOMES)
+    plan.nav_outcome = outcome
+    step("nav_outcome", _days(rng, 12 * nav_pace), outcome=outcome)
+    if outcome in ("full_reversal", "dismissed"):
+        statuses.append(("closed_by_nav", at))
+        return
+    step("upload", dt.timedelta(minutes=30), category="forwarding_letter")
+    step("forward", dt.timedelta(hours=2), "forwarded")
+    office = plan.statsforvalter_office_id
+    rejection = rng.random()
+    if rejection < 0.02:  # incomplete: back to NAV, which forwards a new package
+        step("reject_incomplete", _days(rng, 3), "under_nav_review")
+        step("upload", _days(rng, 4), category="supporting_document")
+        step("forward", dt.timedelta(hours=1), "forwarded")
+    elif rejection < 0.03:  # not ours: re-routed to another office
+        other = rng.choice([o for o in others if o != office])
+        step("reject_not_ours", _days(rng, 2), None, to=other, **{"from": office})
+        plan.statsforvalter_office_id = office = other
+    step("receipt", _days(rng, 2.5), "received_by_statsforvalter")
+    step("review", _days(rng, 36 * queue[office], 0.6), "under_statsforvalter_review")
+    if withdraw_at:
+        step("withdraw", _days(rng, 5), "withdrawn")
+        return
+    if rng.random() < 0.4:
+        step("preliminary_reply", dt.timedelta(hours=3), None, expect_days=rng.randint(20, 60))
+    work = dt.timedelta(days=rng.uniform(3, 8))
+    if rng.random() < 0.15:
+        first = work * rng.uniform(0.2, 0.6)
+        step("request_documentation", first, "awaiting_documentation")
+        step("upload", _days(rng, 8), category="documentation_response")
+        step("fulfil", dt.timedelta(hours=1), "under_statsforvalter_review")
+        step("receipt_supplementary", dt.timedelta(hours=4))
+        work -= first
+    decision = _choose(rng, _DECISIONS)
+    plan.decision = decision
+    step("upload_decision", work - dt.timedelta(hours=1), category="statsforvalter_decision")
+    step("decide", dt.timedelta(hours=1), "decided", outcome=decision)
