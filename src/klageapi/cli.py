@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
 from klageapi import __version__
 from klageapi.core.config import Settings
@@ -89,7 +89,7 @@ def simulate(
 
     from klageapi.simulation import runner
 
-    def run(url: str, folder: Path) -> None:
+    def run(url: str, folder: Path) -> int:
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -102,8 +102,7 @@ def simulate(
                 task = bar.add_task(f"{total} appeals, {requests} requests", total=total)
                 return lambda done: bar.advance(task, done)
 
-            started = time.monotonic()
-            asyncio.run(
+            outcome = asyncio.run(
                 runner.play(
                     url,
                     folder,
@@ -113,13 +112,50 @@ def simulate(
                     progress=progress,
                 )
             )
-        _err.print(f"simulated {appeals} appeals in {time.monotonic() - started:.0f} s")
+        _err.print(
+            f"simulated {appeals} appeals ({outcome.requests} requests) in"
+            f" {outcome.seconds:.0f} s, {outcome.requests / outcome.seconds:.0f} requests/s"
+        )
+        _print_national(outcome.reported["statsforvalter_office"]["total"])
+        if not outcome.differences:
+            _err.print("[green]the statistics match the ground truth in every group[/green]")
+            return 0
+        table = Table("grouping", "group", "figure", "expected", "reported", title="Differences")
+        for difference in outcome.differences[:200]:
+            table.add_row(
+                difference.group_by,
+                str(difference.key),
+                difference.figure,
+                str(difference.expected),
+                str(difference.reported),
+            )
+        _err.print(table)
+        _err.print(f"[red]{len(outcome.differences)} figures differ[/red]")
+        return 1
 
     if base_url is not None:
-        run(base_url, data_dir or _settings().data_dir)
-        return
-    with runner.started_service() as (url, folder):
-        run(url, folder)
+        code = run(base_url, data_dir or _settings().data_dir)
+    else:
+        with runner.started_service() as (url, folder):
+            code = run(url, folder)
+    raise typer.Exit(code)
+
+
+def _print_national(total: dict[str, Any]) -> None:
+    """The national picture: each stage's median and 90th percentile."""
+    table = Table("stage", "appeals", "median days", "p90 days", title="All offices")
+    for stage, times in total["decided"]["stages"].items():
+        median, p90 = times["median_days"], times["p90_days"]
+        table.add_row(
+            stage,
+            str(times["count"]),
+            "-" if median is None else f"{median:.1f}",
+            "-" if p90 is None else f"{p90:.1f}",
+        )
+    _err.print(table)
+    share = total["decided"]["within_90_days_share"]
+    if share is not None:
+        _err.print(f"decided within 90 days of the Statsforvalter's receipt: {share:.0%}")
 
 
 @app.command()

@@ -13,15 +13,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from klageapi.core.clock import NORWAY
 from klageapi.core.dev_issuer import DevIssuer
 from klageapi.simulation.driver import Driver, routing_of
 from klageapi.simulation.scenario import PlannedAppeal, plan_year
+from klageapi.simulation.truth import GROUPINGS, Difference, compare, figures
 
-__all__ = ["ADMIN_ORGANISATION", "play", "started_service"]
+__all__ = ["ADMIN_ORGANISATION", "Outcome", "play", "started_service"]
 
 ADMIN_ORGANISATION = "0192:910000008"  # the simulation's administrator (development tokens)
 _READY_SECONDS = 180
@@ -72,6 +76,16 @@ def started_service() -> Iterator[tuple[str, Path]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@dataclass
+class Outcome:
+    plans: list[PlannedAppeal]
+    requests: int
+    seconds: float
+    reported: dict[str, dict[str, Any]]
+    """The statistics endpoint's answer per grouping."""
+    differences: list[Difference]
+
+
 async def play(
     base_url: str,
     data_dir: Path,
@@ -80,8 +94,9 @@ async def play(
     seed: int,
     concurrency: int,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
-) -> list[PlannedAppeal]:
-    """Plan the year, set up the registry and replay every plan; the plans, for the truth."""
+) -> Outcome:
+    """Plan the year, set up the registry, replay every plan, then fetch the statistics for
+    the year and compare them, grouping by grouping, with the truth from the plans."""
     issuer = DevIssuer(data_dir)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
@@ -95,6 +110,23 @@ async def play(
         )
         driver = Driver(client, issuer, registry, seed=seed, concurrency=concurrency)
         await driver.set_up_registry(ADMIN_ORGANISATION)
-        advance = progress(len(plans), sum(len(p.steps) for p in plans)) if progress else None
+        requests = sum(len(p.steps) for p in plans)
+        advance = progress(len(plans), requests) if progress else None
+        started = time.monotonic()
         await driver.run(plans, advance=advance)
-    return plans
+        seconds = time.monotonic() - started
+        end = dt.datetime.now(NORWAY).date()
+        start = end - dt.timedelta(days=400)
+        reported: dict[str, dict[str, Any]] = {}
+        differences: list[Difference] = []
+        for group_by in GROUPINGS:
+            response = await client.get(
+                "/v1/statistics/processing-times",
+                params={"from": start.isoformat(), "to": end.isoformat(), "group_by": group_by},
+                headers=admin,
+            )
+            response.raise_for_status()
+            reported[group_by] = response.json()
+            truth = figures(plans, group_by=group_by, start=start, end=end)
+            differences += compare(truth, reported[group_by], group_by=group_by)
+    return Outcome(plans, requests, seconds, reported, differences)

@@ -1,0 +1,193 @@
+"""The ground truth: the processing-time figures the statistics endpoint should report for the
+simulated year, computed from the plans with the endpoint's definitions, and the comparison."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from klageapi.core.clock import NORWAY
+from klageapi.simulation.scenario import PlannedAppeal
+
+__all__ = ["GROUPINGS", "Difference", "compare", "figures"]
+
+GROUPINGS = ("statsforvalter_office", "nav_office", "county")
+STAGES = (
+    "nav_preparation",
+    "transfer",
+    "waiting_at_statsforvalter",
+    "statsforvalter_work",
+    "waiting_for_documentation",
+    "total",
+)
+_NAV_OUTCOMES = ("full_reversal", "partial_reversal", "upheld", "dismissed")
+_DECISIONS = ("upheld", "new_decision", "annulled", "dismissed")
+_TOLERANCE_DAYS = 1e-6
+_DAY = 86400.0
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(NORWAY).date()
+
+
+def _key(plan: PlannedAppeal, group_by: str) -> str:
+    if group_by == "statsforvalter_office":
+        return plan.statsforvalter_office_id
+    if group_by == "nav_office":
+        return plan.office.unit_number
+    return plan.office.county
+
+
+def _first(statuses: list[tuple[str, dt.datetime]], status: str, after: int) -> int | None:
+    return next((i for i in range(after, len(statuses)) if statuses[i][0] == status), None)
+
+
+def _stages(plan: PlannedAppeal) -> dict[str, float | None]:
+    """Each stage's days for a decided appeal (None for a stage it did not have)."""
+    statuses = plan.statuses
+    times = dict.fromkeys(STAGES)
+    forwarded = max(i for i, (s, _) in enumerate(statuses) if s == "forwarded")
+    received = _first(statuses, "received_by_statsforvalter", forwarded)
+    assert received is not None
+    review = _first(statuses, "under_statsforvalter_review", received)
+    assert review is not None
+    decided_at = statuses[-1][1]
+    waiting = 0.0
+    waited = False
+    for index, (status, at) in enumerate(statuses):
+        if status == "awaiting_documentation":
+            waited = True
+            waiting += (statuses[index + 1][1] - at).total_seconds() / _DAY
+    times["nav_preparation"] = (statuses[forwarded][1] - plan.received_at).total_seconds() / _DAY
+    times["transfer"] = (statuses[received][1] - statuses[forwarded][1]).total_seconds() / _DAY
+    times["waiting_at_statsforvalter"] = (
+        statuses[review][1] - statuses[received][1]
+    ).total_seconds() / _DAY
+    times["statsforvalter_work"] = (
+        decided_at - statuses[review][1]
+    ).total_seconds() / _DAY - waiting
+    times["waiting_for_documentation"] = waiting if waited else None
+    times["total"] = (decided_at - plan.received_at).total_seconds() / _DAY
+    return times
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _group(plans: list[PlannedAppeal], start: dt.date, end: dt.date) -> dict[str, Any]:
+    received = [p for p in plans if start <= p.received_at.date() <= end]
+    decided = [
+        p
+        for p in plans
+        if p.statuses[-1][0] == "decided" and start <= _day(p.statuses[-1][1]) <= end
+    ]
+    nav_outcomes = dict.fromkeys((*_NAV_OUTCOMES, "pending"), 0)
+    for plan in received:
+        nav_outcomes[plan.nav_outcome or "pending"] += 1
+    stage_values: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    within = 0
+    for plan in decided:
+        for stage, days in _stages(plan).items():
+            if days is not None:
+                stage_values[stage].append(days)
+        receipt = next(at for s, at in reversed(plan.statuses) if s == "received_by_statsforvalter")
+        within += (_day(plan.statuses[-1][1]) - _day(receipt)).days <= 90
+    outcomes = dict.fromkeys(_DECISIONS, 0)
+    for plan in decided:
+        assert plan.decision is not None
+        outcomes[plan.decision] += 1
+    return {
+        "received": {
+            "appeals": len(received),
+            "digital_share": (
+                sum(p.channel == "digital" for p in received) / len(received) if received else None
+            ),
+            "nav_outcomes": nav_outcomes,
+        },
+        "decided": {
+            "appeals": len(decided),
+            "within_90_days_share": within / len(decided) if decided else None,
+            "outcomes": outcomes,
+            "stages": {
+                stage: {
+                    "count": len(values),
+                    "median_days": _percentile(values, 0.5),
+                    "p90_days": _percentile(values, 0.9),
+                }
+                for stage, values in stage_values.items()
+            },
+        },
+    }
+
+
+def figures(
+    plans: list[PlannedAppeal], *, group_by: str, start: dt.date, end: dt.date
+) -> dict[str | None, dict[str, Any]]:
+    """Per group key (and None for all together), the figures as the endpoint reports them."""
+    groups: dict[str, list[PlannedAppeal]] = {}
+    for plan in plans:
+        groups.setdefault(_key(plan, group_by), []).append(plan)
+    found: dict[str | None, dict[str, Any]] = {
+        key: _group(members, start, end) for key, members in groups.items()
+    }
+    found[None] = _group(plans, start, end)
+    return found
+
+
+@dataclass(frozen=True)
+class Difference:
+    group_by: str
+    key: str | None
+    figure: str
+    expected: object
+    reported: object
+
+
+def _flatten(node: Any, path: str = "") -> Iterable[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from _flatten(value, f"{path}.{name}" if path else name)
+    else:
+        yield path, node
+
+
+def _same(expected: object, reported: object) -> bool:
+    if isinstance(expected, float) or isinstance(reported, float):
+        if expected is None or reported is None:
+            return expected is reported
+        return abs(float(expected) - float(reported)) <= _TOLERANCE_DAYS  # type: ignore[arg-type]
+    return expected == reported
+
+
+def compare(
+    expected: dict[str | None, dict[str, Any]],
+    reported: dict[str, Any],
+    *,
+    group_by: str,
+    keep: Callable[[str | None], bool] = lambda _: True,
+) -> list[Difference]:
+    """Every figure of every group that differs between the truth and the endpoint's answer."""
+    answered = {group["key"]: group for group in reported["groups"]}
+    answered[None] = reported["total"]
+    differences = []
+    for key in sorted(set(expected) | set(answered), key=lambda k: (k is not None, k or "")):
+        if not keep(key):
+            continue
+        truth = dict(_flatten({k: v for k, v in expected.get(key, {}).items()}))
+        report = dict(_flatten({k: v for k, v in answered.get(key, {}).items() if k != "key"}))
+        for figure in sorted(set(truth) | set(report)):
+            if not _same(truth.get(figure), report.get(figure)):
+                differences.append(
+                    Difference(group_by, key, figure, truth.get(figure), report.get(figure))
+                )
+    return differences
