@@ -1,4 +1,5 @@
-"""The `klageapi` command: serve, worker, simulate, migrate, dev-token, openapi, version."""
+"""The `klageapi` command: serve, worker, simulate, report, migrate, dev-token, openapi,
+version."""
 
 from __future__ import annotations
 
@@ -156,6 +157,51 @@ def _print_national(total: dict[str, Any]) -> None:
     share = total["decided"]["within_90_days_share"]
     if share is not None:
         _err.print(f"decided within 90 days of the Statsforvalter's receipt: {share:.0%}")
+
+
+@app.command()
+def report(
+    base_url: Annotated[str, typer.Option(help="The service.")] = "http://127.0.0.1:8000",
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); a year ago if none.")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD); today if none.")] = None,
+    output: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KLAGEAPI_TOKEN",
+            help="A bearer token with klageapi:admin; in development one is made.",
+        ),
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report (inline SVG charts) of the processing times."""
+    import datetime as dt
+
+    import httpx
+
+    from klageapi.core.dev_issuer import DevIssuer
+    from klageapi.report.render import render
+
+    end = dt.date.fromisoformat(to) if to else dt.date.today()
+    start = dt.date.fromisoformat(from_) if from_ else end - dt.timedelta(days=365)
+    if token is None:
+        token = DevIssuer(_settings().data_dir).organisation_token(
+            "0192:910000008", "klageapi:admin"
+        )
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+        answer = client.get(
+            "/v1/statistics/processing-times",
+            params={"from": start.isoformat(), "to": end.isoformat()},
+        )
+        answer.raise_for_status()
+        offices = client.get("/v1/offices/statsforvalter", params={"limit": 500})
+        offices.raise_for_status()
+    names = {office["id"]: office["name"] for office in offices.json()["items"]}
+    html = render(answer.json(), names=names, generated_at=dt.datetime.now(dt.UTC))
+    output.write_text(html, encoding="utf-8")
+    _err.print(f"wrote {output}")
 
 
 @app.command()

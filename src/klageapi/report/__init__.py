@@ -1,0 +1,1 @@
+"""`klageapi report`: a self-contained HTML report of processing times, charts inline."""
