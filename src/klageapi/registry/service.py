@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 
 from pydantic import BaseModel
@@ -20,12 +21,14 @@ from klageapi.registry.schemas import (
 )
 
 __all__ = [
+    "RegistrationTarget",
     "counties_of",
     "load_shipped_data",
     "nav_office_acting_for",
     "put_county_route",
     "put_nav_office",
     "put_statsforvalter_office",
+    "registration_target",
     "route",
     "statsforvalter_office_exists",
     "statsforvalter_office_read",
@@ -51,6 +54,31 @@ async def nav_office_acting_for(
     if office is None or office.organisation_number != organisation_number:
         raise NavOfficeNotFound(unit_number, acting_for=True)
     return office
+
+
+@dataclass(frozen=True)
+class RegistrationTarget:
+    """The NAV office an appeal is registered at, and where its municipality is routed."""
+
+    unit_number: str
+    municipality_numbers: frozenset[str]
+    statsforvalter_office_id: str | None
+    """None when the municipality's county has no route: the caller refuses with
+    `UnknownCounty`, after its other checks."""
+
+
+async def registration_target(
+    session: AsyncSession, *, organisation_number: str, unit_number: str, municipality_number: str
+) -> RegistrationTarget:
+    """`nav_office_acting_for` and `route` for a registration, answered by one query."""
+    found = await repository.nav_office_with_route(session, unit_number, municipality_number[:2])
+    if found is None or found.organisation_number != organisation_number:
+        raise NavOfficeNotFound(unit_number, acting_for=True)
+    return RegistrationTarget(
+        unit_number=unit_number,
+        municipality_numbers=frozenset(found.municipality_numbers),
+        statsforvalter_office_id=found.statsforvalter_office_id,
+    )
 
 
 async def _check_municipalities(session: AsyncSession, numbers: Sequence[str]) -> None:
