@@ -315,8 +315,9 @@ async def test_a_64_mib_upload_is_not_held_in_memory(backend: Backend) -> None:
         tracemalloc.stop()
 
     assert (stored.size, stored.sha256) == (64 * MiB, expected.hexdigest())
-    # The filesystem store writes in 1 MiB batches; the S3 store keeps two 5 MiB parts in flight.
-    bound = 4 * MiB if isinstance(backend.store, FilesystemBlobStore) else 16 * MiB
+    # The filesystem store writes a 1 MiB batch while the next one arrives; the S3 store keeps
+    # two 5 MiB parts in flight.
+    bound = 6 * MiB if isinstance(backend.store, FilesystemBlobStore) else 16 * MiB
     assert peak < bound, f"peak Python allocation {peak / MiB:.1f} MiB for a 64 MiB blob"
 
 
