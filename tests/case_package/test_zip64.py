@@ -17,6 +17,7 @@ from klageapi.case_package.zip64 import (
     central_directory,
     local_header,
     stored_zip,
+    stored_zip_size,
 )
 
 MODIFIED = dt.datetime(2026, 11, 23, 14, 30, 58, tzinfo=dt.UTC)
@@ -66,6 +67,14 @@ async def test_members_come_out_stored_whole_and_in_order() -> None:
         assert archive.read("documents/002-empty.bin") == b""
         assert {info.date_time for info in infos} == {(2026, 11, 23, 14, 30, 58)}
         assert {info.external_attr >> 16 for info in infos} == {0o100644}
+
+
+async def test_the_size_is_known_before_the_zip_is_made() -> None:
+    members = [("manifest.json", b"{}"), ("documents/001-å.pdf", b"%PDF" * 1000), ("e", b"")]
+
+    produced = await _zip(*(_member(name, data) for name, data in members))
+
+    assert stored_zip_size((name, len(data)) for name, data in members) == len(produced)
 
 
 async def test_the_same_members_make_the_same_bytes() -> None:

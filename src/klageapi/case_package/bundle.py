@@ -16,13 +16,13 @@ import json
 import zlib
 from collections.abc import AsyncIterator, Sequence
 
-from klageapi.case_package.zip64 import Member, stored_zip
+from klageapi.case_package.zip64 import Member, stored_zip, stored_zip_size
 from klageapi.core.logging import get_logger
 from klageapi.document import service as documents
 from klageapi.document.storage import BlobStore
 from klageapi.models import CasePackage, Document
 
-__all__ = ["BundleIntegrityError", "bundle", "member_name"]
+__all__ = ["BundleIntegrityError", "bundle", "bundle_size", "member_name"]
 
 _log = get_logger(__name__)
 _MODE = 0o100644
@@ -108,3 +108,10 @@ def bundle(
             )
 
     return stored_zip(members(), modified_at=package.frozen_at, mode=_MODE)
+
+
+def bundle_size(package: CasePackage, files: Sequence[Document]) -> int:
+    """The ZIP's length in bytes, before any of it is made: the download's Content-Length."""
+    names = [("manifest.json", len(manifest_bytes(package)))]
+    names += [(member_name(n, document), document.size) for n, document in enumerate(files)]
+    return stored_zip_size(names)

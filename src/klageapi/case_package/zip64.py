@@ -13,7 +13,14 @@ import struct
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 
-__all__ = ["Member", "MemberSizeMismatch", "central_directory", "local_header", "stored_zip"]
+__all__ = [
+    "Member",
+    "MemberSizeMismatch",
+    "central_directory",
+    "local_header",
+    "stored_zip",
+    "stored_zip_size",
+]
 
 _VERSION = 45  # 4.5: ZIP64
 _MADE_BY = (3 << 8) | _VERSION  # Unix, so that the external attributes carry the file mode
@@ -28,6 +35,8 @@ _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _ZIP64_END = struct.Struct("<IQHHIIQQQQ")
 _ZIP64_LOCATOR = struct.Struct("<IIQI")
 _END = struct.Struct("<IHHHHIIH")
+_LOCAL_EXTRA = 20  # the ZIP64 field of a local header: id, length, two sizes
+_CENTRAL_EXTRA = 28  # ... of a central directory record: id, length, two sizes, an offset
 
 
 class MemberSizeMismatch(Exception):
@@ -130,6 +139,17 @@ def central_directory(
     locator = _ZIP64_LOCATOR.pack(0x07064B50, 0, zip64_end_at, 1)
     end = _END.pack(0x06054B50, 0, 0, _FULL16, _FULL16, _FULL32, _FULL32, 0)
     return directory + zip64_end + locator + end
+
+
+def stored_zip_size(members: Iterable[tuple[str, int]]) -> int:
+    """The length in bytes of the ZIP `stored_zip` makes of members given as (name, size),
+    known before any of it is produced: a download can declare its Content-Length."""
+    total = _ZIP64_END.size + _ZIP64_LOCATOR.size + _END.size
+    for name, size in members:
+        encoded = len(name.encode())
+        total += _LOCAL.size + encoded + _LOCAL_EXTRA + size
+        total += _CENTRAL.size + encoded + _CENTRAL_EXTRA
+    return total
 
 
 async def stored_zip(

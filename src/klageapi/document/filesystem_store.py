@@ -221,20 +221,48 @@ def _fsync_folder(folder: Path) -> None:
 
 
 async def _read(path: Path, start: int, end: int) -> AsyncGenerator[bytes, None]:
+    """The bytes [start, end) of a file, the next piece read in a worker thread while the one
+    before is being sent, so the disk and the network take turns less."""
     if start == end:
         return
     try:
-        file = await asyncio.to_thread(path.open, "rb")
+        file = await asyncio.to_thread(_open_at, path, start)
     except FileNotFoundError:
         raise BlobNotFound(path.name) from None
+    remaining = end - start
+    reading = asyncio.ensure_future(asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining)))
     try:
-        await asyncio.to_thread(file.seek, start)
-        remaining = end - start
-        while remaining > 0:
-            chunk = await asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining))
+        while True:
+            chunk = await reading
             if not chunk:
                 raise OSError(f"blob {path.name} ended {remaining} bytes early")
             remaining -= len(chunk)
+            if remaining <= 0:
+                yield chunk
+                return
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining))
+            )
             yield chunk
     finally:
+        # Closed once the read in flight, if any, has let go of it; not waited for here, as a
+        # stream closed early (the client went away) may not get to await anything more.
+        _close_after(reading, file)
+
+
+def _close_after(reading: asyncio.Future[bytes], file: BinaryIO) -> None:
+    def close(done: asyncio.Future[bytes]) -> None:
+        if not done.cancelled():
+            done.exception()  # nobody wants this piece any more, nor its error
         file.close()
+
+    if reading.done():
+        close(reading)
+    else:
+        reading.add_done_callback(close)
+
+
+def _open_at(path: Path, start: int) -> BinaryIO:
+    file = path.open("rb")
+    file.seek(start)
+    return file

@@ -49,6 +49,8 @@ _log = get_logger(__name__)
 _PART_BYTES = 5 * 1024 * 1024
 _PARTS_IN_FLIGHT = 2
 _TEMP_PREFIX = "tmp/"
+# obstore gives pieces of at least this, and at most a network read more: under READ_CHUNK_BYTES.
+_MIN_READ_BYTES = READ_CHUNK_BYTES // 4
 # obstore raises the builtin for a missing key; its own class is declared as well.
 _NOT_FOUND = (FileNotFoundError, NotFoundError)
 
@@ -219,7 +221,7 @@ def _nothing_or_refused(
 
 
 async def _read(result: GetResult) -> AsyncGenerator[bytes, None]:
-    async for chunk in result.stream(min_chunk_size=READ_CHUNK_BYTES):
+    async for chunk in result.stream(min_chunk_size=_MIN_READ_BYTES):
         yield chunk
 
 
