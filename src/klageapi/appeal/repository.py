@@ -30,6 +30,7 @@ from klageapi.models import (
     AppealHistory,
     AppealStatus,
     AuditEntry,
+    Base,
     Event,
     NavOffice,
     StatsforvalterOffice,
@@ -160,6 +161,12 @@ async def history(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Appea
     return (await session.scalars(query)).all()
 
 
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 # Registration writes four rows. One statement does it: the appeal is inserted unless its office
 # already has the external reference (ON CONFLICT DO NOTHING, which also waits out a concurrent
 # registration of it), and the history row, the event and the audit entry are inserted from
@@ -187,43 +194,51 @@ _APPEAL_FIELDS = (
     "created_at",
     "updated_at",
 )
-_FOLLOWERS = (
-    ("history", AppealHistory.__table__),
-    ("event", Event.__table__),
-    ("audit", AuditEntry.__table__),
+# The rows written from the new appeal's id: (parameter prefix, table, columns besides appeal_id).
+_FOLLOWERS: tuple[tuple[str, Table, tuple[str, ...]], ...] = (
+    (
+        "history",
+        _table(AppealHistory),
+        (
+            "action",
+            "from_status",
+            "to_status",
+            "actor_organisation",
+            "actor_supplier",
+            "occurred_at",
+            "recorded_at",
+            "details",
+        ),
+    ),
+    (
+        "event",
+        _table(Event),
+        (
+            "event_id",
+            "type",
+            "occurred_at",
+            "recorded_at",
+            "nav_office_unit_number",
+            "statsforvalter_office_id",
+            "statsforvalter_visible",
+            "status",
+            "data",
+        ),
+    ),
+    (
+        "audit",
+        _table(AuditEntry),
+        (
+            "occurred_at",
+            "actor_kind",
+            "actor_organisation",
+            "actor_supplier",
+            "action",
+            "purpose",
+            "request_id",
+        ),
+    ),
 )
-_FOLLOWER_FIELDS = {
-    "history": (
-        "action",
-        "from_status",
-        "to_status",
-        "actor_organisation",
-        "actor_supplier",
-        "occurred_at",
-        "recorded_at",
-        "details",
-    ),
-    "event": (
-        "event_id",
-        "type",
-        "occurred_at",
-        "recorded_at",
-        "nav_office_unit_number",
-        "statsforvalter_office_id",
-        "statsforvalter_visible",
-        "status",
-        "data",
-    ),
-    "audit": (
-        "occurred_at",
-        "actor_kind",
-        "actor_organisation",
-        "actor_supplier",
-        "action",
-        "purpose",
-        "request_id",
-    ),
-}
 
 
 def _binds(table: Table, prefix: str, names: Sequence[str]) -> dict[str, BindParameter[object]]:
@@ -231,8 +246,7 @@ def _binds(table: Table, prefix: str, names: Sequence[str]) -> dict[str, BindPar
 
 
 def _registration_statement() -> Select[tuple[uuid.UUID]]:
-    appeal_table = Appeal.__table__
-    assert isinstance(appeal_table, Table)
+    appeal_table = _table(Appeal)
     new_appeal: CTE = (
         pg_insert(appeal_table)
         .values(_binds(appeal_table, "appeal", _APPEAL_FIELDS))
@@ -241,9 +255,7 @@ def _registration_statement() -> Select[tuple[uuid.UUID]]:
         .cte("new_appeal")
     )
     followers = []
-    for prefix, table in _FOLLOWERS:
-        assert isinstance(table, Table)
-        names = _FOLLOWER_FIELDS[prefix]
+    for prefix, table, names in _FOLLOWERS:
         values = select(new_appeal.c.id, *_binds(table, prefix, names).values())
         followers.append(
             insert(table).from_select(["appeal_id", *names], values).cte(f"new_{prefix}")
@@ -264,8 +276,9 @@ async def insert_registration(
 ) -> bool:
     """Insert a new appeal with its first history row, its event and its audit entry; False,
     with nothing written, when the office already has an appeal with its external reference."""
+    rows = {"appeal": appeal, "history": history, "event": event, "audit": audit}
     params = {f"appeal_{name}": appeal[name] for name in _APPEAL_FIELDS}
-    for prefix, row in (("history", history), ("event", event), ("audit", audit)):
-        params.update({f"{prefix}_{name}": row[name] for name in _FOLLOWER_FIELDS[prefix]})
+    for prefix, _, names in _FOLLOWERS:
+        params.update({f"{prefix}_{name}": rows[prefix][name] for name in names})
     result = await session.execute(_REGISTRATION, params)
     return result.first() is not None
