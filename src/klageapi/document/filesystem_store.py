@@ -174,11 +174,14 @@ class _Writer:
         )
 
     async def finish(self) -> None:
-        """Wait for the work in flight; raises what it raised."""
-        for future in (self._writing, self._syncing):
-            if future is not None:
-                await future
+        """Wait for all the work in flight (so the file is free to close); raises what it
+        raised."""
+        pending = [future for future in (self._writing, self._syncing) if future is not None]
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
         self._writing = self._syncing = None
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def then(self, action: Callable[[], None]) -> None:
         """Run `action` once no work is in flight, without waiting for it here."""
