@@ -24,7 +24,6 @@ __all__ = [
     "RegistrationTarget",
     "counties_of",
     "load_shipped_data",
-    "nav_office_acting_for",
     "put_county_route",
     "put_nav_office",
     "put_statsforvalter_office",
@@ -46,16 +45,6 @@ async def route(
     return office
 
 
-async def nav_office_acting_for(
-    session: AsyncSession, *, organisation_number: str, unit_number: str
-) -> NavOffice:
-    """The NAV office, if the calling organisation acts for it; otherwise it does not exist."""
-    office = await repository.get_nav_office(session, unit_number)
-    if office is None or office.organisation_number != organisation_number:
-        raise NavOfficeNotFound(unit_number, acting_for=True)
-    return office
-
-
 @dataclass(frozen=True)
 class RegistrationTarget:
     """The NAV office an appeal is registered at, and where its municipality is routed."""
@@ -70,7 +59,8 @@ class RegistrationTarget:
 async def registration_target(
     session: AsyncSession, *, organisation_number: str, unit_number: str, municipality_number: str
 ) -> RegistrationTarget:
-    """`nav_office_acting_for` and `route` for a registration, answered by one query."""
+    """The NAV office, if the calling organisation acts for it (otherwise it does not exist),
+    and the office its municipality's county routes to, from one query."""
     found = await repository.nav_office_with_route(session, unit_number, municipality_number[:2])
     if found is None or found.organisation_number != organisation_number:
         raise NavOfficeNotFound(unit_number, acting_for=True)
