@@ -218,7 +218,12 @@ async def _measure(service: Service, *, count: int, concurrency: int, rounds: in
     ids = national_ids(5_000)
     api_bodies = _Bodies(prefix=f"BENCH-{run}-API", ids=ids)
     raw_bodies = _Bodies(prefix=f"BENCH-{run}-RAW", ids=ids)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are let go before uvicorn's 5 s keep-alive timeout (httpx's default is
+    # the same 5 s): when the client, not the service, is the bottleneck, some connections idle
+    # that long, and reusing one just as the server closes it fails with a ReadError.
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0
+    )
     async with (
         httpx.AsyncClient(
             base_url=service.base_url, headers=service.headers, limits=limits, timeout=120.0

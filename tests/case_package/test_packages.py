@@ -584,7 +584,7 @@ async def test_the_bundle_is_a_zip_of_the_manifest_and_every_document_as_uploade
     client: httpx.AsyncClient, auth: AuthHeaders
 ) -> None:
     appeal, documents = await ready_to_forward(client, auth)
-    extra = pdf(300_000)  # more than one read chunk
+    extra = pdf(1_300_000)  # more than one read chunk
     documents.append(
         await upload(client, auth, appeal["id"], category="supporting_document", data=extra)
     )
@@ -622,6 +622,19 @@ async def test_the_bundle_is_the_same_bytes_every_time(
     second = await bundle_of(client, auth, package["id"], org=NAV_STAVANGER_ORG)
 
     assert second == first
+
+
+async def test_the_bundle_declares_its_length_before_it_is_made(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    _, _, package = await forwarded(client, auth)
+
+    response = await client.get(
+        f"/v1/packages/{package['id']}/bundle", headers=auth(org=SF_ROGALAND_ORG)
+    )
+
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert "transfer-encoding" not in response.headers
 
 
 async def test_a_corrupted_blob_stops_the_bundle_download(

@@ -702,3 +702,26 @@ async def test_jwks_issuer_verifies_citizens_too(
 
     assert principal == Citizen(national_id=NATIONAL_ID, acr="idporten-loa-high")
     assert NATIONAL_ID not in repr(principal)
+
+
+async def test_verified_token_is_remembered_without_checking_it_again(
+    jwks_verifier: TokenVerifier, jwks_server: _JwksServer, old_key: ECKey
+) -> None:
+    token = _es256_token(old_key)
+    first = await jwks_verifier.verify(token)
+    jwks_server.keys = []  # a signature check now would need a refetch, and would fail
+
+    assert await jwks_verifier.verify(token) == first
+    assert jwks_server.fetches == 1
+
+
+async def test_remembered_token_is_refused_once_it_expires(
+    jwks_verifier: TokenVerifier, old_key: ECKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = _es256_token(old_key, exp=_now() + 60)
+    await jwks_verifier.verify(token)
+    later = _now() + 3600.0  # past exp and the leeway, for the remembered copy and joserfc alike
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    with pytest.raises(Unauthenticated):
+        await jwks_verifier.verify(token)

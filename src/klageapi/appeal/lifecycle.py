@@ -26,7 +26,7 @@ from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.event import outbox
-from klageapi.models import Appeal, AppealHistory, AppealStatus
+from klageapi.models import Appeal, AppealHistory, AppealStatus, Event
 
 __all__ = [
     "ACTIONS",
@@ -35,7 +35,7 @@ __all__ = [
     "allowed_actions",
     "apply",
     "business_time",
-    "record_registration",
+    "registration_rows",
     "roles_of",
 ]
 
@@ -249,17 +249,16 @@ async def apply(
     return appeal
 
 
-def record_registration(
-    session: AsyncSession,
+def registration_rows(
     appeal: Appeal,
     *,
     actor: Organisation,
     occurred_at: dt.datetime,
     recorded_at: dt.datetime,
-) -> None:
-    """The first history row and the `appeal.received` event of a newly registered appeal."""
-    _record(
-        session,
+) -> tuple[dict[str, object], dict[str, object]]:
+    """The first history row and the `appeal.received` event of a newly registered appeal, as
+    values: registration writes them in the same statement as the appeal."""
+    history, events = _rows(
         appeal,
         action="register",
         event_type="appeal.received",
@@ -269,6 +268,8 @@ def record_registration(
         recorded_at=recorded_at,
         details={},
     )
+    (event,) = events
+    return history, event
 
 
 def _record(
@@ -283,34 +284,50 @@ def _record(
     recorded_at: dt.datetime,
     details: dict[str, object],
 ) -> None:
-    session.add(
-        AppealHistory(
-            appeal_id=appeal.id,
-            action=action,
-            from_status=from_status,
-            to_status=appeal.status,
-            actor_organisation=actor.actor,
-            actor_supplier=actor.supplier_actor,
-            occurred_at=occurred_at,
-            recorded_at=recorded_at,
-            details=details,
-        )
+    history, events = _rows(
+        appeal,
+        action=action,
+        event_type=event_type,
+        from_status=from_status,
+        actor=actor,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        details=details,
     )
+    session.add(AppealHistory(**history))
+    session.add_all(Event(**event) for event in events)
+
+
+def _rows(
+    appeal: Appeal,
+    *,
+    action: str,
+    event_type: str | None,
+    from_status: AppealStatus | None,
+    actor: Organisation,
+    occurred_at: dt.datetime,
+    recorded_at: dt.datetime,
+    details: dict[str, object],
+) -> tuple[dict[str, object], list[dict[str, object]]]:
+    history: dict[str, object] = {
+        "appeal_id": appeal.id,
+        "action": action,
+        "from_status": from_status,
+        "to_status": appeal.status,
+        "actor_organisation": actor.actor,
+        "actor_supplier": actor.supplier_actor,
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "details": details,
+    }
     # A specific event where the design names one, and appeal.status_changed for every change
     # of status, so a subscriber to status changes alone still sees every one.
     types = [event_type] if event_type else []
     if from_status is not None and from_status != appeal.status:
         types.append("appeal.status_changed")
-    for type_ in types:
-        outbox.write(
-            session,
-            appeal,
-            type_=type_,
-            occurred_at=occurred_at,
-            recorded_at=recorded_at,
-            data={
-                "action": action,
-                "from_status": from_status.value if from_status else None,
-                **details,
-            },
-        )
+    data = {"action": action, "from_status": from_status.value if from_status else None, **details}
+    events = [
+        outbox.row(appeal, type_=type_, occurred_at=occurred_at, recorded_at=recorded_at, data=data)
+        for type_ in types
+    ]
+    return history, events

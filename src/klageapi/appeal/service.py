@@ -7,7 +7,6 @@ import json
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import lifecycle, repository, timeline
@@ -27,6 +26,7 @@ from klageapi.core.pagination import PageParams
 from klageapi.core.validation import check_dates_against_today
 from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
 from klageapi.registry import service as registry
+from klageapi.registry.errors import UnknownCounty
 
 __all__ = [
     "Offices",
@@ -56,76 +56,72 @@ async def register(
     Registering the same external reference again with the same content returns the appeal
     already registered, so a case system may retry freely; different content is a conflict.
     """
-    office = await registry.nav_office_acting_for(
+    target = await registry.registration_target(
         session,
         organisation_number=organisation.organisation_number,
         unit_number=body.nav_office_unit_number,
+        municipality_number=body.municipality_number,
     )
-    if body.municipality_number not in office.municipality_numbers:
+    if body.municipality_number not in target.municipality_numbers:
         raise MunicipalityNotServed(
-            municipality_number=body.municipality_number, unit_number=office.unit_number
+            municipality_number=body.municipality_number, unit_number=target.unit_number
         )
     _refuse_future_dates(body, clock)
-    statsforvalter_office = await registry.route(session, body.municipality_number)
+    if target.statsforvalter_office_id is None:
+        raise UnknownCounty("municipality_number", body.municipality_number)
     digest = _digest(body)
-
-    existing = await repository.get_by_external_reference(
-        session, unit_number=office.unit_number, external_reference=body.external_reference
-    )
-    if existing is not None:
-        return await _replay(session, existing, body, digest, organisation, clock), False
 
     deadline = appeal_deadline(body.decision.notified_on)
     now = clock.now()
     occurred_at = lifecycle.business_time(body.occurred_at, previous=None, clock=clock)
-    appeal = Appeal(
-        id=uuid.uuid4(),
-        nav_office_unit_number=office.unit_number,
-        municipality_number=body.municipality_number,
-        statsforvalter_office_id=statsforvalter_office.id,
-        national_id=body.national_id,
-        decision_reference=body.decision.reference,
-        decision_decided_on=body.decision.decided_on,
-        decision_notified_on=body.decision.notified_on,
-        received_on=body.received_on,
-        channel=body.channel,
-        grounds=body.grounds,
-        external_reference=body.external_reference,
-        appeal_deadline_on=deadline,
-        late=body.received_on > deadline,
-        status=AppealStatus.received,
-        version=1,
-        status_changed_at=occurred_at,
-        registration_digest=digest,
-        created_at=now,
-        updated_at=now,
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "nav_office_unit_number": target.unit_number,
+        "municipality_number": body.municipality_number,
+        "statsforvalter_office_id": target.statsforvalter_office_id,
+        "national_id": body.national_id,
+        "decision_reference": body.decision.reference,
+        "decision_decided_on": body.decision.decided_on,
+        "decision_notified_on": body.decision.notified_on,
+        "received_on": body.received_on,
+        "channel": body.channel,
+        "grounds": body.grounds,
+        "external_reference": body.external_reference,
+        "appeal_deadline_on": deadline,
+        "late": body.received_on > deadline,
+        "status": AppealStatus.received,
+        "version": 1,
+        "status_changed_at": occurred_at,
+        "registration_digest": digest,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Not added to the session: the repository writes it, and this copy is the answer.
+    appeal = Appeal(**values)
+    history, event = lifecycle.registration_rows(
+        appeal, actor=organisation, occurred_at=occurred_at, recorded_at=now
     )
-    try:
-        async with session.begin_nested():
-            session.add(appeal)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent registration of the same reference won the race; answer as for a retry.
-        # Rolling back the savepoint has already taken `appeal` out of the session.
-        winner = await repository.get_by_external_reference(
-            session, unit_number=office.unit_number, external_reference=body.external_reference
-        )
-        if winner is None:
-            raise
-        return await _replay(session, winner, body, digest, organisation, clock), False
-
-    lifecycle.record_registration(
-        session, appeal, actor=organisation, occurred_at=occurred_at, recorded_at=now
-    )
-    await audit.record(
-        session,
+    entry = audit.entry(
         principal=organisation,
         action="appeal.register",
         appeal_id=appeal.id,
         purpose="registration of an appeal by the NAV office",
-        clock=clock,
+        now=now,
     )
-    return appeal, True
+    if await repository.insert_registration(
+        session, appeal=values, history=history, event=event, audit=entry
+    ):
+        return appeal, True
+
+    # Registered before, or by a concurrent request that committed first: answer as a retry.
+    existing = await repository.get_by_external_reference(
+        session, unit_number=target.unit_number, external_reference=body.external_reference
+    )
+    if existing is None:
+        # ON CONFLICT DO NOTHING skipped the insert for a row that has committed, which this
+        # later statement sees; only a deleted appeal could get here.
+        raise RuntimeError("the conflicting appeal vanished")
+    return await _replay(session, existing, body, digest, organisation, clock), False
 
 
 def _refuse_future_dates(body: AppealCreate, clock: Clock) -> None:

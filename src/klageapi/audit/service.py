@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -13,7 +14,7 @@ from klageapi.core.clock import Clock
 from klageapi.core.logging import request_id_var
 from klageapi.models import AuditEntry
 
-__all__ = ["record", "record_many"]
+__all__ = ["entry", "record", "record_many"]
 
 
 async def record(
@@ -48,22 +49,33 @@ async def record_many(
     """One audit entry per appeal, for a response that lists several."""
     if not appeal_ids:
         return
-    organisation = None if isinstance(principal, Citizen) else principal
     now = clock.now()
-    request_id = request_id_var.get()
     await session.execute(
         insert(AuditEntry),
         [
-            {
-                "occurred_at": now,
-                "actor_kind": "organisation" if organisation else "citizen",
-                "actor_organisation": organisation.actor if organisation else None,
-                "actor_supplier": organisation.supplier_actor if organisation else None,
-                "action": action,
-                "appeal_id": appeal_id,
-                "purpose": purpose,
-                "request_id": request_id,
-            }
+            entry(principal=principal, action=action, appeal_id=appeal_id, purpose=purpose, now=now)
             for appeal_id in appeal_ids
         ],
     )
+
+
+def entry(
+    *,
+    principal: Principal,
+    action: str,
+    appeal_id: uuid.UUID | None,
+    purpose: str,
+    now: dt.datetime,
+) -> dict[str, object]:
+    """The values of one audit entry, for a caller that writes it in a statement of its own."""
+    organisation = None if isinstance(principal, Citizen) else principal
+    return {
+        "occurred_at": now,
+        "actor_kind": "organisation" if organisation else "citizen",
+        "actor_organisation": organisation.actor if organisation else None,
+        "actor_supplier": organisation.supplier_actor if organisation else None,
+        "action": action,
+        "appeal_id": appeal_id,
+        "purpose": purpose,
+        "request_id": request_id_var.get(),
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ SCOPE_ADMIN = "klageapi:admin"
 
 CITIZEN_ACRS = frozenset({"idporten-loa-high", "Level4"})
 _MAX_TOKEN_LENGTH = 16 * 1024
+_VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,28 @@ class TokenVerifier:
         }
         self._client = http_client
         self._leeway = leeway_seconds
+        # Checking a signature costs more than the rest of a small request. A client sends the
+        # same token until it expires, so a token that passed is remembered, by the digest of
+        # its exact text, until its `exp` (the leeway is not extended to the remembered copy).
+        # The price: a key the issuer withdraws still admits the tokens already verified with
+        # it, for the rest of their short lives.
+        self._verified: dict[bytes, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._verified.get(digest)
+        if remembered is not None:
+            principal, expires_at = remembered
+            if time.time() < expires_at:
+                return principal
+            del self._verified[digest]
+        principal, expires_at = await self._verify(token)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[digest] = (principal, expires_at)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise Unauthenticated("The bearer token is not a well-formed JWT.")
         header = _unverified_part(token, 0)
@@ -167,7 +189,7 @@ class TokenVerifier:
             ).validate(decoded.claims)
         except JoseError as error:
             raise Unauthenticated(f"The bearer token was refused: {error.error}.") from error
-        return _principal_from(decoded.claims)
+        return _principal_from(decoded.claims), float(decoded.claims["exp"])
 
 
 def _organisation_number(claim: object) -> str | None:

@@ -50,7 +50,8 @@ class FixedClock(Clock):
         self._at += delta
 
 
-def _get_clock(request: Request) -> Clock:
+# async: FastAPI runs a plain function dependency in a worker thread, a hand-off per request.
+async def _get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 

@@ -97,7 +97,8 @@ class PageParams:
         return kept, self._codec.encode(kind, key(kept[-1]))
 
 
-def _page_params(
+# async: FastAPI would run a plain function in a worker thread, a hand-off per request.
+async def _page_params(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
     cursor: Annotated[

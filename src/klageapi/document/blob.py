@@ -3,18 +3,23 @@
 BlobError
 ├── BlobTooLarge                more than `max_size` bytes arrived
 ├── EmptyBlob                   no bytes arrived
+├── BlobDigestMismatch          the bytes' sha256 is not the one the caller expected
 ├── BlobNotFound                no blob has that sha256
 └── BlobRangeNotSatisfiable     the range lies outside the blob
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 __all__ = [
     "READ_CHUNK_BYTES",
+    "BlobDigestMismatch",
+    "BlobDigests",
     "BlobError",
     "BlobNotFound",
     "BlobRangeNotSatisfiable",
@@ -26,7 +31,9 @@ __all__ = [
     "resolve_range",
 ]
 
-READ_CHUNK_BYTES = 256 * 1024
+# Pieces of a download: each costs a trip to a worker thread (filesystem) and one send, so
+# fewer, larger ones cost the CPU less; a download holds about two at a time.
+READ_CHUNK_BYTES = 1024 * 1024
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -50,6 +57,15 @@ class EmptyBlob(BlobError):
         super().__init__("the blob is empty")
 
 
+class BlobDigestMismatch(BlobError):
+    """The bytes that arrived do not have the sha256 the caller declared; nothing was stored."""
+
+    def __init__(self, *, expected: str, actual: str) -> None:
+        super().__init__(f"the blob's sha256 is {actual}, not the {expected} expected")
+        self.expected = expected
+        self.actual = actual
+
+
 class BlobNotFound(BlobError):
     """No blob is stored under `sha256`."""
 
@@ -71,10 +87,41 @@ class BlobRangeNotSatisfiable(BlobError):
 
 @dataclass(frozen=True, slots=True)
 class StoredBlob:
-    """A blob as stored: its sha256 (lowercase hex) and its size in bytes."""
+    """A blob as stored: its sha256 (lowercase hex), its size in bytes and its CRC-32 (which a
+    ZIP of it needs)."""
 
     sha256: str
     size: int
+    crc32: int
+
+
+class BlobDigests:
+    """The sha256, CRC-32 and size of bytes on their way into a store, computed once.
+
+    Both hashes release the GIL on large chunks, so a store that feeds this from a worker
+    thread keeps the hashing off the event loop.
+    """
+
+    def __init__(self, *, expected_sha256: str | None = None) -> None:
+        self._sha256 = hashlib.sha256()
+        self._expected = expected_sha256
+        self.crc32 = 0
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._sha256.update(chunk)
+        self.crc32 = zlib.crc32(chunk, self.crc32)
+        self.size += len(chunk)
+
+    def stored(self) -> StoredBlob:
+        """The blob these bytes make; raises BlobDigestMismatch if another was expected, and
+        EmptyBlob if no bytes came."""
+        if self.size == 0:
+            raise EmptyBlob()
+        sha256 = self._sha256.hexdigest()
+        if self._expected is not None and sha256 != self._expected:
+            raise BlobDigestMismatch(expected=self._expected, actual=sha256)
+        return StoredBlob(sha256=sha256, size=self.size, crc32=self.crc32)
 
 
 @dataclass(frozen=True, slots=True)

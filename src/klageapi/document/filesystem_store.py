@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from klageapi.document.blob import (
     READ_CHUNK_BYTES,
+    BlobDigests,
     BlobNotFound,
     BlobStream,
     BlobTooLarge,
-    EmptyBlob,
     StoredBlob,
     check_sha256,
     resolve_range,
@@ -33,6 +32,8 @@ __all__ = ["FilesystemBlobStore"]
 
 # Chunks from an upload are gathered up to this size before one trip to a worker thread.
 _WRITE_BATCH_BYTES = 1024 * 1024
+# Written bytes are flushed to the disk, while the upload goes on, once this many are waiting.
+_SYNC_BEHIND_BYTES = 64 * 1024 * 1024
 _TEMP_SUFFIX = ".part"
 
 
@@ -52,11 +53,17 @@ class FilesystemBlobStore:
         check_sha256(sha256)
         return self._blobs / sha256[:2] / sha256[2:4] / sha256
 
-    async def put(self, chunks: AsyncIterable[bytes], *, max_size: int) -> StoredBlob:
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_size: int,
+        expected_sha256: str | None = None,
+    ) -> StoredBlob:
         """Stream `chunks` into the store; the same content is kept once."""
         file, temp = await asyncio.to_thread(self._create_temp)
+        writer = _Writer(file, BlobDigests(expected_sha256=expected_sha256))
         try:
-            digest = hashlib.sha256()
             size = 0
             batch: list[bytes] = []
             batch_size = 0
@@ -67,19 +74,23 @@ class FilesystemBlobStore:
                 batch.append(chunk)
                 batch_size += len(chunk)
                 if batch_size >= _WRITE_BATCH_BYTES:
-                    await asyncio.to_thread(_write, file, digest, batch)
+                    await writer.write(batch)
                     batch, batch_size = [], 0
-            if size == 0:
-                raise EmptyBlob()
-            await asyncio.to_thread(_write, file, digest, batch)
-            sha256 = digest.hexdigest()
-            await asyncio.to_thread(self._commit, file, temp, self.path(sha256))
+            await writer.write(batch)
+            await writer.finish()
+            blob = writer.digests.stored()
+            await asyncio.to_thread(self._commit, file, temp, self.path(blob.sha256))
+        except asyncio.CancelledError:
+            # A cancelled task may not get to await anything more: the file goes as soon as
+            # the work in flight (a moment's) has let go of it.
+            writer.then(lambda: _discard(file, temp))
+            raise
         except BaseException:
-            # Synchronously, on purpose: a cancelled task may not get to await anything more,
-            # and closing and unlinking one file is quick.
+            with contextlib.suppress(BaseException):
+                await writer.finish()
             _discard(file, temp)
             raise
-        return StoredBlob(sha256=sha256, size=size)
+        return blob
 
     async def open(self, sha256: str, *, start: int = 0, end: int | None = None) -> BlobStream:
         """The bytes [start, end) of a blob, read in chunks as they are consumed."""
@@ -134,10 +145,59 @@ class FilesystemBlobStore:
         return removed
 
 
-def _write(file: BinaryIO, digest: hashlib._Hash, batch: list[bytes]) -> None:
+class _Writer:
+    """Fills a temporary file: each batch is hashed and written in a worker thread while the
+    next one arrives, and what is written is flushed to the disk behind it (fdatasync in
+    another thread), so the fsync before the commit finds little left to do instead of
+    seconds' worth of a large file."""
+
+    def __init__(self, file: BinaryIO, digests: BlobDigests) -> None:
+        self.file = file
+        self.digests = digests
+        self._writing: asyncio.Future[None] | None = None
+        self._syncing: asyncio.Future[None] | None = None
+        self._unsynced = 0
+
+    async def write(self, batch: list[bytes]) -> None:
+        """Wait for the previous batch, then start writing this one."""
+        if self._writing is not None:
+            await self._writing
+        if self._syncing is not None and self._syncing.done():
+            self._syncing.result()  # a failed flush fails the upload
+            self._syncing = None
+        if self._syncing is None and self._unsynced >= _SYNC_BEHIND_BYTES:
+            self._syncing = asyncio.ensure_future(asyncio.to_thread(os.fdatasync, self.file))
+            self._unsynced = 0
+        self._unsynced += sum(len(chunk) for chunk in batch)
+        self._writing = asyncio.ensure_future(
+            asyncio.to_thread(_write, self.file, self.digests, batch)
+        )
+
+    async def finish(self) -> None:
+        """Wait for all the work in flight (so the file is free to close); raises what it
+        raised."""
+        pending = [future for future in (self._writing, self._syncing) if future is not None]
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        self._writing = self._syncing = None
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def then(self, action: Callable[[], None]) -> None:
+        """Run `action` once no work is in flight, without waiting for it here."""
+        pending = [f for f in (self._writing, self._syncing) if f is not None and not f.done()]
+        if not pending:
+            action()
+            return
+        gathered = asyncio.gather(*pending, return_exceptions=True)
+        gathered.add_done_callback(lambda _: action())
+
+
+def _write(file: BinaryIO, digests: BlobDigests, batch: list[bytes]) -> None:
     for chunk in batch:
-        digest.update(chunk)
+        digests.update(chunk)
         file.write(chunk)
+    file.flush()  # into the kernel, where the flush behind the writes finds it
 
 
 def _discard(file: BinaryIO, temp: Path) -> None:
@@ -164,20 +224,48 @@ def _fsync_folder(folder: Path) -> None:
 
 
 async def _read(path: Path, start: int, end: int) -> AsyncGenerator[bytes, None]:
+    """The bytes [start, end) of a file, the next piece read in a worker thread while the one
+    before is being sent, so the disk and the network take turns less."""
     if start == end:
         return
     try:
-        file = await asyncio.to_thread(path.open, "rb")
+        file = await asyncio.to_thread(_open_at, path, start)
     except FileNotFoundError:
         raise BlobNotFound(path.name) from None
+    remaining = end - start
+    reading = asyncio.ensure_future(asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining)))
     try:
-        await asyncio.to_thread(file.seek, start)
-        remaining = end - start
-        while remaining > 0:
-            chunk = await asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining))
+        while True:
+            chunk = await reading
             if not chunk:
                 raise OSError(f"blob {path.name} ended {remaining} bytes early")
             remaining -= len(chunk)
+            if remaining <= 0:
+                yield chunk
+                return
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining))
+            )
             yield chunk
     finally:
+        # Closed once the read in flight, if any, has let go of it; not waited for here, as a
+        # stream closed early (the client went away) may not get to await anything more.
+        _close_after(reading, file)
+
+
+def _close_after(reading: asyncio.Future[bytes], file: BinaryIO) -> None:
+    def close(done: asyncio.Future[bytes]) -> None:
+        if not done.cancelled():
+            done.exception()  # nobody wants this piece any more, nor its error
         file.close()
+
+    if reading.done():
+        close(reading)
+    else:
+        reading.add_done_callback(close)
+
+
+def _open_at(path: Path, start: int) -> BinaryIO:
+    file = path.open("rb")
+    file.seek(start)
+    return file

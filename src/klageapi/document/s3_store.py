@@ -13,7 +13,6 @@ until aborted: give the bucket a lifecycle rule that aborts incomplete multipart
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable
 from datetime import UTC, datetime, timedelta
@@ -28,10 +27,10 @@ from obstore.store import S3Store
 from klageapi.core.logging import get_logger
 from klageapi.document.blob import (
     READ_CHUNK_BYTES,
+    BlobDigests,
     BlobNotFound,
     BlobStream,
     BlobTooLarge,
-    EmptyBlob,
     StoredBlob,
     check_sha256,
     resolve_range,
@@ -50,6 +49,8 @@ _log = get_logger(__name__)
 _PART_BYTES = 5 * 1024 * 1024
 _PARTS_IN_FLIGHT = 2
 _TEMP_PREFIX = "tmp/"
+# obstore gives pieces of at least this, and at most a network read more: under READ_CHUNK_BYTES.
+_MIN_READ_BYTES = READ_CHUNK_BYTES // 4
 # obstore raises the builtin for a missing key; its own class is declared as well.
 _NOT_FOUND = (FileNotFoundError, NotFoundError)
 
@@ -89,9 +90,15 @@ class S3BlobStore:
             bucket, prefix=self.prefix or None, config=config, client_options=client
         )
 
-    async def put(self, chunks: AsyncIterable[bytes], *, max_size: int) -> StoredBlob:
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_size: int,
+        expected_sha256: str | None = None,
+    ) -> StoredBlob:
         """Stream `chunks` into the store; the same content is kept once."""
-        meter = _Meter(max_size=max_size)
+        meter = _Meter(max_size=max_size, expected_sha256=expected_sha256)
         temp = f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
         # An error raised by the chunks (ours included) aborts the multipart upload.
         await obstore.put_async(
@@ -102,7 +109,7 @@ class S3BlobStore:
             chunk_size=_PART_BYTES,
             max_concurrency=_PARTS_IN_FLIGHT,
         )
-        blob = StoredBlob(sha256=meter.digest.hexdigest(), size=meter.size)
+        blob = meter.blob
         try:
             if not await self.exists(blob.sha256):
                 # Two uploads of the same bytes may both copy: the result is the same object.
@@ -165,22 +172,30 @@ class S3BlobStore:
 
 
 class _Meter:
-    """Hashes and counts the chunks on their way to the store, and refuses too many bytes."""
+    """Hashes and counts the chunks on their way to the store, and refuses too many bytes, no
+    bytes, or bytes with another sha256 than expected (which aborts the multipart upload).
 
-    def __init__(self, *, max_size: int) -> None:
+    The hashing stays on the event loop here: the chunks come as they arrived from the client,
+    too small to be worth a trip to a worker thread each.
+    """
+
+    def __init__(self, *, max_size: int, expected_sha256: str | None) -> None:
         self.max_size = max_size
-        self.size = 0
-        self.digest = hashlib.sha256()
+        self.digests = BlobDigests(expected_sha256=expected_sha256)
+        self._blob: StoredBlob | None = None
+
+    @property
+    def blob(self) -> StoredBlob:
+        assert self._blob is not None, "the chunks were not all measured"
+        return self._blob
 
     async def measure(self, chunks: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
         async for chunk in chunks:
-            self.size += len(chunk)
-            if self.size > self.max_size:
+            if self.digests.size + len(chunk) > self.max_size:
                 raise BlobTooLarge(self.max_size)
-            self.digest.update(chunk)
+            self.digests.update(chunk)
             yield chunk
-        if self.size == 0:
-            raise EmptyBlob()
+        self._blob = self.digests.stored()
 
 
 def _key(sha256: str) -> str:
@@ -206,7 +221,7 @@ def _nothing_or_refused(
 
 
 async def _read(result: GetResult) -> AsyncGenerator[bytes, None]:
-    async for chunk in result.stream(min_chunk_size=READ_CHUNK_BYTES):
+    async for chunk in result.stream(min_chunk_size=_MIN_READ_BYTES):
         yield chunk
 
 

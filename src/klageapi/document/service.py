@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import uuid
-import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +28,7 @@ from klageapi.document.errors import (
 )
 from klageapi.document.sniff import SNIFF_BYTES, matches
 from klageapi.document.storage import (
+    BlobDigestMismatch,
     BlobRangeNotSatisfiable,
     BlobStore,
     BlobStream,
@@ -92,37 +91,27 @@ def declared_sha256(content_digest: str | None) -> str | None:
     return None
 
 
-class _Checked:
-    """Passes chunks through while checking the file's type, CRC-32 and declared digest.
+class _Sniffed:
+    """Passes chunks through while checking that the first bytes are of the declared type.
 
-    Its refusals are raised inside the stream, so the store abandons the upload and keeps
-    nothing of it.
+    The refusal is raised inside the stream, so the store abandons the upload and keeps
+    nothing of it. The hashes are the store's: it computes them once, off the event loop.
     """
 
     def __init__(self, upload: Upload) -> None:
         self._upload = upload
-        self.crc32 = 0
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        sha256 = hashlib.sha256()
         head = b""
-        sniffed = False
         async for chunk in self._upload.chunks:
-            if not chunk:
-                continue
-            if not sniffed:
-                head += chunk[:SNIFF_BYTES]
-                if len(head) >= SNIFF_BYTES:
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+                if len(head) == SNIFF_BYTES:
                     self._sniff(head)
-                    sniffed = True
-            sha256.update(chunk)
-            self.crc32 = zlib.crc32(chunk, self.crc32)
-            yield chunk
-        if head and not sniffed:
+            if chunk:
+                yield chunk
+        if 0 < len(head) < SNIFF_BYTES:
             self._sniff(head)
-        expected = self._upload.sha256
-        if expected is not None and head and sha256.hexdigest() != expected:
-            raise DocumentChecksumMismatch()
 
     def _sniff(self, head: bytes) -> None:
         if not matches(self._upload.media_type, head):
@@ -153,13 +142,16 @@ async def upload(
         raise AppealNotFound(appeal_id)
     if file.media_type not in allowed_media_types:
         raise DocumentTypeNotAllowed(file.media_type, list(allowed_media_types))
-    checked = _Checked(file)
     try:
-        blob = await store.put(checked.chunks(), max_size=max_bytes)
+        blob = await store.put(
+            _Sniffed(file).chunks(), max_size=max_bytes, expected_sha256=file.sha256
+        )
     except BlobTooLarge as error:
         raise PayloadTooLarge(limit=max_bytes) from error
     except EmptyBlob as error:
         raise EmptyDocument() from error
+    except BlobDigestMismatch as error:
+        raise DocumentChecksumMismatch() from error
     now = clock.now()
     document = Document(
         id=uuid.uuid4(),
@@ -170,7 +162,7 @@ async def upload(
         media_type=file.media_type,
         size=blob.size,
         sha256=blob.sha256,
-        crc32=checked.crc32,
+        crc32=blob.crc32,
         uploaded_by_organisation=organisation.actor,
         uploaded_by_supplier=organisation.supplier_actor,
         uploaded_at=now,

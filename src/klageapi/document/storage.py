@@ -12,6 +12,7 @@ from typing import Protocol
 
 from klageapi.core.config import Settings
 from klageapi.document.blob import (
+    BlobDigestMismatch,
     BlobError,
     BlobNotFound,
     BlobRangeNotSatisfiable,
@@ -24,6 +25,7 @@ from klageapi.document.filesystem_store import FilesystemBlobStore
 from klageapi.document.s3_store import S3BlobStore
 
 __all__ = [
+    "BlobDigestMismatch",
     "BlobError",
     "BlobNotFound",
     "BlobRangeNotSatisfiable",
@@ -41,8 +43,16 @@ __all__ = [
 class BlobStore(Protocol):
     """Where document bytes live, keyed by their sha256 (64 lowercase hex digits)."""
 
-    async def put(self, chunks: AsyncIterable[bytes], *, max_size: int) -> StoredBlob:
-        """Stream `chunks` in, hashing as they come; raises BlobTooLarge or EmptyBlob."""
+    async def put(
+        self,
+        chunks: AsyncIterable[bytes],
+        *,
+        max_size: int,
+        expected_sha256: str | None = None,
+    ) -> StoredBlob:
+        """Stream `chunks` in, hashing them (sha256 and CRC-32) once as they come; raises
+        BlobTooLarge, EmptyBlob, or BlobDigestMismatch when `expected_sha256` is not the
+        bytes' sha256. Whatever it raises, and whatever the chunks raise, nothing is kept."""
         ...
 
     async def open(self, sha256: str, *, start: int = 0, end: int | None = None) -> BlobStream:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import Appeal, Event
 
-__all__ = ["EVENT_TYPES", "write"]
+__all__ = ["EVENT_TYPES", "row", "write"]
 
 EVENT_TYPES = (
     "appeal.received",
@@ -38,19 +38,33 @@ def write(
     data: dict[str, object] | None = None,
 ) -> Event:
     """Add one thin event about `appeal`: ids, offices and status only, never personal data."""
-    if type_ not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type_!r}")
     event = Event(
-        event_id=uuid.uuid4(),
-        type=type_,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-        appeal_id=appeal.id,
-        nav_office_unit_number=appeal.nav_office_unit_number,
-        statsforvalter_office_id=appeal.statsforvalter_office_id,
-        statsforvalter_visible=appeal.forwarded_at is not None,
-        status=appeal.status.value,
-        data=data or {},
+        **row(appeal, type_=type_, occurred_at=occurred_at, recorded_at=recorded_at, data=data)
     )
     session.add(event)
     return event
+
+
+def row(
+    appeal: Appeal,
+    *,
+    type_: str,
+    occurred_at: dt.datetime,
+    recorded_at: dt.datetime,
+    data: dict[str, object] | None = None,
+) -> dict[str, object]:
+    """The values of one event about `appeal`, for a caller that writes it in its own statement."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    return {
+        "event_id": uuid.uuid4(),
+        "type": type_,
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "appeal_id": appeal.id,
+        "nav_office_unit_number": appeal.nav_office_unit_number,
+        "statsforvalter_office_id": appeal.statsforvalter_office_id,
+        "statsforvalter_visible": appeal.forwarded_at is not None,
+        "status": appeal.status.value,
+        "data": data or {},
+    }

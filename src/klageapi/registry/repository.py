@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import CountyRoute, NavOffice, StatsforvalterOffice
@@ -15,6 +15,7 @@ __all__ = [
     "list_county_routes",
     "list_nav_offices",
     "list_statsforvalter_offices",
+    "nav_office_with_route",
     "office_for_county",
 ]
 
@@ -58,3 +59,21 @@ async def office_for_county(session: AsyncSession, county: str) -> Statsforvalte
         .where(CountyRoute.county == county)
     )
     return (await session.scalars(query)).one_or_none()
+
+
+async def nav_office_with_route(
+    session: AsyncSession, unit_number: str, county: str
+) -> Row[str, list[str], str] | None:
+    """A NAV office's organisation and municipalities, and the Statsforvalter office routed for
+    `county` (None, from the outer join, when the county has no route): what a registration
+    needs, in one query."""
+    query = (
+        select(
+            NavOffice.organisation_number,
+            NavOffice.municipality_numbers,
+            CountyRoute.statsforvalter_office_id,
+        )
+        .outerjoin(CountyRoute, CountyRoute.county == county)
+        .where(NavOffice.unit_number == unit_number)
+    )
+    return (await session.execute(query)).one_or_none()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 
 from pydantic import BaseModel
@@ -20,12 +21,13 @@ from klageapi.registry.schemas import (
 )
 
 __all__ = [
+    "RegistrationTarget",
     "counties_of",
     "load_shipped_data",
-    "nav_office_acting_for",
     "put_county_route",
     "put_nav_office",
     "put_statsforvalter_office",
+    "registration_target",
     "route",
     "statsforvalter_office_exists",
     "statsforvalter_office_read",
@@ -43,14 +45,30 @@ async def route(
     return office
 
 
-async def nav_office_acting_for(
-    session: AsyncSession, *, organisation_number: str, unit_number: str
-) -> NavOffice:
-    """The NAV office, if the calling organisation acts for it; otherwise it does not exist."""
-    office = await repository.get_nav_office(session, unit_number)
-    if office is None or office.organisation_number != organisation_number:
+@dataclass(frozen=True)
+class RegistrationTarget:
+    """The NAV office an appeal is registered at, and where its municipality is routed."""
+
+    unit_number: str
+    municipality_numbers: frozenset[str]
+    statsforvalter_office_id: str | None
+    """None when the municipality's county has no route: the caller refuses with
+    `UnknownCounty`, after its other checks."""
+
+
+async def registration_target(
+    session: AsyncSession, *, organisation_number: str, unit_number: str, municipality_number: str
+) -> RegistrationTarget:
+    """The NAV office, if the calling organisation acts for it (otherwise it does not exist),
+    and the office its municipality's county routes to, from one query."""
+    found = await repository.nav_office_with_route(session, unit_number, municipality_number[:2])
+    if found is None or found.organisation_number != organisation_number:
         raise NavOfficeNotFound(unit_number, acting_for=True)
-    return office
+    return RegistrationTarget(
+        unit_number=unit_number,
+        municipality_numbers=frozenset(found.municipality_numbers),
+        statsforvalter_office_id=found.statsforvalter_office_id,
+    )
 
 
 async def _check_municipalities(session: AsyncSession, numbers: Sequence[str]) -> None:
