@@ -120,7 +120,13 @@ async def _subscribe(service: Service, receiver: Receiver) -> tuple[str, str]:
 
 
 async def _latency(
-    pool: asyncpg.Pool, receiver: Receiver, appeal_id: str, *, rate: float, seconds: float
+    pool: asyncpg.Pool,
+    receiver: Receiver,
+    appeal_id: str,
+    *,
+    rate: float,
+    seconds: float,
+    settle: float = 10.0,
 ) -> list[float]:
     committed: dict[str, float] = {}
     count = int(rate * seconds)
@@ -133,11 +139,15 @@ async def _latency(
         committed[str(event_id)] = time.time()
 
     await asyncio.gather(*(one(i) for i in range(count)))
-    await asyncio.sleep(3)
-    arrived = await receiver.arrivals()
-    missing = [key for key in committed if key not in arrived]
+    deadline = time.monotonic() + settle
+    while True:
+        arrived = await receiver.arrivals()
+        missing = [key for key in committed if key not in arrived]
+        if not missing or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
     if missing:
-        print(f"  {len(missing)} of {count} events had not arrived 3 s after the last commit")
+        print(f"  {len(missing)} of {count} events had not arrived {settle:g} s after the last")
     return [(arrived[key] - at) * 1000 for key, at in committed.items() if key in arrived]
 
 
@@ -203,8 +213,8 @@ async def run(*, rate: float, seconds: float, backlog: int) -> bool:
             pool = await asyncpg.create_pool(service.dsn, min_size=4, max_size=8)
             try:
                 worker = Worker(service)
-                await asyncio.sleep(3)  # its start-up
-                await _latency(pool, receiver, appeal_id, rate=rate, seconds=1)  # warm-up
+                # Warm-up, and the worker's start-up: wait for all of these to arrive.
+                await _latency(pool, receiver, appeal_id, rate=rate, seconds=1, settle=120)
                 latencies = await _latency(pool, receiver, appeal_id, rate=rate, seconds=seconds)
                 worker.stop()
                 ids = await _backlog(pool, appeal_id, backlog)

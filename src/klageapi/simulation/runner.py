@@ -25,7 +25,7 @@ from klageapi.simulation.driver import Driver, routing_of
 from klageapi.simulation.scenario import PlannedAppeal, plan_year
 from klageapi.simulation.truth import GROUPINGS, Difference, compare, figures
 
-__all__ = ["ADMIN_ORGANISATION", "Outcome", "play", "started_service"]
+__all__ = ["ADMIN_ORGANISATION", "Outcome", "play", "play_with", "started_service"]
 
 ADMIN_ORGANISATION = "0192:910000008"  # the simulation's administrator (development tokens)
 _READY_SECONDS = 180
@@ -95,38 +95,58 @@ async def play(
     concurrency: int,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
 ) -> Outcome:
-    """Plan the year, set up the registry, replay every plan, then fetch the statistics for
-    the year and compare them, grouping by grouping, with the truth from the plans."""
-    issuer = DevIssuer(data_dir)
+    """Plan the year up to now, set up the registry, replay every plan, then compare the
+    statistics with the truth (see `play_with`)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
-        admin = {
-            "Authorization": "Bearer "
-            + issuer.organisation_token(ADMIN_ORGANISATION, "klageapi:admin")
-        }
-        routing = await routing_of(client, admin)
-        registry, plans = plan_year(
-            seed=seed, appeals=appeals, now=dt.datetime.now(dt.UTC), routing=routing
+        return await play_with(
+            client,
+            DevIssuer(data_dir),
+            appeals=appeals,
+            seed=seed,
+            concurrency=concurrency,
+            now=dt.datetime.now(dt.UTC),
+            progress=progress,
         )
-        driver = Driver(client, issuer, registry, seed=seed, concurrency=concurrency)
-        await driver.set_up_registry(ADMIN_ORGANISATION)
-        requests = sum(len(p.steps) for p in plans)
-        advance = progress(len(plans), requests) if progress else None
-        started = time.monotonic()
-        await driver.run(plans, advance=advance)
-        seconds = time.monotonic() - started
-        end = dt.datetime.now(NORWAY).date()
-        start = end - dt.timedelta(days=400)
-        reported: dict[str, dict[str, Any]] = {}
-        differences: list[Difference] = []
-        for group_by in GROUPINGS:
-            response = await client.get(
-                "/v1/statistics/processing-times",
-                params={"from": start.isoformat(), "to": end.isoformat(), "group_by": group_by},
-                headers=admin,
-            )
-            response.raise_for_status()
-            reported[group_by] = response.json()
-            truth = figures(plans, group_by=group_by, start=start, end=end)
-            differences += compare(truth, reported[group_by], group_by=group_by)
+
+
+async def play_with(
+    client: httpx.AsyncClient,
+    issuer: DevIssuer,
+    *,
+    appeals: int,
+    seed: int,
+    concurrency: int,
+    now: dt.datetime,
+    progress: Callable[[int, int], Callable[[int], None]] | None = None,
+) -> Outcome:
+    """Plan the year before `now`, set up the registry, replay every plan, then fetch the
+    statistics of the 400 days to `now` and compare them, grouping by grouping, with the truth
+    from the plans."""
+    admin = {
+        "Authorization": "Bearer " + issuer.organisation_token(ADMIN_ORGANISATION, "klageapi:admin")
+    }
+    routing = await routing_of(client, admin)
+    registry, plans = plan_year(seed=seed, appeals=appeals, now=now, routing=routing)
+    driver = Driver(client, issuer, registry, seed=seed, concurrency=concurrency)
+    await driver.set_up_registry(ADMIN_ORGANISATION)
+    requests = sum(len(p.steps) for p in plans)
+    advance = progress(len(plans), requests) if progress else None
+    started = time.monotonic()
+    await driver.run(plans, advance=advance)
+    seconds = time.monotonic() - started
+    end = now.astimezone(NORWAY).date()
+    start = end - dt.timedelta(days=400)
+    reported: dict[str, dict[str, Any]] = {}
+    differences: list[Difference] = []
+    for group_by in GROUPINGS:
+        response = await client.get(
+            "/v1/statistics/processing-times",
+            params={"from": start.isoformat(), "to": end.isoformat(), "group_by": group_by},
+            headers=admin,
+        )
+        response.raise_for_status()
+        reported[group_by] = response.json()
+        truth = figures(plans, group_by=group_by, start=start, end=end)
+        differences += compare(truth, reported[group_by], group_by=group_by)
     return Outcome(plans, requests, seconds, reported, differences)

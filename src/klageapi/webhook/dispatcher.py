@@ -198,7 +198,9 @@ class Dispatcher:
                 done, last_record = [], time.monotonic()
         if done and not await self._record(subscription_id, done, None):
             return False
-        return len(batch) == _HEAD_BATCH
+        # Go on while there was something to send: deliveries fanned out meanwhile are sent
+        # under the same lease, without giving it back and claiming it again.
+        return bool(done)
 
     def _failure(
         self, delivery_id: uuid.UUID, attempt: int, outcome: sender.Outcome
