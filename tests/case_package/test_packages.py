@@ -1458,3 +1458,53 @@ async def test_every_step_writes_its_event_and_none_carries_the_national_id(
     ]
     assert [e.type for e in events].count("document.added") == 5
     assert not [e.type for e in events if carries_national_id(e)]
+
+
+# -- loose ends ------------------------------------------------------------------------------
+
+
+async def test_nav_may_not_attach_the_statsforvalter_s_decision(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal, _, _ = await under_statsforvalter_review(client, auth)
+    documents_before = await session.scalar(select(func.count()).select_from(Document))
+
+    response = await client.post(
+        f"/v1/appeals/{appeal['id']}/documents",
+        params={"category": "statsforvalter_decision", "title": "Vedtak"},
+        content=pdf(),
+        headers={**auth(), "Content-Type": "application/pdf"},
+    )
+
+    assert (response.status_code, response.json()["code"]) == (403, "not_permitted_for_role")
+    assert await session.scalar(select(func.count()).select_from(Document)) == documents_before
+
+
+async def test_no_decision_while_nav_s_documentation_waits_to_be_received(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal, document = await _ready_to_decide(client, auth)
+    request = await request_documentation(client, auth, appeal["id"])
+    sent = await upload(client, auth, appeal["id"], category="documentation_response")
+    fulfilled = await fulfil(client, auth, request["id"], [sent["id"]])
+    assert fulfilled.status_code == 201, fulfilled.text
+    etag = await etag_of(client, auth, appeal["id"])
+    before = await state_of(session, appeal["id"])
+
+    response = await decide(client, auth, appeal["id"], document["id"], if_match=etag)
+
+    assert (response.status_code, response.json()["code"]) == (409, "supplementary_package_waiting")
+    assert response.json()["package_id"] == fulfilled.json()["id"]
+    assert await state_of(session, appeal["id"]) == before
+
+
+async def test_a_withdrawn_appeal_s_package_leaves_the_feed(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal, _, package = await forwarded(client, auth)
+    withdrawn = await client.post(f"/v1/appeals/{appeal['id']}/withdrawal", headers=auth())
+    assert withdrawn.status_code == 200, withdrawn.text
+
+    response = await client.get("/v1/packages", headers=auth(org=SF_ROGALAND_ORG))
+
+    assert package["id"] not in [item["id"] for item in response.json()["items"]]

@@ -16,6 +16,7 @@ __all__ = [
     "PackageNotFound",
     "ReceiptConflict",
     "RequiredDocumentsMissing",
+    "SupplementaryPackageWaiting",
     "UnknownStatsforvalterOffice",
 ]
 
@@ -126,4 +127,15 @@ class DecisionDocumentRequired(ValidationFailed):
                     "decision_document_required",
                 )
             ]
+        )
+
+
+class SupplementaryPackageWaiting(Conflict):
+    code = "supplementary_package_waiting"
+
+    def __init__(self, package_id: uuid.UUID) -> None:
+        super().__init__(
+            f"Package {package_id} with the documentation NAV sent is still awaiting receipt:"
+            " acknowledge it before deciding.",
+            package_id=str(package_id),
         )

@@ -10,6 +10,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
+    Appeal,
+    AppealStatus,
     CasePackage,
     Document,
     DocumentationRequest,
@@ -18,6 +20,7 @@ from klageapi.models import (
 )
 
 __all__ = [
+    "awaiting_receipt",
     "documentation_requests_of",
     "feed",
     "get",
@@ -44,8 +47,16 @@ async def feed(
     after: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
 ) -> Sequence[CasePackage]:
-    """Packages for the offices, oldest first."""
-    query = select(CasePackage).where(CasePackage.statsforvalter_office_id.in_(sorted(offices)))
+    """Packages for the offices, oldest first; none of appeals withdrawn or closed since they
+    were forwarded (nobody is to receive those)."""
+    query = (
+        select(CasePackage)
+        .join(Appeal, Appeal.id == CasePackage.appeal_id)
+        .where(
+            CasePackage.statsforvalter_office_id.in_(sorted(offices)),
+            Appeal.status.not_in([AppealStatus.withdrawn, AppealStatus.closed_by_nav]),
+        )
+    )
     if status is not None:
         query = query.where(CasePackage.status == status)
     if frozen_before is not None:
@@ -54,6 +65,20 @@ async def feed(
         query = query.where(tuple_(CasePackage.frozen_at, CasePackage.id) > tuple_(*after))
     query = query.order_by(CasePackage.frozen_at, CasePackage.id).limit(limit)
     return (await session.scalars(query)).all()
+
+
+async def awaiting_receipt(session: AsyncSession, appeal_id: uuid.UUID) -> CasePackage | None:
+    """The appeal's oldest package still awaiting receipt, if any."""
+    query = (
+        select(CasePackage)
+        .where(
+            CasePackage.appeal_id == appeal_id,
+            CasePackage.status == PackageStatus.awaiting_receipt,
+        )
+        .order_by(CasePackage.frozen_at)
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
 
 
 async def package_documents(session: AsyncSession, package_id: uuid.UUID) -> Sequence[Document]:

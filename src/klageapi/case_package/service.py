@@ -26,6 +26,7 @@ from klageapi.case_package.errors import (
     PackageNotFound,
     ReceiptConflict,
     RequiredDocumentsMissing,
+    SupplementaryPackageWaiting,
     UnknownStatsforvalterOffice,
 )
 from klageapi.case_package.schemas import (
@@ -545,6 +546,9 @@ async def decide(
     check_dates_against_today(clock, not_future={"decided_on": body.decided_on})
 
     async def has_document(appeal: Appeal) -> None:
+        waiting = await repository.awaiting_receipt(session, appeal.id)
+        if waiting is not None:
+            raise SupplementaryPackageWaiting(waiting.id)
         files = await documents.of_appeal(session, appeal.id)
         if not any(
             d.id == body.document_id and d.category is DocumentCategory.statsforvalter_decision

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import service as appeals
-from klageapi.appeal.errors import AppealNotFound
+from klageapi.appeal.errors import AppealNotFound, NotPermittedForRole
 from klageapi.appeal.lifecycle import Role
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
@@ -131,15 +131,19 @@ async def upload(
 ) -> Document:
     """Stream one file into storage and attach it to the appeal.
 
-    NAV attaches any category to its appeals; a Statsforvalter office only its decision and
-    correspondence, to appeals forwarded to it. Anyone else finds no appeal.
+    NAV attaches any category but the Statsforvalter's decision to its appeals; a Statsforvalter
+    office only its decision and correspondence, to appeals forwarded to it. Anyone else finds
+    no appeal.
     """
     appeal, roles = await appeals.access(session, appeal_id, organisation=organisation)
-    may_attach = Role.nav in roles or (
-        Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
-    )
-    if not may_attach:
+    as_statsforvalter = Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
+    if not as_statsforvalter and Role.nav not in roles:
         raise AppealNotFound(appeal_id)
+    if not as_statsforvalter and file.category is DocumentCategory.statsforvalter_decision:
+        # The appeal body's decision comes from the appeal body, never from NAV.
+        raise NotPermittedForRole(
+            action="attaching the Statsforvalter's decision", appeal_id=appeal_id
+        )
     if file.media_type not in allowed_media_types:
         raise DocumentTypeNotAllowed(file.media_type, list(allowed_media_types))
     try:
