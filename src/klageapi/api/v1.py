@@ -10,6 +10,7 @@ from klageapi.case_package.endpoints import router as case_package_router
 from klageapi.document.endpoints import router as document_router
 from klageapi.event.endpoints import router as event_router
 from klageapi.registry.endpoints import router as registry_router
+from klageapi.statistics.endpoints import router as statistics_router
 from klageapi.webhook.endpoints import router as webhook_router
 
 __all__ = ["router"]
@@ -24,3 +25,4 @@ router.include_router(document_router)
 router.include_router(case_package_router)
 router.include_router(event_router)
 router.include_router(webhook_router)
+router.include_router(statistics_router)
