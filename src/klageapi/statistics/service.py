@@ -126,10 +126,9 @@ def _decided(row: RowMapping | None) -> DecidedFigures:
     def stage(name: str) -> StageTimes:
         if row is None:
             return StageTimes(count=0, median_days=None, p90_days=None)
+        median, p90 = row[f"{name}_percentiles"] or (None, None)
         return StageTimes(
-            count=row[f"{name}_count"],
-            median_days=_days(row[f"{name}_median"]),
-            p90_days=_days(row[f"{name}_p90"]),
+            count=row[f"{name}_count"], median_days=_days(median), p90_days=_days(p90)
         )
 
     stages = Stages(**{name: stage(name) for name in STAGES})
