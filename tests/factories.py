@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -38,8 +39,10 @@ def appeal_body(**overrides: Any) -> dict[str, Any]:
 
 
 async def make_appeal(session: AsyncSession, **overrides: Any) -> Appeal:
-    """An appeal stored directly, with its first history row."""
+    """An appeal stored directly, with its first history row (at `registered_at`, default
+    now)."""
     now = dt.datetime.now(dt.UTC)
+    registered_at = overrides.pop("registered_at", now)
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
         "nav_office_unit_number": "1103",
@@ -72,11 +75,41 @@ async def make_appeal(session: AsyncSession, **overrides: Any) -> Appeal:
             action="register",
             to_status=appeal.status,
             actor_organisation="0192:977777771",
-            occurred_at=now,
+            occurred_at=registered_at,
             recorded_at=now,
         )
     )
     await session.flush()
+    return appeal
+
+
+async def add_steps(
+    session: AsyncSession,
+    appeal: Appeal,
+    steps: Sequence[tuple[AppealStatus, dt.datetime]],
+    *,
+    action: str = "step",
+) -> Appeal:
+    """History rows taking the appeal through `steps` (the status it entered, when), written
+    directly, as the lifecycle would have; a step to the status it is in changes no status."""
+    now = dt.datetime.now(dt.UTC)
+    for status, occurred_at in steps:
+        session.add(
+            AppealHistory(
+                appeal_id=appeal.id,
+                action=action,
+                from_status=appeal.status,
+                to_status=status,
+                actor_organisation="0192:977777771",
+                occurred_at=occurred_at,
+                recorded_at=now,
+            )
+        )
+        appeal.status = status
+        appeal.status_changed_at = occurred_at
+        if status is AppealStatus.forwarded and appeal.forwarded_at is None:
+            appeal.forwarded_at = occurred_at
+        await session.flush()
     return appeal
 
 

@@ -11,6 +11,7 @@ from klageapi.citizen.endpoints import router as citizen_router
 from klageapi.document.endpoints import router as document_router
 from klageapi.event.endpoints import router as event_router
 from klageapi.registry.endpoints import router as registry_router
+from klageapi.statistics.endpoints import router as statistics_router
 from klageapi.webhook.endpoints import router as webhook_router
 
 __all__ = ["router"]
@@ -26,3 +27,4 @@ router.include_router(case_package_router)
 router.include_router(event_router)
 router.include_router(webhook_router)
 router.include_router(citizen_router)
+router.include_router(statistics_router)

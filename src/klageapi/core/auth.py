@@ -37,8 +37,10 @@ __all__ = [
     "Organisation",
     "Principal",
     "ReaderDep",
+    "ReaderOrAdminDep",
     "TokenVerifier",
     "WriterDep",
+    "require_reader_or_admin",
     "require_scope",
 ]
 
@@ -253,7 +255,23 @@ def require_scope(scope: str) -> Any:
     return dependency
 
 
+def require_reader_or_admin() -> Any:
+    """A dependency that admits organisations holding the read or the admin scope: figures an
+    administrator may read without also holding the read scope."""
+
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Organisation:
+        if not isinstance(principal, Organisation) or not principal.scopes & {
+            SCOPE_READ,
+            SCOPE_ADMIN,
+        }:
+            raise InsufficientScope(scope=SCOPE_READ)
+        return principal
+
+    return dependency
+
+
 ReaderDep = Annotated[Organisation, Depends(require_scope(SCOPE_READ))]
+ReaderOrAdminDep = Annotated[Organisation, Depends(require_reader_or_admin())]
 WriterDep = Annotated[Organisation, Depends(require_scope(SCOPE_WRITE))]
 AdminDep = Annotated[Organisation, Depends(require_scope(SCOPE_ADMIN))]
 

@@ -24,7 +24,8 @@ STAGES = (
 )
 _NAV_OUTCOMES = ("full_reversal", "partial_reversal", "upheld", "dismissed")
 _DECISIONS = ("upheld", "new_decision", "annulled", "dismissed")
-_TOLERANCE_DAYS = 1e-6
+# The endpoint rounds days to two decimals and shares to four.
+_TOLERANCE = 0.0051
 _DAY = 86400.0
 
 
@@ -165,7 +166,7 @@ def _same(expected: object, reported: object) -> bool:
     if isinstance(expected, float) or isinstance(reported, float):
         if expected is None or reported is None:
             return expected is reported
-        return abs(float(expected) - float(reported)) <= _TOLERANCE_DAYS  # type: ignore[arg-type]
+        return abs(float(expected) - float(reported)) <= _TOLERANCE  # type: ignore[arg-type]
     return expected == reported
 
 

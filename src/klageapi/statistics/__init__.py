@@ -1,0 +1,1 @@
+"""Processing times: where the waiting happens, per office or county and period."""

@@ -1,0 +1,40 @@
+"""Refusals of the statistics endpoint.
+
+ValidationFailed (422)
+├── PeriodReversed      `to` before `from`
+└── PeriodTooLong       a period of more than five years
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from klageapi.core.errors import FieldError, ValidationFailed
+
+__all__ = ["PeriodReversed", "PeriodTooLong"]
+
+
+class PeriodReversed(ValidationFailed):
+    code = "period_reversed"
+
+    def __init__(self, *, start: dt.date, end: dt.date) -> None:
+        super().__init__(
+            [FieldError("to", f"must not be before from ({start.isoformat()})", "period_reversed")]
+        )
+        self.extra.update({"from": start.isoformat(), "to": end.isoformat()})
+
+
+class PeriodTooLong(ValidationFailed):
+    code = "period_too_long"
+
+    def __init__(self, *, start: dt.date, years: int, latest: dt.date) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    "to",
+                    f"a period covers at most {years} years: from {start.isoformat()}"
+                    f" to {latest.isoformat()} at the latest",
+                    "period_too_long",
+                )
+            ]
+        )

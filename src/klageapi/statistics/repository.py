@@ -1,0 +1,276 @@
+"""SQL for processing times: each appeal's milestones read from its history, then counts,
+medians and 90th percentiles per group, all in PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    and_,
+    cast,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from klageapi.appeal.repository import Offices
+from klageapi.models import (
+    Appeal,
+    AppealHistory,
+    AppealStatus,
+    Channel,
+    NavOutcome,
+    StatsforvalterOutcome,
+)
+
+__all__ = [
+    "STAGES",
+    "GroupBy",
+    "Scope",
+    "decided_figures",
+    "received_figures",
+]
+
+S = AppealStatus
+H = AppealHistory
+
+STAGES = (
+    "nav_preparation",
+    "transfer",
+    "waiting_at_statsforvalter",
+    "statsforvalter_work",
+    "waiting_for_documentation",
+    "total",
+)
+_NORWAY = "Europe/Oslo"
+_DAY_SECONDS = 86400.0
+_WORK_MEM = "64MB"
+
+
+class GroupBy(enum.StrEnum):
+    statsforvalter_office = "statsforvalter_office"
+    nav_office = "nav_office"
+    county = "county"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which appeals the figures cover: the caller's offices (None: every appeal, for an
+    administrator) and an optional channel."""
+
+    offices: Offices | None
+    channel: Channel | None
+
+
+def _group_key(group_by: GroupBy) -> ColumnElement[str]:
+    if group_by is GroupBy.statsforvalter_office:
+        return Appeal.statsforvalter_office_id.expression
+    if group_by is GroupBy.nav_office:
+        return Appeal.nav_office_unit_number.expression
+    # Literal arguments: a bound parameter in SELECT and GROUP BY would not be the same
+    # expression to PostgreSQL.
+    return func.left(Appeal.municipality_number, literal_column("2"))
+
+
+def _scope_clause(scope: Scope) -> ColumnElement[bool]:
+    """The appeals of the NAV offices acted for, and the appeals forwarded to the
+    Statsforvalter offices acted for; everything for an administrator."""
+    clauses: list[ColumnElement[bool]] = []
+    if scope.offices is None:
+        clauses.append(true())
+    else:
+        if scope.offices.nav:
+            clauses.append(Appeal.nav_office_unit_number.in_(sorted(scope.offices.nav)))
+        if scope.offices.statsforvalter:
+            clauses.append(
+                Appeal.statsforvalter_office_id.in_(sorted(scope.offices.statsforvalter))
+                & Appeal.forwarded_at.is_not(None)
+            )
+    visible = or_(*clauses) if clauses else false()
+    if scope.channel is not None:
+        return and_(visible, Appeal.channel == scope.channel)
+    return visible
+
+
+def _status_change(to: AppealStatus, *, from_: AppealStatus | None = None) -> ColumnElement[bool]:
+    """History rows entering `to` (from `from_`, if given); not steps that kept the status."""
+    entering = (H.to_status == to) & (H.from_status != to)
+    return entering & (H.from_status == from_) if from_ is not None else entering
+
+
+def _days(later: ColumnElement[Any], earlier: ColumnElement[Any]) -> ColumnElement[Any]:
+    # date_part gives float8; extract would give numeric, several times slower to compute.
+    return func.date_part("epoch", later - earlier) / _DAY_SECONDS
+
+
+def _epoch(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.date_part("epoch", column)
+
+
+def _grouping_sets(key: ColumnElement[str]) -> ColumnElement[Any]:
+    # One row per group and one for all groups together (percentiles do not add up).
+    return func.grouping_sets(tuple_(key), tuple_())
+
+
+def _median_and_p90(days: ColumnElement[Any]) -> ColumnElement[Any]:
+    # Both fractions from one sort of the stage's values.
+    return func.percentile_cont(literal_column("ARRAY[0.5, 0.9]")).within_group(days)
+
+
+async def decided_figures(
+    session: AsyncSession,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    group_by: GroupBy,
+    scope: Scope,
+) -> Sequence[RowMapping]:
+    """Appeals the Statsforvalter decided in [start, end): per group (and once more for all of
+    them, with `is_total`), the count, the share decided within 90 days of the receipt, the
+    outcomes, and each stage's count and [median, 90th percentile] in days."""
+    decided = (
+        select(
+            H.appeal_id,
+            H.occurred_at.label("decided_at"),
+            _group_key(group_by).label("key"),
+            Appeal.statsforvalter_outcome.label("outcome"),
+        )
+        .join(Appeal, Appeal.id == H.appeal_id)
+        .where(
+            # Not _status_change: nothing leaves `decided`, and the plain condition lets the
+            # partial index answer without visiting the table.
+            H.to_status == S.decided,
+            H.occurred_at >= start,
+            H.occurred_at < end,
+            _scope_clause(scope),
+        )
+        .cte("decided")
+    )
+    d = decided.c
+    documentation_seconds = func.sum(_epoch(H.occurred_at.expression)).filter(
+        _status_change(S.under_statsforvalter_review, from_=S.awaiting_documentation)
+    ) - func.sum(_epoch(H.occurred_at.expression)).filter(_status_change(S.awaiting_documentation))
+    # Each decided appeal's milestones, one pass over its history rows, grouped by the appeal
+    # id alone (a narrow key to hash) and joined to the group key and outcome afterwards.
+    h_milestones = (
+        select(
+            H.appeal_id,
+            func.min(H.occurred_at).filter(H.from_status.is_(None)).label("registered_at"),
+            # NAV's preparation lasts until the last forwarding: a package sent back as
+            # incomplete is prepared again. A re-route (not ours) is no new forwarding.
+            func.max(H.occurred_at).filter(_status_change(S.forwarded)).label("forwarded_at"),
+            func.min(H.occurred_at)
+            .filter(_status_change(S.received_by_statsforvalter))
+            .label("sf_received_at"),
+            func.min(H.occurred_at)
+            .filter(
+                _status_change(S.under_statsforvalter_review, from_=S.received_by_statsforvalter)
+            )
+            .label("review_started_at"),
+            documentation_seconds.label("documentation_seconds"),
+        )
+        .where(H.appeal_id.in_(select(d.appeal_id)))
+        .group_by(H.appeal_id)
+        .cte("history_milestones")
+    )
+    hm = h_milestones.c
+    milestones = (
+        select(
+            d.key,
+            d.outcome,
+            d.decided_at,
+            hm.registered_at,
+            hm.forwarded_at,
+            hm.sf_received_at,
+            hm.review_started_at,
+            hm.documentation_seconds,
+        )
+        .join_from(decided, h_milestones, hm.appeal_id == d.appeal_id)
+        .cte("milestones")
+    )
+    m = milestones.c
+    documentation_days = m.documentation_seconds / _DAY_SECONDS
+    # Each decided appeal's stages in days, computed once for all the aggregates below.
+    stages = select(
+        m.key,
+        m.outcome,
+        m.sf_received_at.is_not(None).label("with_receipt"),
+        (
+            cast(func.timezone(_NORWAY, m.decided_at), Date)
+            - cast(func.timezone(_NORWAY, m.sf_received_at), Date)
+            <= literal_column("90")
+        ).label("within_90_days"),
+        _days(m.forwarded_at, m.registered_at).label("nav_preparation"),
+        _days(m.sf_received_at, m.forwarded_at).label("transfer"),
+        _days(m.review_started_at, m.sf_received_at).label("waiting_at_statsforvalter"),
+        (
+            _days(m.decided_at, m.review_started_at)
+            - func.coalesce(documentation_days, literal_column("0.0"))
+        ).label("statsforvalter_work"),
+        documentation_days.label("waiting_for_documentation"),
+        _days(m.decided_at, m.registered_at).label("total"),
+    ).cte("stages")
+    st = stages.c
+    columns: list[ColumnElement[Any]] = [
+        func.grouping(st.key).label("is_total"),
+        st.key,
+        func.count().label("appeals"),
+        func.count().filter(st.within_90_days).label("within_90_days"),
+        func.count().filter(st.with_receipt).label("with_receipt"),
+    ]
+    for outcome in StatsforvalterOutcome:
+        columns.append(func.count().filter(st.outcome == outcome).label(f"outcome_{outcome}"))
+    for name in STAGES:
+        columns += [
+            func.count(st[name]).label(f"{name}_count"),
+            _median_and_p90(st[name]).label(f"{name}_percentiles"),
+        ]
+    query = select(*columns).group_by(_grouping_sets(st.key))
+    # Hashing and sorting every decided appeal's history rows: in memory, not in temporary
+    # files, for this transaction only (bench/statistics.py).
+    await session.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
+    return (await session.execute(query)).mappings().all()
+
+
+async def received_figures(
+    session: AsyncSession,
+    *,
+    start: dt.date,
+    end: dt.date,
+    group_by: GroupBy,
+    scope: Scope,
+) -> Sequence[RowMapping]:
+    """Appeals received (received_on) from start to end inclusive: per group (and once more
+    with the key NULL for all of them), the count, how many came digitally, and NAV's
+    outcomes so far."""
+    key = _group_key(group_by).label("key")
+    columns: list[ColumnElement[Any]] = [
+        func.grouping(key).label("is_total"),
+        key,
+        func.count().label("appeals"),
+        func.count().filter(Appeal.channel == Channel.digital).label("digital"),
+        func.count().filter(Appeal.nav_outcome.is_(None)).label("nav_outcome_pending"),
+    ]
+    for outcome in NavOutcome:
+        columns.append(
+            func.count().filter(Appeal.nav_outcome == outcome).label(f"nav_outcome_{outcome}")
+        )
+    query = (
+        select(*columns)
+        .where(Appeal.received_on >= start, Appeal.received_on <= end, _scope_clause(scope))
+        .group_by(_grouping_sets(key))
+    )
+    return (await session.execute(query)).mappings().all()

@@ -1,0 +1,64 @@
+"""A small simulated year through the real API (in process, committed database): the service
+accepts every planned step, the statistics endpoint agrees with the plans' ground truth in
+every group, and the report shows the endpoint's figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from klageapi.core.config import Settings
+from klageapi.core.dev_issuer import DevIssuer
+from klageapi.report.render import render
+from klageapi.simulation.runner import play_with
+from klageapi.simulation.scenario import plan_year
+from tests.conftest import NOW, CommittedApp
+
+ROUTING = {"03": "sf-oslo-akershus-ostfold-buskerud", "11": "sf-rogaland"}
+
+
+def test_the_same_seed_plans_the_same_year() -> None:
+    first = plan_year(seed=7, appeals=50, now=NOW, routing=_routing())[1]
+    again = plan_year(seed=7, appeals=50, now=NOW, routing=_routing())[1]
+    other = plan_year(seed=8, appeals=50, now=NOW, routing=_routing())[1]
+
+    assert [p.steps for p in first] == [p.steps for p in again]
+    assert [p.steps for p in first] != [p.steps for p in other]
+    assert all(step.at <= NOW for plan in first for step in plan.steps)
+
+
+def _routing() -> dict[str, str]:
+    from klageapi.simulation.scenario import COUNTIES
+
+    return {county: ROUTING.get(county, "sf-vestland") for county in COUNTIES}
+
+
+async def test_a_simulated_year_matches_the_statistics_and_the_report_shows_them(
+    race_track: CommittedApp, settings: Settings
+) -> None:
+    outcome = await play_with(
+        race_track.client,
+        DevIssuer(settings.data_dir),
+        appeals=120,
+        seed=3,
+        concurrency=8,
+        now=NOW,
+    )
+
+    assert outcome.differences == []
+    total = outcome.reported["statsforvalter_office"]["total"]
+    assert total["received"]["appeals"] == 120
+    assert total["decided"]["appeals"] > 50
+    html = render(
+        outcome.reported["statsforvalter_office"],
+        names={"sf-rogaland": "Statsforvalteren i Rogaland"},
+        generated_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    )
+    share = total["decided"]["within_90_days_share"]
+    assert "within 90 days of receipt" in html
+    assert f"{share:.0%} within 90 days" in html
+    for group in outcome.reported["statsforvalter_office"]["groups"]:
+        group_share = group["decided"]["within_90_days_share"]
+        if group_share is not None:
+            assert f"{group_share:.1%} within 90 days" in html
+    assert "<script" not in html and not re.search(r'(src|href)="https?:', html)
