@@ -62,3 +62,12 @@ async def test_a_simulated_year_matches_the_statistics_and_the_report_shows_them
         if group_share is not None:
             assert f"{group_share:.1%} within 90 days" in html
     assert "<script" not in html and not re.search(r'(src|href)="https?:', html)
+
+
+def test_an_outcome_after_now_has_not_happened() -> None:
+    _, plans = plan_year(seed=5, appeals=400, now=NOW, routing=_routing())
+
+    for plan in plans:
+        kinds = {step.kind for step in plan.steps}
+        assert (plan.nav_outcome is not None) == ("nav_outcome" in kinds)
+        assert (plan.decision is not None) == ("decide" in kinds)

@@ -184,6 +184,12 @@ def plan_year(
         _plan_steps(plan, rng, queue=queue, nav_pace=nav_pace[office.unit_number], others=others)
         plan.steps = [step for step in plan.steps if step.at <= now]
         plan.statuses = [(status, at) for status, at in plan.statuses if at <= now]
+        # What lies after `now` has not happened: neither has its outcome.
+        kinds = {step.kind for step in plan.steps}
+        if "nav_outcome" not in kinds:
+            plan.nav_outcome = None
+        if "decide" not in kinds:
+            plan.decision = None
         plans.append(plan)
     return offices, plans
 

@@ -36,6 +36,7 @@ from klageapi.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from klageapi.webhook.repository import insert_deliveries
 
 __all__ = [
     "Attempt",
@@ -118,20 +119,7 @@ async def _insert_deliveries(
         .where(or_(acts_for_nav_office, Event.statsforvalter_visible & acts_for_statsforvalter))
         .order_by(Event.transaction_id, Event.id, WebhookSubscription.id)
     )
-    await session.execute(
-        insert(WebhookDelivery).from_select(
-            [
-                WebhookDelivery.id,
-                WebhookDelivery.subscription_id,
-                WebhookDelivery.event_id,
-                WebhookDelivery.reason,
-                WebhookDelivery.status,
-                WebhookDelivery.next_attempt_at,
-                WebhookDelivery.created_at,
-            ],
-            chosen,
-        )
-    )
+    await session.execute(insert_deliveries(chosen))
 
 
 def _head_due() -> object:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, literal, select
+from sqlalchemy import ColumnElement, Insert, Select, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -23,6 +24,7 @@ __all__ = [
     "deliveries_page",
     "get_delivery",
     "get_owned",
+    "insert_deliveries",
     "list_owned",
     "queue_events",
 ]
@@ -139,20 +141,22 @@ async def queue_events(
         .where(events)
         .order_by(Event.transaction_id, Event.id)
     )
-    result = await session.execute(
-        insert(WebhookDelivery)
-        .from_select(
-            [
-                WebhookDelivery.id,
-                WebhookDelivery.subscription_id,
-                WebhookDelivery.event_id,
-                WebhookDelivery.reason,
-                WebhookDelivery.status,
-                WebhookDelivery.next_attempt_at,
-                WebhookDelivery.created_at,
-            ],
-            chosen,
-        )
-        .returning(WebhookDelivery.id)
-    )
+    result = await session.execute(insert_deliveries(chosen).returning(WebhookDelivery.id))
     return len(result.all())
+
+
+def insert_deliveries(rows: Select[Any]) -> Insert:
+    """INSERT of pending deliveries from `rows`: (id, subscription id, event row id, reason,
+    status, next attempt, created); in the order given, which is the order they are sent in."""
+    return insert(WebhookDelivery).from_select(
+        [
+            WebhookDelivery.id,
+            WebhookDelivery.subscription_id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.reason,
+            WebhookDelivery.status,
+            WebhookDelivery.next_attempt_at,
+            WebhookDelivery.created_at,
+        ],
+        rows,
+    )
