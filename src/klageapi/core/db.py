@@ -19,13 +19,14 @@ from klageapi.core.config import Settings
 __all__ = ["SessionDep", "create_engine", "create_sessionmaker", "current_revision", "get_session"]
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """An asyncpg engine whose connections work in UTC."""
+def create_engine(url: str, settings: Settings, *, pre_ping: bool = True) -> AsyncEngine:
+    """An asyncpg engine whose connections work in UTC. `pre_ping` tests each connection as it
+    is taken from the pool (a round trip), so a request never meets one the server dropped."""
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         # SQL errors would otherwise carry bound values (national ids) into log lines.
         hide_parameters=True,
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "klageapi"}},
