@@ -43,6 +43,7 @@ async def test_a_journey_over_http_shows_up_in_the_statsforvalters_figures(
         headers=auth(),
     )
     assert fulfilled.status_code == 201, fulfilled.text
+    await acknowledge(client, auth, fulfilled.json()["id"])  # the supplementary package
     clock.advance(3 * DAY)
     letter = await upload(
         client, auth, appeal_id, category="statsforvalter_decision", org=SF_ROGALAND_ORG
