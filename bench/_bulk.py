@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
+from _harness import free_port, postmaster_pid, stop_process, wait_ready
 
 from klageapi.core.dev_issuer import DevIssuer
 
@@ -60,8 +59,6 @@ NATIONAL_ID = "15076500565"
 """Made up, with valid check digits (as in tests/factories.py)."""
 
 _SCOPES = "klageapi:read klageapi:write"
-_READY_TIMEOUT_SECONDS = 180.0
-_STOP_TIMEOUT_SECONDS = 30.0
 _WRITE_BLOCK_BYTES = 4 * MIB
 _ID_OFFSET = len(b"%PDF-1.7\n%")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
@@ -207,7 +204,7 @@ def running_service_in(data_dir: Path, *, max_document_bytes: int) -> Iterator[B
     }
     env.pop("KLAGEAPI_DATABASE_URL", None)
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = data_dir / "server.log"
     process: subprocess.Popen[bytes] | None = None
@@ -220,60 +217,14 @@ def running_service_in(data_dir: Path, *, max_document_bytes: int) -> Iterator[B
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(process, base_url, log)
-        postmaster = _postmaster_pid(data_dir / "postgres")
+        wait_ready(process, base_url, log)
+        postmaster = postmaster_pid(data_dir / "postgres")
         yield BulkService(base_url=base_url, pid=process.pid, data_dir=data_dir)
     finally:
         if process is not None:
-            _stop(process)
+            stop_process(process)
         if postmaster is not None:
             _stop_postmaster(postmaster)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    if not path.exists():
-        return "(no server log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
-    with httpx.Client(base_url=base_url, timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the service exited ({process.returncode}):\n{_tail(log)}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/readyz").status_code == 200:
-                    return
-            time.sleep(0.25)
-    raise RuntimeError(
-        f"the service was not ready in {_READY_TIMEOUT_SECONDS:.0f} s:\n{_tail(log)}"
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=_STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _postmaster_pid(pgdata: Path) -> int | None:
-    try:
-        return int((pgdata / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _alive(pid: int) -> bool:

@@ -39,9 +39,13 @@ __all__ = [
     "DEMO_NAV_ORGANISATION",
     "CpuMeter",
     "Service",
+    "free_port",
     "national_ids",
     "percentile",
+    "postmaster_pid",
     "running_service",
+    "stop_process",
+    "wait_ready",
 ]
 
 DEMO_NAV_ORGANISATION = "977777771"
@@ -71,7 +75,7 @@ class Service:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -89,7 +93,7 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+def wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
     deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
     with httpx.Client(base_url=base_url, timeout=5.0) as client:
         while time.monotonic() < deadline:
@@ -104,7 +108,7 @@ def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> N
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
     process.terminate()
@@ -133,7 +137,7 @@ def running_service(*, database_url: str | None = None) -> Iterator[Service]:
     env.pop("KLAGEAPI_DATABASE_URL", None)
     if given_url:
         env["KLAGEAPI_DATABASE_URL"] = given_url
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = folder / "server.log"
     process: subprocess.Popen[bytes] | None = None
@@ -152,7 +156,7 @@ def running_service(*, database_url: str | None = None) -> Iterator[Service]:
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        _wait_ready(process, base_url, log)
+        wait_ready(process, base_url, log)
         if given_url:
             dsn = _asyncpg_dsn(given_url)
         else:
@@ -171,17 +175,17 @@ def running_service(*, database_url: str | None = None) -> Iterator[Service]:
             dsn=dsn,
             embedded=given_url is None,
             pid=process.pid,
-            postmaster_pid=None if given_url else _postmaster_pid(folder / "postgres"),
+            postmaster_pid=None if given_url else postmaster_pid(folder / "postgres"),
         )
     finally:
         if process is not None:
-            _stop(process)
+            stop_process(process)
         if embedded is not None:
             embedded.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _postmaster_pid(pgdata: Path) -> int | None:
+def postmaster_pid(pgdata: Path) -> int | None:
     try:
         return int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):

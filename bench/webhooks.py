@@ -28,7 +28,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from _harness import Service, _free_port, percentile, running_service
+from _harness import Service, free_port, percentile, running_service
 
 from klageapi.webhook.signing import signed_headers
 
@@ -46,7 +46,7 @@ VALUES ($1, 'appeal.status_changed', now(), now(), $2, '1103', 'sf-rogaland', fa
 
 class Receiver:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self._process = subprocess.Popen(  # noqa: S603
             [sys.executable, str(_HERE / "_receiver.py"), str(self.port)]
