@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
+from klageapi.api.app import create_app
+from klageapi.core.logging import configure_logging
 from klageapi.models import WebhookDelivery, WebhookSubscription
 from tests import journey
 from tests.conftest import SF_ROGALAND_ORG, CommittedApp
@@ -230,3 +235,34 @@ async def test_a_switched_off_subscription_gets_nothing(
     await make_dispatcher(race_track).drain()
 
     assert receiver.events() == []
+
+
+@pytest.fixture
+def _restore_logging() -> Iterator[None]:
+    # The lifespan configures logging as the settings say; put back the run's configuration.
+    yield
+    configure_logging(level="INFO", json=True)
+
+
+@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.parametrize("run_worker", [True, False])
+async def test_the_api_process_sends_webhooks_itself_unless_told_not_to(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver, run_worker: bool
+) -> None:
+    await subscribe(race_track, auth, receiver)
+    settings = race_track.app.state.settings.model_copy(update={"run_worker": run_worker})
+    app = create_app(settings, engine=race_track.engine, clock=race_track.app.state.clock)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client,
+    ):
+        await journey.register(client, auth)
+        if run_worker:
+            await receiver.wait_for(2)  # the ping, then the event
+        else:
+            await asyncio.sleep(1.5)
+
+    assert [json.loads(r.body)["type"] for r in receiver.events()] == (
+        ["appeal.received"] if run_worker else []
+    )
