@@ -192,6 +192,12 @@ def postmaster_pid(pgdata: Path) -> int | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used so far (0.0 when it is gone, or off Linux)."""
+    stat = _stat(pid)
+    return stat[1] if stat else 0.0
+
+
 def _stat(pid: int) -> tuple[int, float] | None:
     """(parent pid, CPU seconds used) of a process, from /proc; None if it is gone."""
     try:

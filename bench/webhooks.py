@@ -28,7 +28,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from _harness import Service, free_port, percentile, running_service
+from _harness import Service, cpu_seconds, free_port, percentile, running_service
 
 from klageapi.webhook.signing import signed_headers
 
@@ -82,6 +82,9 @@ class Worker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self._process.pid)
 
     def stop(self) -> None:
         self._process.send_signal(signal.SIGTERM)
@@ -215,7 +218,9 @@ async def run(*, rate: float, seconds: float, backlog: int) -> bool:
                 worker = Worker(service)
                 # Warm-up, and the worker's start-up: wait for all of these to arrive.
                 await _latency(pool, receiver, appeal_id, rate=rate, seconds=1, settle=120)
+                cpu_before = worker.cpu_seconds()
                 latencies = await _latency(pool, receiver, appeal_id, rate=rate, seconds=seconds)
+                worker_cpu_ms = (worker.cpu_seconds() - cpu_before) * 1000 / (rate * seconds)
                 worker.stop()
                 ids = await _backlog(pool, appeal_id, backlog)
                 worker = Worker(service)
@@ -232,7 +237,7 @@ async def run(*, rate: float, seconds: float, backlog: int) -> bool:
     print(
         f"webhooks: latency over {len(latencies)} events at {rate:g}/s: p50 {p50:.1f} ms,"
         f" p99 {p99:.1f} ms (goal p99 <= {LATENCY_GOAL_MS:.0f} ms:"
-        f" {'met' if latency_met else 'MISSED'})"
+        f" {'met' if latency_met else 'MISSED'}); worker CPU {worker_cpu_ms:.2f} ms per event"
     )
     print(
         f"webhooks: backlog of {backlog}: worker {worker_rate:.0f}/s, raw httpx loop"

@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook
 from klageapi.api.app import create_app
 from klageapi.core.logging import configure_logging
 from klageapi.models import WebhookDelivery, WebhookSubscription
+from klageapi.webhook.dispatcher import Dispatcher
 from tests import journey
 from tests.conftest import SF_ROGALAND_ORG, CommittedApp
 from tests.factories import NATIONAL_ID
@@ -266,3 +267,34 @@ async def test_the_api_process_sends_webhooks_itself_unless_told_not_to(
     assert [json.loads(r.body)["type"] for r in receiver.events()] == (
         ["appeal.received"] if run_worker else []
     )
+
+
+async def test_a_running_dispatcher_is_woken_by_every_commit_and_never_waits_for_its_poll(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    # A poll far beyond the test's patience: every delivery must come from a notice. The first
+    # answer is held, so events arrive while their subscription is being sent and cannot be
+    # claimed: the sender must take them on, or wake the dispatcher when it lets go.
+    state = race_track.app.state
+    settings = state.settings.model_copy(update={"worker_poll_seconds": 600.0})
+    dispatcher = Dispatcher(race_track.engine, state.sessionmaker, settings, state.http_client)
+    await subscribe(race_track, auth, receiver, event_types=["appeal.received"])
+    release = asyncio.Event()
+    receiver.answers = [Answer(hold=release)]
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.sleep(0.3)  # listening
+        await journey.register(race_track.client, auth)
+        await receiver.wait_for(2)  # the ping and the held first event
+        for _ in range(3):
+            await journey.register(race_track.client, auth)
+        release.set()
+        await receiver.wait_for(5, within=5)
+        for _ in range(3):  # one at a time, each after the dispatcher went idle
+            await asyncio.sleep(0.2)
+            await journey.register(race_track.client, auth)
+        await receiver.wait_for(8, within=5)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert len({r.headers["webhook-id"] for r in receiver.events()}) == 7

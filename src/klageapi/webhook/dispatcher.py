@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from klageapi.core.config import Settings
 from klageapi.core.logging import get_logger
 from klageapi.core.metrics import Metrics
-from klageapi.models import WebhookSubscription
+from klageapi.models import Event, WebhookDelivery, WebhookSubscription
 from klageapi.webhook import queue, sender
 from klageapi.webhook.service import signing_secrets
 
@@ -67,6 +67,10 @@ class Dispatcher:
         self._lease_seconds = 2 * settings.webhook_timeout_seconds + 5
         self._wake = asyncio.Event()
         self._sending: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Notices from others, counted so a finishing sender can tell whether one came while
+        # its subscription was excluded from claiming.
+        self._notices = 0
+        self._listening = False
 
     async def run(self) -> None:
         """Dispatch until cancelled."""
@@ -100,7 +104,7 @@ class Dispatcher:
         while True:
             free = self._settings.worker_concurrency - len(self._sending)
             async with self._sessionmaker() as session, session.begin():
-                read = await queue.fan_out(session, limit=_FAN_OUT_BATCH)
+                read = await queue.fan_out(session, limit=_FAN_OUT_BATCH, origin=self.owner)
                 if read == _FAN_OUT_BATCH:
                     continue  # more to fan out first, in a transaction of its own
                 claimed = []
@@ -113,10 +117,13 @@ class Dispatcher:
                         exclude=list(self._sending),
                     )
             break
+        full = len(claimed) >= free
         for subscription_id in claimed:
             task = asyncio.create_task(self._send_all(subscription_id))
             self._sending[subscription_id] = task
-            task.add_done_callback(functools.partial(self._finished, subscription_id))
+            task.add_done_callback(
+                functools.partial(self._finished, subscription_id, self._notices, full)
+            )
 
     async def drain(self, *, within: float = 30.0) -> None:
         """Rounds until no enabled subscription has a pending delivery, waiting out retries
@@ -130,9 +137,19 @@ class Dispatcher:
                         return
                 await asyncio.sleep(0.05)
 
-    def _finished(self, subscription_id: uuid.UUID, _: asyncio.Task[None]) -> None:
+    def _finished(
+        self, subscription_id: uuid.UUID, notices: int, full: bool, _: asyncio.Task[None]
+    ) -> None:
         self._sending.pop(subscription_id, None)
-        self._wake.set()
+        # Claim again when a notice may have been passed over while the subscription was
+        # being sent, or when a free slot may be waited for; otherwise sleep until a notice.
+        if full or self._notices != notices or not self._listening:
+            self._wake.set()
+
+    def _noticed(self, origin: str) -> None:
+        if origin != self.owner:  # its own fan-out was claimed in the same transaction
+            self._notices += 1
+            self._wake.set()
 
     async def _listen(self) -> Any:
         """A connection of its own that LISTENs; None (polling only) when that fails."""
@@ -141,32 +158,46 @@ class Dispatcher:
             raw = await connection.get_raw_connection()
             driver = raw.driver_connection
             assert driver is not None
-            await driver.add_listener(CHANNEL, lambda *_: self._wake.set())
+            await driver.add_listener(CHANNEL, lambda *notice: self._noticed(notice[-1]))
         except Exception as error:
             _log.warning("dispatcher_listen_failed", error=type(error).__name__)
             return None
+        self._listening = True
         return connection
 
     async def _send_all(self, subscription_id: uuid.UUID) -> None:
+        holding = True
         try:
-            while await self._send_batch(subscription_id):
-                pass
+            while holding:
+                holding = await self._send_batch(subscription_id)
         except Exception as error:
             _log.warning(
                 "webhook_send_failed", subscription_id=str(subscription_id), error=repr(error)
             )
         finally:
-            with contextlib.suppress(Exception):
-                async with self._sessionmaker() as session, session.begin():
-                    await queue.release(session, subscription_id, owner=self.owner)
+            if holding:
+                with contextlib.suppress(Exception):
+                    await self._release(subscription_id)
+
+    async def _release(self, subscription_id: uuid.UUID) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await queue.release(session, subscription_id, owner=self.owner)
 
     async def _send_batch(self, subscription_id: uuid.UUID) -> bool:
-        """Send the subscription's next pending deliveries in order; True to go on."""
+        """Send the subscription's next due deliveries in order; True while the lease is
+        still held and there is more to send."""
         async with self._sessionmaker() as session:
             subscription = await session.get(WebhookSubscription, subscription_id)
-            if subscription is None or not subscription.enabled:
-                return False
-            batch = await queue.head(session, subscription_id, limit=_HEAD_BATCH)
+            batch: Sequence[tuple[WebhookDelivery, Event]] = ()
+            if subscription is not None and subscription.enabled:
+                batch = await queue.head(session, subscription_id, limit=_HEAD_BATCH)
+        if (
+            subscription is None
+            or not batch
+            or batch[0][0].next_attempt_at > dt.datetime.now(dt.UTC)
+        ):
+            await self._release(subscription_id)
+            return False
         done: list[queue.Attempt] = []
         last_record = time.monotonic()
         for delivery, event in batch:
@@ -196,11 +227,9 @@ class Dispatcher:
                 if not await self._record(subscription_id, done, None):
                     return False
                 done, last_record = [], time.monotonic()
-        if done and not await self._record(subscription_id, done, None):
-            return False
-        # Go on while there was something to send: deliveries fanned out meanwhile are sent
-        # under the same lease, without giving it back and claiming it again.
-        return bool(done)
+        # Deliveries fanned out meanwhile are sent under the same lease; when none are due,
+        # the lease is given back in the same transaction.
+        return await self._record(subscription_id, done, None, release_when_idle=True)
 
     def _failure(
         self, delivery_id: uuid.UUID, attempt: int, outcome: sender.Outcome
@@ -219,6 +248,8 @@ class Dispatcher:
         subscription_id: uuid.UUID,
         attempts: list[queue.Attempt],
         failure: sender.Outcome | None,
+        *,
+        release_when_idle: bool = False,
     ) -> bool:
         gone = failure is not None and failure.status_code == 410
         async with self._sessionmaker() as session, session.begin():
@@ -230,6 +261,7 @@ class Dispatcher:
                 lease_seconds=self._lease_seconds,
                 disable_after=dt.timedelta(hours=self._settings.webhook_disable_after_hours),
                 disable_reason="the receiver answered 410 Gone" if gone else None,
+                release_when_idle=release_when_idle,
             )
         if gone:
             _log.info("webhook_subscription_disabled", subscription_id=str(subscription_id))

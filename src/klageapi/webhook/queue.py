@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import (
     and_,
     any_,
+    case,
     exists,
     func,
     insert,
@@ -39,6 +40,7 @@ from klageapi.models import (
 from klageapi.webhook.repository import insert_deliveries
 
 __all__ = [
+    "NOTIFY_ORIGIN",
     "Attempt",
     "claim",
     "fan_out",
@@ -49,11 +51,16 @@ __all__ = [
 ]
 
 _NOW = func.now()
+NOTIFY_ORIGIN = "klageapi.notify_origin"
+"""The transaction setting whose value the dispatcher trigger sends as the NOTIFY payload."""
 
 
-async def fan_out(session: AsyncSession, *, limit: int) -> int | None:
+async def fan_out(session: AsyncSession, *, limit: int, origin: str = "") -> int | None:
     """Create the deliveries of the next `limit` final events and move the cursor past them.
-    Returns how many events were read, or None when another worker holds the cursor."""
+    Returns how many events were read, or None when another worker holds the cursor.
+
+    `origin` goes with the commit's NOTIFY, so the dispatcher that fanned out (and claimed in
+    the same transaction) can tell its own notice from other workers'."""
     below = await events.horizon(session)
     cursor = (
         await session.execute(
@@ -74,6 +81,7 @@ async def fan_out(session: AsyncSession, *, limit: int) -> int | None:
     ).all()
     end = (positions[-1][0], positions[-1][1]) if positions else start
     if positions:
+        await session.execute(select(func.set_config(NOTIFY_ORIGIN, origin, True)))
         await _insert_deliveries(session, start, end)
     if len(positions) < limit:
         # Everything final was read: continue from the horizon, past hidden gaps.
@@ -212,23 +220,26 @@ async def record(
     lease_seconds: float,
     disable_after: dt.timedelta,
     disable_reason: str | None,
+    release_when_idle: bool = False,
 ) -> bool:
-    """Record attempts (successes, or one failure last), renew the lease, and track the
-    subscription's run of failures. False when the lease was lost: stop sending."""
-    await session.execute(
-        insert(WebhookAttempt),
-        [
-            {
-                "delivery_id": a.delivery_id,
-                "attempted_at": a.attempted_at,
-                "duration_ms": a.duration_ms,
-                "status_code": a.status_code,
-                "response_excerpt": a.response_excerpt,
-                "error": a.error,
-            }
-            for a in attempts
-        ],
-    )
+    """Record attempts (successes, or one failure last) and track the subscription's run of
+    failures. The lease is renewed, or given back after a failure, or, with
+    `release_when_idle`, when nothing more is due. True while the lease is still held."""
+    if attempts:
+        await session.execute(
+            insert(WebhookAttempt),
+            [
+                {
+                    "delivery_id": a.delivery_id,
+                    "attempted_at": a.attempted_at,
+                    "duration_ms": a.duration_ms,
+                    "status_code": a.status_code,
+                    "response_excerpt": a.response_excerpt,
+                    "error": a.error,
+                }
+                for a in attempts
+            ],
+        )
     delivered = [a for a in attempts if a.delivered]
     if delivered:
         await session.execute(
@@ -256,7 +267,22 @@ async def record(
                 else _NOW + _seconds(attempt.retry_in_seconds or 0),
             )
         )
-    values: dict[str, object] = {"lease_expires_at": _NOW + _seconds(lease_seconds)}
+    renewal = _NOW + _seconds(lease_seconds)
+    values: dict[str, object] = {"lease_expires_at": renewal}
+    if failed:
+        # Sending stops at a failure; the retry is claimed again when it is due.
+        values |= {"lease_owner": None, "lease_expires_at": None}
+    elif release_when_idle:
+        # Keep the lease only while something is due: saves a round of claiming and releasing.
+        due = exists().where(
+            WebhookDelivery.subscription_id == subscription_id,
+            WebhookDelivery.status == DeliveryStatus.pending,
+            WebhookDelivery.next_attempt_at <= _NOW,
+        )
+        values |= {
+            "lease_owner": case((due, WebhookSubscription.lease_owner), else_=None),
+            "lease_expires_at": case((due, renewal), else_=None),
+        }
     if failed:
         failing_since = func.coalesce(WebhookSubscription.failing_since, _NOW)
         values["failing_since"] = failing_since
@@ -268,7 +294,7 @@ async def record(
         update(WebhookSubscription)
         .where(WebhookSubscription.id == subscription_id, WebhookSubscription.lease_owner == owner)
         .values(**values)
-        .returning(WebhookSubscription.failing_since)
+        .returning(WebhookSubscription.failing_since, WebhookSubscription.lease_owner)
     )
     row = renewed.one_or_none()
     if row is not None and failed and disable_reason is None and row[0] is not None:
@@ -289,7 +315,7 @@ async def record(
                 ).bindparams(last_answer=_answer(failed[-1])),
             )
         )
-    return row is not None
+    return row is not None and row[1] is not None
 
 
 def _answer(attempt: Attempt) -> str:
