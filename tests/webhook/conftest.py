@@ -22,6 +22,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    peer: tuple[str, int] | None = None  # the sender's address and port: one per connection
 
 
 @dataclass
@@ -53,7 +54,9 @@ class Receiver:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         async with self._arrived:
-            self.received.append(Received(scope["path"], headers, body, time.monotonic()))
+            self.received.append(
+                Received(scope["path"], headers, body, time.monotonic(), scope.get("client"))
+            )
             self._arrived.notify_all()
         answer = self.answers.pop(0) if self.answers else self.default
         if answer.hold is not None:
