@@ -6,21 +6,25 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from standardwebhooks.webhooks import Webhook
 
 from klageapi.api.app import create_app
+from klageapi.core.config import Settings
+from klageapi.core.db import create_sessionmaker
 from klageapi.core.logging import configure_logging
+from klageapi.core.migrations import upgrade_to_head
 from klageapi.models import WebhookDelivery, WebhookSubscription
 from klageapi.webhook.dispatcher import Dispatcher
 from tests import journey
-from tests.conftest import SF_ROGALAND_ORG, CommittedApp
+from tests.conftest import SF_ROGALAND_ORG, CommittedApp, create_database
 from tests.factories import NATIONAL_ID
 from tests.journey import AuthHeaders
 from tests.webhook.conftest import Answer, Receiver, make_dispatcher
@@ -298,3 +302,29 @@ async def test_a_running_dispatcher_is_woken_by_every_commit_and_never_waits_for
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
     assert len({r.headers["webhook-id"] for r in receiver.events()}) == 7
+
+
+async def test_a_dispatcher_waits_for_the_schema_before_its_first_round(
+    postgres_server_url: str, settings: Settings
+) -> None:
+    url = await create_database(postgres_server_url, f"klageapi_waiting_{uuid.uuid4().hex[:8]}")
+    engine = create_async_engine(url)
+    quick = settings.model_copy(update={"worker_poll_seconds": 0.05})
+    async with httpx.AsyncClient() as http_client:
+        dispatcher = Dispatcher(engine, create_sessionmaker(engine), quick, http_client)
+        running = asyncio.create_task(dispatcher.run())
+        try:
+            await asyncio.sleep(0.5)
+            assert not running.done()
+            assert not dispatcher.listening  # still waiting: no rounds against a bare database
+
+            await upgrade_to_head(engine)
+            for _ in range(100):  # it looks again every poll
+                if dispatcher.listening:
+                    break
+                await asyncio.sleep(0.05)
+            assert dispatcher.listening
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await engine.dispose()

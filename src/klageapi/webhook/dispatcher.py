@@ -25,8 +25,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from klageapi.core.config import Settings
+from klageapi.core.db import current_revision
 from klageapi.core.logging import get_logger
 from klageapi.core.metrics import Metrics
+from klageapi.core.migrations import head_revision
 from klageapi.models import Event, WebhookDelivery, WebhookSubscription
 from klageapi.webhook import queue, sender
 from klageapi.webhook.service import signing_secrets
@@ -70,10 +72,11 @@ class Dispatcher:
         # Notices from others, counted so a finishing sender can tell whether one came while
         # its subscription was excluded from claiming.
         self._notices = 0
-        self._listening = False
+        self.listening = False  # woken by notices (else it polls only)
 
     async def run(self) -> None:
-        """Dispatch until cancelled."""
+        """Dispatch until cancelled, once the database is at this code's schema."""
+        await self._until_schema_current()
         listener = await self._listen()
         last_periodic = 0.0
         try:
@@ -137,13 +140,31 @@ class Dispatcher:
                         return
                 await asyncio.sleep(0.05)
 
+    async def _until_schema_current(self) -> None:
+        """Wait while the database is not at the schema this code was written for (a
+        deployment's migrate step still to come, or the database away): rounds would fail."""
+        expected, told = head_revision(), False
+        while True:
+            try:
+                found = await current_revision(self._engine)
+            except Exception as error:
+                found = f"unreachable ({type(error).__name__})"
+            if found == expected:
+                if told:
+                    _log.info("dispatcher_schema_current", revision=expected)
+                return
+            if not told:
+                _log.warning("dispatcher_waiting_for_schema", expected=expected, found=found)
+                told = True
+            await asyncio.sleep(self._settings.worker_poll_seconds)
+
     def _finished(
         self, subscription_id: uuid.UUID, notices: int, full: bool, _: asyncio.Task[None]
     ) -> None:
         self._sending.pop(subscription_id, None)
         # Claim again when a notice may have been passed over while the subscription was
         # being sent, or when a free slot may be waited for; otherwise sleep until a notice.
-        if full or self._notices != notices or not self._listening:
+        if full or self._notices != notices or not self.listening:
             self._wake.set()
 
     def _noticed(self, origin: str) -> None:
@@ -162,7 +183,7 @@ class Dispatcher:
         except Exception as error:
             _log.warning("dispatcher_listen_failed", error=type(error).__name__)
             return None
-        self._listening = True
+        self.listening = True
         return connection
 
     async def _send_all(self, subscription_id: uuid.UUID) -> None:

@@ -16,7 +16,7 @@ from klageapi import __version__
 from klageapi.event.schemas import event_read
 from klageapi.models import Event
 from klageapi.webhook.signing import signed_headers
-from klageapi.webhook.targets import Network, RefusedTarget, resolve
+from klageapi.webhook.targets import Network, RefusedTarget, Target, resolve
 
 __all__ = ["EXCERPT_BYTES", "Outcome", "event_message", "ping_message", "send"]
 
@@ -67,8 +67,10 @@ async def send(
     body: bytes,
     timeout_seconds: float,
     allowed: Sequence[Network],
+    target: Target | None = None,
 ) -> Outcome:
-    """POST `body` to `url`, signed, within `timeout_seconds` all told; never raises."""
+    """POST `body` to `url`, signed, within `timeout_seconds` all told; never raises. The URL
+    is resolved and checked first, unless its checked `target` is given."""
     attempted_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
 
@@ -76,10 +78,11 @@ async def send(
         duration = round((time.perf_counter() - started) * 1000)
         return Outcome(attempted_at=attempted_at, duration_ms=duration, **fields)  # type: ignore[arg-type]
 
-    try:
-        target = await resolve(url, allowed=allowed)
-    except RefusedTarget as refused:
-        return outcome(error=f"refused: {refused.reason}")
+    if target is None:
+        try:
+            target = await resolve(url, allowed=allowed)
+        except RefusedTarget as refused:
+            return outcome(error=f"refused: {refused.reason}")
     headers = signed_headers(secrets, message_id=message_id, timestamp=attempted_at, body=body)
     headers |= {"host": target.host_header, "user-agent": _USER_AGENT}
     extensions = {"sni_hostname": target.server_name} if target.server_name else {}

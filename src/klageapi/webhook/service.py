@@ -265,9 +265,10 @@ async def _check_url(
     if not settings.is_development and not url.startswith("https://"):
         raise WebhookUrlNotHttps()
     allowed = settings.webhook_allowed_networks
-    await resolve(url, allowed=allowed)
+    target = await resolve(url, allowed=allowed)  # refused here with the reason, as a 422
     outcome = await sender.send(
         http_client,
+        target=target,
         url=url,
         secrets=secrets,
         message_id=f"ping_{uuid.uuid4()}",
