@@ -328,3 +328,32 @@ async def test_a_dispatcher_waits_for_the_schema_before_its_first_round(
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             await engine.dispose()
+
+
+async def test_the_periodic_task_runs_between_rounds_and_survives_a_failure(
+    race_track: CommittedApp,
+) -> None:
+    calls = 0
+
+    async def periodic() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("the database went away for a moment")
+
+    state = race_track.app.state
+    quick = state.settings.model_copy(update={"worker_poll_seconds": 0.05})
+    dispatcher = Dispatcher(
+        race_track.engine,
+        state.sessionmaker,
+        quick,
+        state.http_client,
+        periodic=periodic,
+        periodic_seconds=0.1,
+    )
+    running = asyncio.create_task(dispatcher.run())
+    await asyncio.sleep(1.0)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+    assert 3 <= calls <= 12  # once per 0.1 s at most, and on after the failed first call

@@ -102,8 +102,11 @@ async def _views(
     steps = await repository.steps(session, ids)
     due = await repository.open_documentation_due_on(session, ids)
     views = []
+    records: dict[tuple[str, AppealStatus], repository.OfficeRecord] = {}
     for item in own:
-        window = await _window(session, item, steps[item.appeal.id], texts=texts, clock=clock)
+        window = await _window(
+            session, item, steps[item.appeal.id], records, texts=texts, clock=clock
+        )
         views.append(_view(item, steps[item.appeal.id], due.get(item.appeal.id), window, texts))
     await audit.record_many(
         session,
@@ -206,11 +209,18 @@ def _actions(
 
 
 async def _window(
-    session: AsyncSession, item: OwnAppeal, steps: Steps, *, texts: Catalogue, clock: Clock
+    session: AsyncSession,
+    item: OwnAppeal,
+    steps: Steps,
+    records: dict[tuple[str, AppealStatus], repository.OfficeRecord],
+    *,
+    texts: Catalogue,
+    clock: Clock,
 ) -> DecisionWindowRead | None:
     """When to expect an answer: a preliminary reply's date if there is one; else the office's
     p50 to p90 of the time from the appeal's current status to a decision over the last
-    12 months, counted from when the appeal entered it; else the 90-day target."""
+    12 months, counted from when the appeal entered it; else the 90-day target. `records`
+    keeps the office figures already read for this answer."""
     appeal = item.appeal
     if appeal.status not in _OPEN:
         return None
@@ -231,12 +241,15 @@ async def _window(
         else (appeal.status)
     )
     entered = min((at for s, at in steps if s is status), default=clock.now())
-    record = await repository.recent_time_to_decision(
-        session,
-        office_id=appeal.statsforvalter_office_id,
-        status=status,
-        since=clock.now() - dt.timedelta(days=365),
-    )
+    key = (appeal.statsforvalter_office_id, status)
+    if key not in records:
+        records[key] = await repository.recent_time_to_decision(
+            session,
+            office_id=appeal.statsforvalter_office_id,
+            status=status,
+            since=clock.now() - dt.timedelta(days=365),
+        )
+    record = records[key]
     if record.count >= MIN_DECIDED_FOR_ESTIMATE and record.p50 and record.p90:
         earliest = max(_day(entered + record.p50), today)
         latest = max(_day(entered + record.p90), earliest)
