@@ -56,9 +56,9 @@ async def run(settings: Settings) -> None:
     else:
         embedded = EmbeddedPostgres(settings.data_dir)
         url = await asyncio.to_thread(embedded.start)
-    # No ping per checkout: a round that meets a dropped connection fails, is logged and is
-    # tried again at the next wake-up, and the round trip saved counts on every delivery.
-    engine = create_engine(url, settings, pre_ping=False)
+    # A round that meets a dropped connection fails, is logged and is tried again at the next
+    # wake-up, on new connections.
+    engine = create_engine(url, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

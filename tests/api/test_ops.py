@@ -15,7 +15,7 @@ from klageapi.api.app import create_app
 from klageapi.core.config import Settings
 from klageapi.core.migrations import head_revision
 from klageapi.models import AuditEntry
-from tests.conftest import create_database
+from tests.conftest import CommittedApp, create_database
 from tests.factories import make_appeal
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -231,3 +231,29 @@ async def test_request_id_is_written_to_the_audit_log(
     assert response.status_code == 200
     entry = (await session.scalars(select(AuditEntry))).one()
     assert entry.request_id == "case-system-0001"
+
+
+async def test_a_lost_database_connection_is_a_503_and_the_retry_gets_a_new_one(
+    race_track: CommittedApp, auth: AuthHeaders, postgres_server_url: str
+) -> None:
+    assert (await race_track.client.get("/v1/appeals", headers=auth())).status_code == 200
+    database = race_track.engine.url.database
+    admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:  # as a server restart would
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :database AND pid <> pg_backend_pid()"
+            ),
+            {"database": database},
+        )
+    await admin.dispose()
+
+    lost = await race_track.client.get("/v1/appeals", headers=auth())
+    retried = await race_track.client.get("/v1/appeals", headers=auth())
+
+    assert lost.status_code == 503, lost.text
+    assert lost.headers["content-type"] == "application/problem+json"
+    assert lost.json()["code"] == "database_unavailable"
+    assert lost.headers["retry-after"] == "1"
+    assert retried.status_code == 200

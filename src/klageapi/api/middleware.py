@@ -6,6 +6,8 @@ import re
 import time
 import uuid
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -132,9 +134,25 @@ class RequestContextMiddleware:
         except Exception as error:
             # Handled here, inside the request's context, so the crash is logged with its
             # request id and the client gets a problem document without internals.
-            _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
             if response_started:
+                _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
                 raise
+            if _database_lost(error):
+                # The transaction did not commit (or, lost during COMMIT, the client cannot
+                # know): a retry, with its Idempotency-Key, is safe. The pool has dropped
+                # its connections, so the retry gets a new one.
+                _log.warning("database_unavailable", error=type(error).__name__)
+                response = problem_response(
+                    Request(scope),
+                    status=503,
+                    code="database_unavailable",
+                    title="Database unavailable",
+                    detail="The database could not be reached; try again in a moment.",
+                    headers={"Retry-After": "1"},
+                )
+                await response(scope, receive, send_with_id)
+                return
+            _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
             response = problem_response(
                 Request(scope),
                 status=500,
@@ -157,3 +175,11 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             request_id_var.reset(token)
+
+
+def _database_lost(error: BaseException) -> bool:
+    """Whether the request failed because the database connection was lost or could not be
+    had (a restarted server, a full pool), rather than because of anything in the request."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error.orig, OSError)
+    return isinstance(error, OSError | PoolTimeout)

@@ -19,14 +19,17 @@ from klageapi.core.config import Settings
 __all__ = ["SessionDep", "create_engine", "create_sessionmaker", "current_revision", "get_session"]
 
 
-def create_engine(url: str, settings: Settings, *, pre_ping: bool = True) -> AsyncEngine:
-    """An asyncpg engine whose connections work in UTC. `pre_ping` tests each connection as it
-    is taken from the pool (a round trip), so a request never meets one the server dropped."""
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    """An asyncpg engine whose connections work in UTC.
+
+    No ping when a connection is taken from the pool: it costs three round trips on every
+    request. When the server has dropped the connections (a restart), the first request to
+    meet one fails with 503 and a Retry-After, and the pool drops all connections older than
+    that failure, so the retry and the requests after it get new ones."""
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=pre_ping,
         # SQL errors would otherwise carry bound values (national ids) into log lines.
         hide_parameters=True,
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "klageapi"}},
