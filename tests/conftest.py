@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import IssuerSettings, Settings
-from klageapi.core.db import create_engine, get_session
+from klageapi.core.db import create_engine, get_read_session, get_session
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging
 from klageapi.core.migrations import upgrade_to_head
@@ -153,6 +153,8 @@ def app(
             yield session
 
     app.dependency_overrides[get_session] = test_session
+    # Reads meant for a replica see the test's transaction too.
+    app.dependency_overrides[get_read_session] = test_session
     return app
 
 

@@ -25,7 +25,12 @@ from klageapi.api.problems import install_problem_handlers
 from klageapi.core.auth import TokenVerifier
 from klageapi.core.clock import Clock, SystemClock
 from klageapi.core.config import Settings, get_settings
-from klageapi.core.db import create_engine, create_sessionmaker, current_revision
+from klageapi.core.db import (
+    create_engine,
+    create_read_engine,
+    create_sessionmaker,
+    current_revision,
+)
 from klageapi.core.dev_issuer import DevIssuer
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.idempotency import sweep_expired
@@ -54,11 +59,13 @@ def create_app(
     settings: Settings | None = None,
     *,
     engine: AsyncEngine | None = None,
+    read_engine: AsyncEngine | None = None,
     clock: Clock | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
-    """The application. With `engine` it uses that database as it is (tests); without, its
-    lifespan connects to the configured or embedded database and migrates it if told to."""
+    """The application. With `engine` it uses that database as it is (tests), and
+    `read_engine`, if given, as its read replica; without, its lifespan connects to the
+    configured (and replica) or embedded database and migrates it if told to."""
     settings = settings or get_settings()
     app = FastAPI(
         title="klageapi",
@@ -75,8 +82,9 @@ def create_app(
     app.state.cursor_codec = CursorCodec(_secret_key(settings))
     app.state.blob_store = blob_store_from_settings(settings)
     app.state.engine = None
+    app.state.read_sessionmaker = None
     if engine is not None:
-        _attach_database(app, engine)
+        _attach_database(app, engine, read_engine)
 
     install_problem_handlers(app)
     app.include_router(ops.router)
@@ -115,9 +123,10 @@ def _route_templates(app: FastAPI) -> list[str]:
     return _templates
 
 
-def _attach_database(app: FastAPI, engine: AsyncEngine) -> None:
+def _attach_database(app: FastAPI, engine: AsyncEngine, read_engine: AsyncEngine | None) -> None:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = None if read_engine is None else create_sessionmaker(read_engine)
     app.state.metrics.watch_pool(engine)
 
 
@@ -155,7 +164,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             stack.push_async_callback(app.state.http_client.aclose)
         if app.state.engine is None:
             engine = await _connect(settings, stack)
-            _attach_database(app, engine)
+            read_engine = create_read_engine(settings)
+            if read_engine is not None:
+                stack.push_async_callback(read_engine.dispose)
+            _attach_database(app, engine, read_engine)
             if settings.should_migrate_on_start:
                 await upgrade_to_head(engine)
             await _load_registry(app, settings)

@@ -12,7 +12,7 @@ from klageapi.api.routing import JsonRoute
 from klageapi.audit import repository
 from klageapi.audit.schemas import AuditEntryPage, AuditEntryRead
 from klageapi.core.auth import AdminDep
-from klageapi.core.db import SessionDep
+from klageapi.core.db import ReadSessionDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.schemas import problem_responses
 
@@ -28,7 +28,8 @@ router = APIRouter(
 
 @router.get("", operation_id="list_audit_log", response_model=AuditEntryPage)
 async def list_audit_log(
-    session: SessionDep,
+    # The audit log, read by administrators: a replica's lag of a moment is harmless.
+    session: ReadSessionDep,
     _: AdminDep,
     page: PageParamsDep,
     appeal_id: uuid.UUID | None = None,

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql+asyncpg://... ; without it an embedded PostgreSQL is started.",
     )
+    read_database_url: SecretStr | None = Field(
+        default=None,
+        description="A read replica (postgresql+asyncpg://...) for the reads that tolerate"
+        " replication lag: the processing-time statistics and the audit log. Without it they"
+        " read from the primary.",
+    )
     data_dir: Path = Path(".klageapi")
     issuers: Annotated[list[IssuerSettings], NoDecode] = []
     secret_key: SecretStr | None = Field(
@@ -172,6 +178,13 @@ class Settings(BaseSettings):
     def _s3_needs_a_bucket(self) -> Settings:
         if self.document_storage == "s3" and not self.s3_bucket:
             raise ValueError("KLAGEAPI_S3_BUCKET is required when KLAGEAPI_DOCUMENT_STORAGE=s3")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_needs_a_primary(self) -> Settings:
+        # The embedded database has no replicas; a replica URL beside it is a mistake.
+        if self.read_database_url is not None and self.database_url is None:
+            raise ValueError("KLAGEAPI_READ_DATABASE_URL needs KLAGEAPI_DATABASE_URL")
         return self
 
     @model_validator(mode="after")

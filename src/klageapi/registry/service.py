@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.errors import FieldError, ValidationFailed
@@ -197,12 +197,18 @@ def _shipped(name: str) -> str:
     return resources.files("klageapi.registry").joinpath("data", name).read_text("utf-8")
 
 
+# Beside the migrations' 7312001 (core/migrations.py).
+_LOAD_LOCK = 7312002
+
+
 async def load_shipped_data(session: AsyncSession, *, demo: bool) -> None:
     """Load the shipped routing table into an empty registry; with `demo`, the demo offices too.
 
     Runs at every start and changes nothing once an administrator (or an earlier start) has
-    filled the registry, so edits made through the API are kept.
+    filled the registry, so edits made through the API are kept. Processes starting together
+    take turns (a transaction-scoped advisory lock): the later one finds the registry filled.
     """
+    await session.execute(text(f"SELECT pg_advisory_xact_lock({_LOAD_LOCK})"))
     if await session.scalar(select(func.count()).select_from(StatsforvalterOffice)) == 0:
         routing = _RoutingFile.model_validate_json(_shipped("routing.json"))
         for office in routing.statsforvalter_offices:

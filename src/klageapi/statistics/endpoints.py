@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import ReaderOrAdminDep
-from klageapi.core.db import SessionDep
+from klageapi.core.db import ReadSessionDep
 from klageapi.core.schemas import problem_responses
 from klageapi.models import Channel
 from klageapi.statistics import service
@@ -33,7 +33,8 @@ router = APIRouter(
     responses=problem_responses(422),
 )
 async def get_processing_times(
-    session: SessionDep,
+    # Aggregates over history: a replica's lag of a moment changes nothing that matters.
+    session: ReadSessionDep,
     organisation: ReaderOrAdminDep,
     from_: Annotated[
         dt.date, Query(alias="from", description="First day of the period (Norwegian date).")
