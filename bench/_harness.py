@@ -69,6 +69,9 @@ class Service:
     pid: int
     postmaster_pid: int | None
     """The embedded PostgreSQL's; None for a given database, whose CPU is not measured."""
+    data_dir: Path
+    """The service's data folder: `klageapi dev-token` with it as KLAGEAPI_DATA_DIR mints tokens
+    the service accepts."""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -176,6 +179,7 @@ def running_service(*, database_url: str | None = None) -> Iterator[Service]:
             embedded=given_url is None,
             pid=process.pid,
             postmaster_pid=None if given_url else postmaster_pid(folder / "postgres"),
+            data_dir=folder,
         )
     finally:
         if process is not None:

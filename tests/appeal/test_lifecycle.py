@@ -183,6 +183,35 @@ async def test_start_nav_review_moves_received_to_under_nav_review(
     assert dt.datetime.fromisoformat(body["updated_at"]) == NOW
 
 
+async def test_start_nav_review_takes_an_empty_object_as_no_body(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(client, auth)
+
+    response = await client.post(f"/v1/appeals/{appeal['id']}/nav-review", json={}, headers=auth())
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "under_nav_review"
+
+
+async def test_start_nav_review_with_a_null_body_is_a_validation_failure(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    """The step's body is optional (the contract says: leave it out, or send the object); a
+    JSON null is neither, as for every other body."""
+    appeal = await register(client, auth)
+
+    response = await client.post(
+        f"/v1/appeals/{appeal['id']}/nav-review",
+        content=b"null",
+        headers={**auth(), "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_failed"
+    assert [e.action for e in await history_of(session, appeal["id"])] == ["register"]
+
+
 async def test_start_nav_review_appends_one_history_row_with_the_actor(
     client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
 ) -> None:

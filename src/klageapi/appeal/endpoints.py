@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import AwareDatetime
 
 from klageapi.api.routing import JsonRoute
@@ -175,14 +175,14 @@ async def start_nav_review(
     appeal_id: uuid.UUID,
     response: Response,
     _idempotency: IdempotencyKeyDep,
-    body: StepCreate | None = None,
+    body: Annotated[StepCreate, Body(default_factory=StepCreate)],
     if_match: IfMatch = None,
 ) -> AppealRead:
     """NAV starts its preparatory review: received → under_nav_review."""
     appeal = await service.start_nav_review(
         session,
         appeal_id,
-        body or StepCreate(),
+        body,
         organisation=organisation,
         clock=clock,
         expected_versions=expected_versions(if_match, required=False),
@@ -233,14 +233,14 @@ async def withdraw_appeal(
     appeal_id: uuid.UUID,
     response: Response,
     _idempotency: IdempotencyKeyDep,
-    body: StepCreate | None = None,
+    body: Annotated[StepCreate, Body(default_factory=StepCreate)],
     if_match: IfMatch = None,
 ) -> AppealRead:
     """The citizen withdrew the appeal: any state before a decision → withdrawn."""
     appeal = await service.withdraw(
         session,
         appeal_id,
-        body or StepCreate(),
+        body,
         organisation=organisation,
         clock=clock,
         expected_versions=expected_versions(if_match, required=False),

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from klageapi.api.routing import JsonRoute
@@ -110,7 +110,7 @@ async def forward_appeal(
     appeal_id: uuid.UUID,
     response: Response,
     _idempotency: IdempotencyKeyDep,
-    body: PackageCreate | None = None,
+    body: Annotated[PackageCreate, Body(default_factory=PackageCreate)],
     if_match: IfMatch = None,
 ) -> PackageRead:
     """Freeze the appeal, NAV's assessment and the documents into a package for the
@@ -119,7 +119,7 @@ async def forward_appeal(
     package = await service.forward(
         session,
         appeal_id,
-        body or PackageCreate(),
+        body,
         organisation=organisation,
         clock=clock,
         expected_versions=expected_versions(if_match, required=False),
@@ -276,7 +276,7 @@ async def start_statsforvalter_review(
     appeal_id: uuid.UUID,
     response: Response,
     _idempotency: IdempotencyKeyDep,
-    body: StepCreate | None = None,
+    body: Annotated[StepCreate, Body(default_factory=StepCreate)],
     if_match: IfMatch = None,
 ) -> AppealRead:
     """Work has started at the Statsforvalter (→ under_statsforvalter_review)."""
@@ -285,7 +285,7 @@ async def start_statsforvalter_review(
         appeal_id,
         organisation=organisation,
         clock=clock,
-        occurred_at=(body or StepCreate()).occurred_at,
+        occurred_at=body.occurred_at,
         expected_versions=expected_versions(if_match, required=False),
     )
     return answer(appeal, response)

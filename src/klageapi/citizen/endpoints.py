@@ -42,7 +42,12 @@ def _texts(accept_language: str | None, response: Response) -> Catalogue:
     return catalogue(language)
 
 
-@router.get("", operation_id="list_my_appeals", response_model=CitizenAppealPage)
+@router.get(
+    "",
+    operation_id="list_my_appeals",
+    response_model=CitizenAppealPage,
+    responses=problem_responses(422),
+)
 async def list_my_appeals(
     session: SessionDep,
     citizen: CitizenDep,

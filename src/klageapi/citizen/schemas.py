@@ -8,6 +8,8 @@ import uuid
 
 from pydantic import BaseModel, Field
 
+from klageapi.models import AppealStatus
+
 __all__ = [
     "ActionRead",
     "CitizenAppealPage",
@@ -29,7 +31,7 @@ class CurrentStepRead(BaseModel):
     step: str | None = Field(
         description="The step now; none when the case is closed (withdrawn, closed by NAV)."
     )
-    status: str = Field(description="The appeal's status (machine-readable).")
+    status: AppealStatus = Field(description="The appeal's status (machine-readable).")
     description: str
     since: dt.date = Field(description="Since when the appeal has been where it is.")
     who_has_the_case: str

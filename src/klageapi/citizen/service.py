@@ -153,7 +153,7 @@ def _view(
         done=[StepRead(step=s, title=texts.text("steps", s), on=reached[s]) for s in done_steps],
         now=CurrentStepRead(
             step=None if appeal.status in _CLOSED or appeal.status is S.decided else current,
-            status=appeal.status.value,
+            status=appeal.status,
             description=texts.text("statuses", appeal.status.value),
             since=since,
             who_has_the_case=_who(item, texts),

@@ -1,0 +1,282 @@
+"""One appeal from NAV to the Statsforvalter and back, through the Python client generated from
+openapi/openapi.json (package klageapi_client), against a running klageapi.
+
+clients/serve_and_run.py gives it the service and the tokens in KLAGEAPI_BASE_URL,
+KLAGEAPI_NAV_TOKEN, KLAGEAPI_SF_TOKEN, KLAGEAPI_CITIZEN_TOKEN and KLAGEAPI_CITIZEN_NATIONAL_ID.
+Every step checks its answer; the first unexpected one stops the scenario with exit status 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import sys
+import uuid
+import zipfile
+from typing import Any, TypeVar
+
+from klageapi_client import AuthenticatedClient
+from klageapi_client.api.appeals import (
+    get_appeal,
+    record_nav_outcome,
+    register_appeal,
+    start_nav_review,
+)
+from klageapi_client.api.citizen import list_my_appeals
+from klageapi_client.api.packages import (
+    acknowledge_package,
+    decide_appeal,
+    forward_appeal,
+    get_package,
+    get_package_bundle,
+    list_packages,
+    start_statsforvalter_review,
+)
+from klageapi_client.models import (
+    AppealCreate,
+    AppealRead,
+    AppealStatus,
+    Channel,
+    CitizenAppealPage,
+    DecisionCreate,
+    DecisionRef,
+    DocumentCategory,
+    DocumentRead,
+    NavOutcome,
+    NavOutcomeCreate,
+    PackagePage,
+    PackageRead,
+    PackageStatus,
+    ReceiptCreate,
+    StatsforvalterOutcome,
+)
+from klageapi_client.types import Response
+
+T = TypeVar("T")
+
+NAV_OFFICE = "1103"  # NAV Stavanger in the demo registry; its municipality is Stavanger, 1103
+SF_OFFICE = "sf-rogaland"  # where county 11 is routed
+
+
+class ScenarioFailed(Exception):
+    pass
+
+
+def expect(step: str, response: Response[Any], status: int, kind: type[T]) -> T:
+    """The parsed body of an answer with `status`; anything else (a Problem, say) fails."""
+    if response.status_code != status or not isinstance(response.parsed, kind):
+        body = response.content.decode(errors="replace")[:500]
+        raise ScenarioFailed(f"{step}: expected {status}, got {int(response.status_code)}: {body}")
+    print(f"   {step}: {int(response.status_code)}")
+    return response.parsed
+
+
+def pdf(text: str) -> bytes:
+    """A small file that passes the service's PDF sniffing (it starts with %PDF-)."""
+    return b"%PDF-1.7\n% " + text.encode() + b"\n" + os.urandom(256) + b"\n%%EOF\n"
+
+
+def upload(
+    client: AuthenticatedClient, appeal_id: uuid.UUID, category: DocumentCategory, data: bytes
+) -> DocumentRead:
+    """Upload one PDF.
+
+    openapi-python-client cannot send a raw body of one of several media types (the document
+    declares application/pdf, image/jpeg and image/png), so it leaves out this one operation;
+    the request goes through the generated client's own httpx client (base URL and token) and
+    the answer is read with the generated model.
+    """
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    answer = client.get_httpx_client().post(
+        f"/v1/appeals/{appeal_id}/documents",
+        params={
+            "category": category.value,
+            "title": category.value,
+            "file_name": f"{category}.pdf",
+        },
+        content=data,
+        headers={"Content-Type": "application/pdf", "Content-Digest": f"sha-256=:{digest}:"},
+    )
+    step = f"upload {category.value}"
+    if answer.status_code != 201:
+        raise ScenarioFailed(f"{step}: expected 201, got {answer.status_code}: {answer.text[:500]}")
+    document = DocumentRead.from_dict(answer.json())
+    if document.sha256 != hashlib.sha256(data).hexdigest() or document.size != len(data):
+        raise ScenarioFailed(f"{step}: the service stored other bytes than were sent")
+    print(f"   {step}: 201")
+    return document
+
+
+def check_bundle(bundle: bytes, package: PackageRead, documents: list[DocumentRead]) -> None:
+    """The ZIP holds manifest.json and every document, each with the sha256 the manifest gives."""
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        names = archive.namelist()
+        if "manifest.json" not in names:
+            raise ScenarioFailed(f"bundle: no manifest.json in {names}")
+        manifest = json.loads(archive.read("manifest.json"))
+        if manifest["package_id"] != str(package.id):
+            raise ScenarioFailed("bundle: manifest.json is another package's")
+        contents = {hashlib.sha256(archive.read(name)).hexdigest() for name in names}
+    missing = {d.sha256 for d in documents} - contents
+    if missing:
+        raise ScenarioFailed(f"bundle: documents missing from the ZIP: {sorted(missing)}")
+    print(f"   bundle: {len(bundle)} bytes, {len(names)} files, every sha256 matches")
+
+
+def run(base_url: str, nav_token: str, sf_token: str, citizen_token: str, national_id: str) -> None:
+    today = dt.date.today()
+    nav = AuthenticatedClient(base_url=base_url, token=nav_token)
+    sf = AuthenticatedClient(base_url=base_url, token=sf_token)
+    citizen = AuthenticatedClient(base_url=base_url, token=citizen_token)
+
+    print("NAV Stavanger registers the appeal, reviews it and forwards it")
+    reference = f"PY-{uuid.uuid4().hex[:12]}"
+    appeal = expect(
+        "register",
+        register_appeal.sync_detailed(
+            client=nav,
+            idempotency_key=f"register-{reference}",
+            body=AppealCreate(
+                nav_office_unit_number=NAV_OFFICE,
+                municipality_number=NAV_OFFICE,
+                national_id=national_id,
+                decision=DecisionRef(
+                    reference=f"VEDTAK-{reference}",
+                    decided_on=today - dt.timedelta(days=20),
+                    notified_on=today - dt.timedelta(days=19),
+                ),
+                received_on=today - dt.timedelta(days=5),
+                channel=Channel.DIGITAL,
+                grounds="Jeg mener vedtaket er feil.",
+                external_reference=reference,
+            ),
+        ),
+        201,
+        AppealRead,
+    )
+    if appeal.statsforvalter_office_id != SF_OFFICE or appeal.status != AppealStatus.RECEIVED:
+        raise ScenarioFailed(
+            f"register: routed to {appeal.statsforvalter_office_id}, {appeal.status}"
+        )
+    expect("nav-review", start_nav_review.sync_detailed(appeal.id, client=nav), 200, AppealRead)
+    documents = [
+        upload(nav, appeal.id, category, pdf(f"{category.value} for {reference}"))
+        for category in (
+            DocumentCategory.APPEAL,
+            DocumentCategory.DECISION,
+            DocumentCategory.FORWARDING_LETTER,
+        )
+    ]
+    current = get_appeal.sync_detailed(appeal.id, client=nav)
+    expect("read for its ETag", current, 200, AppealRead)
+    expect(
+        "nav-outcome upheld",
+        record_nav_outcome.sync_detailed(
+            appeal.id,
+            client=nav,
+            if_match=current.headers["etag"],
+            body=NavOutcomeCreate(
+                outcome=NavOutcome.UPHELD, decided_on=today, reasoning="Vilkårene er ikke oppfylt."
+            ),
+        ),
+        200,
+        AppealRead,
+    )
+    forwarded = expect(
+        "forward", forward_appeal.sync_detailed(appeal.id, client=nav), 201, PackageRead
+    )
+
+    print("Statsforvalteren i Rogaland pulls the package, acknowledges it and decides")
+    feed = expect(
+        "pull feed",
+        list_packages.sync_detailed(client=sf, status=PackageStatus.AWAITING_RECEIPT, limit=500),
+        200,
+        PackagePage,
+    )
+    if forwarded.id not in {item.id for item in feed.items}:
+        raise ScenarioFailed("pull feed: the forwarded package is not in it")
+    package = expect(
+        "manifest", get_package.sync_detailed(forwarded.id, client=sf), 200, PackageRead
+    )
+    bundle = get_package_bundle.sync_detailed(package.id, client=sf)
+    if bundle.status_code != 200:
+        raise ScenarioFailed(f"bundle: expected 200, got {int(bundle.status_code)}")
+    check_bundle(bundle.content, package, documents)
+    received = expect(
+        "receipt",
+        acknowledge_package.sync_detailed(
+            package.id,
+            client=sf,
+            body=ReceiptCreate(statsforvalter_case_number=f"2026/{reference}"),
+        ),
+        200,
+        PackageRead,
+    )
+    if received.status != PackageStatus.RECEIVED:
+        raise ScenarioFailed(f"receipt: the package is {received.status}")
+    expect(
+        "statsforvalter-review",
+        start_statsforvalter_review.sync_detailed(appeal.id, client=sf),
+        200,
+        AppealRead,
+    )
+    decision_document = upload(
+        sf, appeal.id, DocumentCategory.STATSFORVALTER_DECISION, pdf(f"vedtak {reference}")
+    )
+    current = get_appeal.sync_detailed(appeal.id, client=sf)
+    expect("read for its ETag", current, 200, AppealRead)
+    decided = expect(
+        "decision upheld",
+        decide_appeal.sync_detailed(
+            appeal.id,
+            client=sf,
+            if_match=current.headers["etag"],
+            body=DecisionCreate(
+                outcome=StatsforvalterOutcome.UPHELD,
+                decided_on=today,
+                document_id=decision_document.id,
+            ),
+        ),
+        200,
+        AppealRead,
+    )
+    if decided.status != AppealStatus.DECIDED:
+        raise ScenarioFailed(f"decision: the appeal is {decided.status}")
+
+    print("The citizen reads the status")
+    mine = expect(
+        "GET /v1/me/appeals",
+        list_my_appeals.sync_detailed(client=citizen, accept_language="en"),
+        200,
+        CitizenAppealPage,
+    )
+    if [item.id for item in mine.items] != [appeal.id]:
+        raise ScenarioFailed(f"/v1/me/appeals: expected only {appeal.id}, got {mine.items}")
+    now = mine.items[0].now
+    if now.status != AppealStatus.DECIDED:
+        raise ScenarioFailed(f"/v1/me/appeals: the citizen sees {now.status}, not decided")
+    print(f'   the citizen sees: {now.status.value}, "{now.description}", outcome: {now.outcome}')
+
+
+def main() -> int:
+    try:
+        run(
+            os.environ["KLAGEAPI_BASE_URL"],
+            os.environ["KLAGEAPI_NAV_TOKEN"],
+            os.environ["KLAGEAPI_SF_TOKEN"],
+            os.environ["KLAGEAPI_CITIZEN_TOKEN"],
+            os.environ["KLAGEAPI_CITIZEN_NATIONAL_ID"],
+        )
+    except ScenarioFailed as failure:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
+    print("Python scenario: the appeal went from NAV to the Statsforvalter, and was decided")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
