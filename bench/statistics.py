@@ -86,7 +86,7 @@ INSERT INTO appeal (
     decision_reference, decision_decided_on, decision_notified_on, received_on, channel, grounds,
     external_reference, appeal_deadline_on, late, status, version, status_changed_at,
     nav_outcome, forwarded_at, statsforvalter_outcome, registration_digest, created_at,
-    updated_at
+    updated_at, registered_at
 )
 SELECT id, unit_number, municipality_number, statsforvalter_office_id,
     ($1::text[])[1 + g % cardinality($1::text[])], 'VEDTAK-' || g,
@@ -99,7 +99,8 @@ SELECT id, unit_number, municipality_number, statsforvalter_office_id,
     CASE WHEN fate IN ('decided', 'under_statsforvalter_review')
         THEN registered_at + make_interval(secs => nav_days * (CASE WHEN sent_back
             THEN 0.5 ELSE 1 END) * 86400) END,
-    CASE WHEN fate = 'decided' THEN outcome END, repeat('0', 64), registered_at, registered_at
+    CASE WHEN fate = 'decided' THEN outcome END, repeat('0', 64), registered_at, registered_at,
+    registered_at
 FROM bench_plan
 """
 

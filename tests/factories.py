@@ -62,6 +62,7 @@ async def make_appeal(session: AsyncSession, **overrides: Any) -> Appeal:
         "version": 1,
         "registration_digest": "0" * 64,
         "status_changed_at": now,
+        "registered_at": registered_at,
         "created_at": now,
         "updated_at": now,
     }

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 import uuid
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from klageapi.core.db import current_revision
 from klageapi.core.migrations import alembic_config, head_revision, upgrade_to_head
-from klageapi.models import Base
+from klageapi.models import Appeal, AppealStatus, Base
 from tests.conftest import create_database
+from tests.factories import add_steps, make_appeal
 
 
 async def _fresh_engine(postgres_server_url: str) -> AsyncEngine:
@@ -81,3 +86,68 @@ async def test_audit_log_refuses_update_and_delete(postgres_server_url: str) -> 
                     await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+def _migration(revision: str) -> ModuleType:
+    (path,) = Path(alembic_config().get_main_option("script_location") or "").glob(
+        f"versions/*_{revision}_*.py"
+    )
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_milestones_filled_from_history_equal_those_the_trigger_keeps(
+    session: AsyncSession,
+) -> None:
+    t0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+    hours = [t0 + dt.timedelta(hours=h) for h in range(0, 400, 10)]
+    steps = [
+        AppealStatus.under_nav_review,
+        AppealStatus.forwarded,
+        AppealStatus.under_nav_review,  # sent back as incomplete
+        AppealStatus.forwarded,
+        AppealStatus.forwarded,  # re-routed: no new forwarding
+        AppealStatus.received_by_statsforvalter,
+        AppealStatus.under_statsforvalter_review,
+        AppealStatus.awaiting_documentation,
+        AppealStatus.under_statsforvalter_review,
+        AppealStatus.awaiting_documentation,
+        AppealStatus.under_statsforvalter_review,
+        AppealStatus.decided,
+    ]
+    decided = await make_appeal(session, registered_at=hours[0])
+    await add_steps(session, decided, list(zip(steps, hours[1:], strict=False)))
+    waiting = await make_appeal(session, registered_at=hours[0])
+    await add_steps(session, waiting, list(zip(steps[:2], hours[1:], strict=False)))
+    columns = [
+        Appeal.id,
+        Appeal.registered_at,
+        Appeal.last_forwarded_at,
+        Appeal.statsforvalter_received_at,
+        Appeal.statsforvalter_review_started_at,
+        Appeal.documentation_wait_seconds,
+        Appeal.decided_at,
+    ]
+    ids = [decided.id, waiting.id]
+    kept = (await session.execute(select(*columns).where(Appeal.id.in_(ids)))).all()
+
+    await session.execute(
+        update(Appeal)
+        .where(Appeal.id.in_(ids))
+        .values(
+            {column: None for column in columns[2:]}
+            | {Appeal.registered_at: t0 - dt.timedelta(days=1)}
+        )
+    )
+    await session.execute(text(_migration("0008")._FILL))
+    filled = (await session.execute(select(*columns).where(Appeal.id.in_(ids)))).all()
+
+    assert set(filled) == set(kept)
+    by_id = {row.id: row for row in kept}
+    assert by_id[decided.id].last_forwarded_at == hours[4]
+    assert by_id[decided.id].documentation_wait_seconds == 2 * 10 * 3600
+    assert by_id[decided.id].decided_at == hours[12]
+    assert by_id[waiting.id].decided_at is None

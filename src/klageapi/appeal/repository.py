@@ -197,6 +197,7 @@ _APPEAL_FIELDS = (
     "status",
     "version",
     "status_changed_at",
+    "registered_at",
     "registration_digest",
     "created_at",
     "updated_at",

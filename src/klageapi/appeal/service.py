@@ -92,6 +92,7 @@ async def register(
         "status": AppealStatus.received,
         "version": 1,
         "status_changed_at": occurred_at,
+        "registered_at": occurred_at,
         "registration_digest": digest,
         "created_at": now,
         "updated_at": now,

@@ -108,6 +108,10 @@ class Appeal(Base, TimestampMixin):
         ),
         # The statistics' population of appeals received in a period.
         Index("ix_appeal_received_on", "received_on"),
+        # ... and of appeals decided in a period.
+        Index(
+            "ix_appeal_decided_at", "decided_at", postgresql_where=text("decided_at IS NOT NULL")
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -151,6 +155,23 @@ class Appeal(Base, TimestampMixin):
     registration_digest: Mapped[str] = mapped_column(
         String(64), doc="sha256 of the registration's content: tells a retry from a conflict."
     )
+    # Milestones for the processing-time statistics, in business time. The history is the
+    # record; a trigger on appeal_history (migration 0008) keeps these as it grows, whoever
+    # writes it, so the statistics read one row per appeal instead of its whole history.
+    registered_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    last_forwarded_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="The latest forwarding: NAV's preparation lasts until then."
+    )
+    statsforvalter_received_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="The first receipt by a Statsforvalter office."
+    )
+    statsforvalter_review_started_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the Statsforvalter first started its review after a receipt."
+    )
+    documentation_wait_seconds: Mapped[float | None] = mapped_column(
+        doc="Time spent awaiting documentation, over the requests fulfilled; None: never asked."
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(doc="The Statsforvalter's decision.")
 
 
 class AppealHistory(Base):

@@ -1,5 +1,5 @@
-"""SQL for processing times: each appeal's milestones read from its history, then counts,
-medians and 90th percentiles per group, all in PostgreSQL."""
+"""SQL for processing times: each appeal's milestones (kept on the appeal row as its history
+grows), then counts, medians and 90th percentiles per group, all in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.appeal.repository import Offices
 from klageapi.models import (
     Appeal,
-    AppealHistory,
-    AppealStatus,
     Channel,
     NavOutcome,
     StatsforvalterOutcome,
@@ -44,8 +42,6 @@ __all__ = [
     "received_figures",
 ]
 
-S = AppealStatus
-H = AppealHistory
 
 STAGES = (
     "nav_preparation",
@@ -105,19 +101,9 @@ def _scope_clause(scope: Scope) -> ColumnElement[bool]:
     return visible
 
 
-def _status_change(to: AppealStatus, *, from_: AppealStatus | None = None) -> ColumnElement[bool]:
-    """History rows entering `to` (from `from_`, if given); not steps that kept the status."""
-    entering = (H.to_status == to) & (H.from_status != to)
-    return entering & (H.from_status == from_) if from_ is not None else entering
-
-
 def _days(later: ColumnElement[Any], earlier: ColumnElement[Any]) -> ColumnElement[Any]:
     # date_part gives float8; extract would give numeric, several times slower to compute.
     return func.date_part("epoch", later - earlier) / _DAY_SECONDS
-
-
-def _epoch(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.date_part("epoch", column)
 
 
 def _grouping_sets(key: ColumnElement[str]) -> ColumnElement[Any]:
@@ -141,64 +127,19 @@ async def decided_figures(
     """Appeals the Statsforvalter decided in [start, end): per group (and once more for all of
     them, with `is_total`), the count, the share decided within 90 days of the receipt, the
     outcomes, and each stage's count and [median, 90th percentile] in days."""
-    decided = (
-        select(
-            H.appeal_id,
-            H.occurred_at.label("decided_at"),
-            _group_key(group_by).label("key"),
-            Appeal.statsforvalter_outcome.label("outcome"),
-        )
-        .join(Appeal, Appeal.id == H.appeal_id)
-        .where(
-            # Not _status_change: nothing leaves `decided`, and the plain condition lets the
-            # partial index answer without visiting the table.
-            H.to_status == S.decided,
-            H.occurred_at >= start,
-            H.occurred_at < end,
-            _scope_clause(scope),
-        )
-        .cte("decided")
-    )
-    d = decided.c
-    documentation_seconds = func.sum(_epoch(H.occurred_at.expression)).filter(
-        _status_change(S.under_statsforvalter_review, from_=S.awaiting_documentation)
-    ) - func.sum(_epoch(H.occurred_at.expression)).filter(_status_change(S.awaiting_documentation))
-    # Each decided appeal's milestones, one pass over its history rows, grouped by the appeal
-    # id alone (a narrow key to hash) and joined to the group key and outcome afterwards.
-    h_milestones = (
-        select(
-            H.appeal_id,
-            func.min(H.occurred_at).filter(H.from_status.is_(None)).label("registered_at"),
-            # NAV's preparation lasts until the last forwarding: a package sent back as
-            # incomplete is prepared again. A re-route (not ours) is no new forwarding.
-            func.max(H.occurred_at).filter(_status_change(S.forwarded)).label("forwarded_at"),
-            func.min(H.occurred_at)
-            .filter(_status_change(S.received_by_statsforvalter))
-            .label("sf_received_at"),
-            func.min(H.occurred_at)
-            .filter(
-                _status_change(S.under_statsforvalter_review, from_=S.received_by_statsforvalter)
-            )
-            .label("review_started_at"),
-            documentation_seconds.label("documentation_seconds"),
-        )
-        .where(H.appeal_id.in_(select(d.appeal_id)))
-        .group_by(H.appeal_id)
-        .cte("history_milestones")
-    )
-    hm = h_milestones.c
+    # The appeal's milestones are kept as its history grows (migration 0008): one row each.
     milestones = (
         select(
-            d.key,
-            d.outcome,
-            d.decided_at,
-            hm.registered_at,
-            hm.forwarded_at,
-            hm.sf_received_at,
-            hm.review_started_at,
-            hm.documentation_seconds,
+            _group_key(group_by).label("key"),
+            Appeal.statsforvalter_outcome.label("outcome"),
+            Appeal.decided_at,
+            Appeal.registered_at,
+            Appeal.last_forwarded_at.label("forwarded_at"),
+            Appeal.statsforvalter_received_at.label("sf_received_at"),
+            Appeal.statsforvalter_review_started_at.label("review_started_at"),
+            Appeal.documentation_wait_seconds.label("documentation_seconds"),
         )
-        .join_from(decided, h_milestones, hm.appeal_id == d.appeal_id)
+        .where(Appeal.decided_at >= start, Appeal.decided_at < end, _scope_clause(scope))
         .cte("milestones")
     )
     m = milestones.c
@@ -239,7 +180,7 @@ async def decided_figures(
             _median_and_p90(st[name]).label(f"{name}_percentiles"),
         ]
     query = select(*columns).group_by(_grouping_sets(st.key))
-    # Hashing and sorting every decided appeal's history rows: in memory, not in temporary
+    # Sorting every decided appeal's stages for the percentiles: in memory, not in temporary
     # files, for this transaction only (bench/statistics.py).
     await session.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
     return (await session.execute(query)).mappings().all()
