@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +34,8 @@ from tests.factories import D_NUMBER
 from tests.journey import AuthHeaders, Json
 from tests.webhook import conftest as webhook_fixtures
 from tests.webhook.conftest import Receiver, make_dispatcher
+
+pytest_plugins = ["pytester"]
 
 receiver = webhook_fixtures.receiver  # the webhook tests' real receiver on loopback
 
@@ -340,3 +343,37 @@ async def _all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, st
         cursor = page.get("next_cursor")
         if not cursor:
             return items
+
+
+# The run's scan fails the run
+
+
+def test_a_run_whose_app_logs_a_name_or_a_national_id_fails_and_says_where(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the redaction lets through: a name, and a national id written as six and five.
+    pytester.makepyfile(
+        test_leaky=f"""
+        from klageapi.core.logging import configure_logging, get_logger
+
+        def test_logs_personal_data():
+            configure_logging(level="INFO", json=True)
+            get_logger("klageapi.leaky").info("lookup", note="{NAME}, 010190 10046")
+        """
+    )
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent.parent))
+
+    result = pytester.runpytest_subprocess(
+        "-p", "tests._leakscan", "-p", "no:cacheprovider", "-p", "no:asyncio"
+    )
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*HITS: personal data was written out*",
+            "*national_id '01019010046' by klageapi.leaky at *test_leaky.py:5*",
+            "*name 'Sigrunn Tveitbakk' by klageapi.leaky at *test_leaky.py:5*",
+            "*during test_leaky.py::test_logs_personal_data*",
+        ]
+    )
