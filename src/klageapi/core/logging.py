@@ -50,7 +50,14 @@ def _redact(value: object) -> object:
         return {key: _redact(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool):
+        return value
+    # Anything else reaches the line as its text (a number as digits, bytes, a set or an object
+    # as its repr, the renderers' fallback): redact that, or a national id kept as an int or
+    # inside an object would pass.
+    text = str(value) if isinstance(value, int | float) else repr(value)
+    redacted = redact_text(text)
+    return value if redacted == text else redacted
 
 
 def _redact_national_ids(
