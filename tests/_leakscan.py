@@ -295,7 +295,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"skipped), kept in {tap.path}"
     )
     redacted = ", ".join(f"{name} {count}" for name, count in findings.redacted.most_common())
-    write(f"the last line of defence redacted: {redacted or 'nothing'}")
+    # The redaction at work, or a client's request id blanked on arrival.
+    write(f'lines showing "[redacted]", by logger: {redacted or "none"}')
     for summary in tap.summaries:
         write(summary)
     if not findings.hits:
