@@ -39,6 +39,9 @@ NAV_OSLO_ORG = "988888885"
 SF_ROGALAND_ORG = "922222223"
 OTHER_ORG = "999999999"
 
+# Every line the app logs during the run is scanned for personal data at the end.
+pytest_plugins = ["tests._leakscan"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _json_logs() -> None:

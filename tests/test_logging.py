@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -202,6 +203,40 @@ def test_redaction_processor_redacts_nested_values() -> None:
         "ids": ["[redacted]", ["[redacted]"]],
         "row": {"fnr": "[redacted]", "n": 7},
     }
+
+
+@dataclass
+class _Body:
+    national_id: str
+
+
+@pytest.mark.parametrize(
+    "value",
+    [int(NATIONAL_ID), float(NATIONAL_ID), NATIONAL_ID.encode(), {NATIONAL_ID}, _Body(NATIONAL_ID)],
+    ids=["int", "float", "bytes", "set", "object"],
+)
+def test_a_national_id_that_is_not_a_string_is_logged_redacted(
+    value: object, logs: CapturedLogs
+) -> None:
+    logs.start()
+
+    get_logger("tests.redaction").info("lookup", value=value)
+
+    [record] = logs.events("lookup")
+    assert "[redacted]" in str(record["value"])
+    assert NATIONAL_ID not in logs.text
+
+
+def test_numbers_and_objects_without_a_national_id_are_logged_as_they_are(
+    logs: CapturedLogs,
+) -> None:
+    logs.start()
+
+    get_logger("tests.redaction").info("done", count=3, seconds=0.25, body=_Body("x"), ok=True)
+
+    [record] = logs.events("done")
+    assert (record["count"], record["seconds"], record["ok"]) == (3, 0.25, True)
+    assert record["body"] == "_Body(national_id='x')"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import NAV_OSLO_ORG
-from tests.factories import make_appeal
+from tests.factories import NATIONAL_ID, make_appeal
 
 AuthHeaders = Callable[..., dict[str, str]]
 
@@ -104,3 +104,23 @@ async def test_only_administrators_read_the_log(
 
     assert response.status_code == 403
     assert response.json()["code"] == "insufficient_scope"
+
+
+async def test_a_request_id_carrying_a_national_id_is_audited_and_echoed_without_it(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    # A case system may send its own case number, with the citizen's id in it, as X-Request-ID.
+    appeal = await make_appeal(session)
+    read = await client.get(
+        f"/v1/appeals/{appeal.id}", headers={**auth(), "X-Request-ID": f"SAK-{NATIONAL_ID}"}
+    )
+
+    response = await client.get(
+        "/v1/audit-log", params={"appeal_id": str(appeal.id)}, headers=auth(scope="klageapi:admin")
+    )
+
+    assert read.status_code == 200
+    assert read.headers["x-request-id"] == "SAK-[redacted]"
+    [entry] = response.json()["items"]
+    assert entry["request_id"] == "SAK-[redacted]"
+    assert NATIONAL_ID not in response.text

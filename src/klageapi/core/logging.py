@@ -9,7 +9,7 @@ from contextvars import ContextVar
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "request_id_var"]
+__all__ = ["configure_logging", "get_logger", "redact_text", "request_id_var"]
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -38,14 +38,26 @@ def _redact_match(match: re.Match[str]) -> str:
     return match.group() if match.group("hex_id") else "[redacted]"
 
 
+def redact_text(text: str) -> str:
+    """`text` with anything that looks like a national id blanked, as in every log line."""
+    return _HEX_ID_OR_ELEVEN_DIGITS.sub(_redact_match, text)
+
+
 def _redact(value: object) -> object:
     if isinstance(value, str):
-        return _HEX_ID_OR_ELEVEN_DIGITS.sub(_redact_match, value)
+        return redact_text(value)
     if isinstance(value, dict):
         return {key: _redact(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
-    return value
+    if value is None or isinstance(value, bool):
+        return value
+    # Anything else reaches the line as its text (a number as digits, bytes, a set or an object
+    # as its repr, the renderers' fallback): redact that, or a national id kept as an int or
+    # inside an object would pass.
+    text = str(value) if isinstance(value, int | float) else repr(value)
+    redacted = redact_text(text)
+    return value if redacted == text else redacted
 
 
 def _redact_national_ids(
