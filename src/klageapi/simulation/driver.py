@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ class Driver:
         self._issuer = issuer
         self._registry = registry
         self._rng = random.Random(seed)
+        # Tells this run's appeals from an earlier run's with the same seed on one service.
+        self._run = uuid.uuid4().hex[:8]
         self._concurrency = concurrency
         self._tokens: dict[str, dict[str, str]] = {}
 
@@ -158,7 +161,7 @@ class Driver:
                     "received_on": plan.received_at.date().isoformat(),
                     "channel": plan.channel,
                     "grounds": "Simulert klage.",
-                    "external_reference": f"SIM-{plan.index}-{plan.national_id[-5:]}",
+                    "external_reference": f"SIM-{self._run}-{plan.index}",
                     "occurred_at": at,
                 }
                 response = await self._send("POST", "/v1/appeals", nav, json=body, ok=(200, 201))
