@@ -68,6 +68,22 @@ class Channel(enum.StrEnum):
     paper = "paper"
 
 
+DECIDED_FIGURES_COLUMNS = [
+    "statsforvalter_office_id",
+    "nav_office_unit_number",
+    "municipality_number",
+    "channel",
+    "forwarded_at",
+    "statsforvalter_outcome",
+    "registered_at",
+    "last_forwarded_at",
+    "statsforvalter_received_at",
+    "statsforvalter_review_started_at",
+    "documentation_wait_seconds",
+]
+"""What the processing-time statistics read of a decided appeal besides `decided_at`."""
+
+
 class Appeal(Base, TimestampMixin):
     """One citizen's appeal against one NAV decision."""
 
@@ -108,9 +124,13 @@ class Appeal(Base, TimestampMixin):
         ),
         # The statistics' population of appeals received in a period.
         Index("ix_appeal_received_on", "received_on"),
-        # ... and of appeals decided in a period.
+        # ... and of appeals decided in a period, with all the statistics read of them: an
+        # index-only scan of decided appeals instead of the whole (wide) table.
         Index(
-            "ix_appeal_decided_at", "decided_at", postgresql_where=text("decided_at IS NOT NULL")
+            "ix_appeal_decided_at",
+            "decided_at",
+            postgresql_include=DECIDED_FIGURES_COLUMNS,
+            postgresql_where=text("decided_at IS NOT NULL"),
         ),
     )
 
