@@ -55,7 +55,7 @@ from _bulk import (
     oslo_today,
     registration,
 )
-from _harness import free_port, stop_process, wait_ready
+from _harness import free_port, percentile, stop_process, wait_ready
 from webhooks import Receiver
 
 from klageapi.core.dev_issuer import DevIssuer
@@ -88,6 +88,10 @@ class Figures:
     replayed: int = 0
     failed_by_kill: int = 0
     resent: collections.Counter[str] = field(default_factory=collections.Counter)
+    latency: collections.defaultdict[str, list[float]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+    """Seconds each answered request took, by method and path template."""
     """Requests sent again after a connection error, by method and path template."""
     in_use_retries: int = 0
     lost: int = 0
@@ -98,6 +102,9 @@ class Figures:
     duplicates: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     error_log_lines: int = 0
+    blobs: dict[str, int] = field(default_factory=dict)
+    """Files in the document store: referenced, unreferenced (an upload whose transaction
+    was killed), and partial ones left in tmp/."""
     failures: list[str] = field(default_factory=list)
 
     def fail(self, message: str) -> None:
@@ -225,16 +232,18 @@ class Driver:
         self.nav = cluster.headers(NAV_ORGANISATION)
         self.sf = cluster.headers(STATSFORVALTER_ORGANISATION)
 
-    async def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+    async def send(self, method: str, path: str, **options: Any) -> httpx.Response:
         errors = 0
         while True:
             await self.cluster.up.wait()
             self.figures.requests += 1
+            began = time.monotonic()
             try:
                 response = await self.client.request(method, path, **options)
-            except httpx.TransportError:
+                self.figures.latency[f"{method} {_template(path)}"].append(time.monotonic() - began)
+            except httpx.TransportError as error:
                 self.figures.failed_by_kill += 1
-                self.figures.resent[f"{method} {_template(path)}"] += 1
+                self.figures.resent[f"{method} {_template(path)} ({type(error).__name__})"] += 1
                 errors += 1
                 if errors >= _MAX_TRANSPORT_ERRORS:
                     raise
@@ -251,7 +260,7 @@ class Driver:
 
     async def post(self, path: str, *, headers: dict[str, str], **options: Any) -> dict[str, Any]:
         headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
-        response = await self._send("POST", path, headers=headers, **options)
+        response = await self.send("POST", path, headers=headers, **options)
         self.figures.accepted += 1
         if response.headers.get("idempotent-replayed") == "true":
             self.figures.replayed += 1
@@ -259,11 +268,13 @@ class Driver:
         return body
 
     async def etag(self, appeal_id: str, headers: dict[str, str]) -> str:
-        response = await self._send("GET", f"/v1/appeals/{appeal_id}", headers=headers)
+        response = await self.send("GET", f"/v1/appeals/{appeal_id}", headers=headers)
         return response.headers["etag"]
 
-    async def upload(self, appeal_id: str, category: str, headers: dict[str, str]) -> str:
-        data = b"%PDF-1.7\n" + os.urandom(random.randint(2_000, 64_000))
+    async def upload(
+        self, appeal_id: str, category: str, headers: dict[str, str], rng: random.Random
+    ) -> str:
+        data = b"%PDF-1.7\n" + rng.randbytes(rng.randint(2_000, 64_000))
         digest = hashlib.sha256(data)
         document = await self.post(
             f"/v1/appeals/{appeal_id}/documents",
@@ -299,7 +310,7 @@ class Driver:
             appeal_id, "start_nav_review", f"/v1/appeals/{appeal_id}/nav-review", headers=nav
         )
         for category in _REQUIRED:
-            await self.upload(appeal_id, category, nav)
+            await self.upload(appeal_id, category, nav, rng)
         await self.step(
             appeal_id,
             "record_nav_outcome",
@@ -332,7 +343,7 @@ class Driver:
                 json={"description": "Send husleiekontrakten.", "due_on": due},
                 headers=sf,
             )
-            answer = await self.upload(appeal_id, "documentation_response", nav)
+            answer = await self.upload(appeal_id, "documentation_response", nav, rng)
             supplementary = await self.step(
                 appeal_id,
                 "fulfil_documentation",
@@ -347,7 +358,7 @@ class Driver:
                 json={"statsforvalter_case_number": f"2026/{rng.randint(1, 99_999)}"},
                 headers=sf,
             )
-        letter = await self.upload(appeal_id, "statsforvalter_decision", sf)
+        letter = await self.upload(appeal_id, "statsforvalter_decision", sf, rng)
         await self.step(
             appeal_id,
             "decide",
@@ -383,12 +394,12 @@ async def _load(
 async def _kill_rounds(
     cluster: Cluster, figures: Figures, *, rounds: int, duration: float, rng: random.Random
 ) -> None:
-    """In each of `rounds` equal slices of `duration`, SIGKILL a random choice of processes at
-    a random moment, then start them again after a random pause of up to a second."""
-    started = time.monotonic()
+    """`rounds` times: once everything is up again, wait a random part of `duration / rounds`,
+    SIGKILL a random choice of processes, and start them again after a random pause of up to a
+    second. The wait counts from the restart, not from the start of the load, so that a slow
+    restart does not make the kills come back to back."""
     for index in range(rounds):
-        moment = started + (index + rng.random()) * duration / rounds
-        await asyncio.sleep(max(0.0, moment - time.monotonic()))
+        await asyncio.sleep(rng.uniform(0.2, 1.0) * duration / rounds)
         victims = _VICTIMS_LAST if index == rounds - 1 else rng.choice(_VICTIMS)
         cluster.kill(victims)
         figures.kills.update(victims)
@@ -426,7 +437,7 @@ async def _feed(driver: Driver, headers: dict[str, str]) -> list[dict[str, Any]]
         params: dict[str, Any] = {"limit": 1000}
         if cursor is not None:
             params["after"] = cursor
-        response = await driver._send("GET", "/v1/events", params=params, headers=headers)
+        response = await driver.send("GET", "/v1/events", params=params, headers=headers)
         page = response.json()
         events.extend(page["items"])
         if not page["items"]:
@@ -469,12 +480,22 @@ async def _check_database(driver: Driver, pool: asyncpg.Pool, figures: Figures) 
             figures.lost += 1
             figures.fail(f"document {document_id}: not stored")
             continue
-        response = await driver._send(
+        response = await driver.send(
             "GET", f"/v1/documents/{document_id}/content", headers=driver.nav
         )
         if hashlib.sha256(response.content).hexdigest() != sent:
             figures.lost += 1
             figures.fail(f"document {document_id}: the bytes differ from those sent")
+    referenced = {row["sha256"] for row in await pool.fetch("SELECT DISTINCT sha256 FROM document")}
+    root = driver.cluster.folder / "documents"
+    on_disk = {path.name for path in (root / "sha256").rglob("*") if path.is_file()}
+    figures.blobs = {
+        "referenced": len(on_disk & referenced),
+        "unreferenced": len(on_disk - referenced),
+        "partial": sum(1 for path in (root / "tmp").rglob("*") if path.is_file()),
+    }
+    if referenced - on_disk:
+        figures.fail(f"{len(referenced - on_disk)} documents' blobs are missing")
     if len(stored_documents) != len(accepted.documents):
         figures.fail(
             f"{len(stored_documents)} documents stored, {len(accepted.documents)} answered 2xx"
@@ -672,6 +693,11 @@ def report(figures: Figures) -> None:
     print(
         f"  stored: {figures.appeals} appeals, {figures.documents} documents; lost {figures.lost}"
     )
+    print(
+        f"  blobs on disk: {figures.blobs.get('referenced', 0)} referenced,"
+        f" {figures.blobs.get('unreferenced', 0)} unreferenced,"
+        f" {figures.blobs.get('partial', 0)} partial in tmp/"
+    )
     print(f"  events in feed: nav {figures.feed.get('nav', 0)}, sf {figures.feed.get('sf', 0)}")
     print(
         f"  deliveries: nav {figures.deliveries.get('nav', 0)}, sf"
@@ -680,6 +706,11 @@ def report(figures: Figures) -> None:
         f" after dedup by webhook-id: one of each event of the feed, nothing else"
         f" {'(held)' if not any('subscription' in f for f in figures.failures) else '(FAILED)'}"
     )
+    for request, times in sorted(figures.latency.items()):
+        print(
+            f"    {request}: {len(times)} answered, p50 {percentile(times, 0.5) * 1000:.0f} ms,"
+            f" p95 {percentile(times, 0.95) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
+        )
     print("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.seconds.items()))
     print(f"  error lines in the processes' logs: {figures.error_log_lines}")
     for failure in figures.failures[:30]:
