@@ -88,11 +88,11 @@ class Figures:
     replayed: int = 0
     failed_by_kill: int = 0
     resent: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Requests sent again after a connection error, by method, path template and error."""
     latency: collections.defaultdict[str, list[float]] = field(
         default_factory=lambda: collections.defaultdict(list)
     )
     """Seconds each answered request took, by method and path template."""
-    """Requests sent again after a connection error, by method and path template."""
     in_use_retries: int = 0
     lost: int = 0
     appeals: int = 0
