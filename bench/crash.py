@@ -667,6 +667,7 @@ async def _play(
             ),
         )
         figures.seconds["load"] = time.monotonic() - started
+        load_requests = figures.requests  # the checks' own requests are not counted
         started = time.monotonic()
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
         try:
@@ -676,6 +677,7 @@ async def _play(
             started = time.monotonic()
             await _check_webhooks(client, receiver, paths, feeds, pool, figures)
             figures.seconds["webhooks"] = time.monotonic() - started
+            figures.requests = load_requests
         finally:
             await pool.close()
 
@@ -684,9 +686,9 @@ def report(figures: Figures) -> None:
     kills = ", ".join(f"{name} {count}" for name, count in sorted(figures.kills.items()))
     print(f"crash: {figures.rounds} rounds, SIGKILLs: {kills}")
     print(
-        f"  requests {figures.requests}: accepted (2xx POST) {figures.accepted}, of them replayed"
-        f" {figures.replayed}; failed by the kill {figures.failed_by_kill}, all sent again;"
-        f" 409 idempotency_key_in_use {figures.in_use_retries}"
+        f"  requests of the load {figures.requests}: accepted (2xx POST) {figures.accepted},"
+        f" of them replayed {figures.replayed}; failed by the kill {figures.failed_by_kill},"
+        f" all sent again; 409 idempotency_key_in_use {figures.in_use_retries}"
     )
     for request, count in figures.resent.most_common():
         print(f"    sent again: {count} x {request}")
