@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from klageapi.api.app import create_app, openapi_document
@@ -19,7 +19,7 @@ from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
 from klageapi.core.db import get_session
 from klageapi.models import AuditEntry, Document, Event
-from tests.conftest import NAV_OSLO_ORG, SF_ROGALAND_ORG
+from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, SF_ROGALAND_ORG, CommittedApp
 from tests.document.conftest import SeaweedFS
 from tests.journey import (
     AuthHeaders,
@@ -988,4 +988,32 @@ async def test_an_upload_with_a_key_but_no_digest_is_a_400_the_contract_declares
     assert response.status_code == 400
     assert response.json()["code"] == "content_digest_required"
     problem = _declared("/v1/appeals/{appeal_id}/documents", "post", "400")["content"]
+    assert "application/problem+json" in problem  # type: ignore[operator]
+
+
+async def test_an_upload_whose_key_is_in_use_is_a_409_the_contract_declares(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    appeal = await register(race_track.client, auth)
+    path = f"/v1/appeals/{appeal['id']}/documents"
+    data = pdf(100)
+    scope = f"0192:{NAV_STAVANGER_ORG}|POST {path}|k-1"
+    async with race_track.engine.connect() as holder:
+        # Another request with the same key holds it, as the idempotency layer does.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:scope, 7312))"), {"scope": scope}
+        )
+        response = await _post(
+            race_track.client,
+            appeal["id"],
+            data,
+            headers=_pdf_headers(
+                auth, **{"Idempotency-Key": "k-1", "Content-Digest": content_digest(data)}
+            ),
+        )
+        await holder.rollback()
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency_key_in_use"
+    problem = _declared("/v1/appeals/{appeal_id}/documents", "post", "409")["content"]
     assert "application/problem+json" in problem  # type: ignore[operator]

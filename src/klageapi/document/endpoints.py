@@ -42,8 +42,9 @@ _DOCUMENT_CONTENT: dict[str, object] = {
     operation_id="upload_document",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    # 400: a malformed Idempotency-Key, or one without the Content-Digest that identifies the file.
-    responses=problem_responses(400, 404, 413, 415, 422),
+    # 400: a malformed Idempotency-Key, or one without the Content-Digest that identifies the file;
+    # 409: an upload with the same key still under way.
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
