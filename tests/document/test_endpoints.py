@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from klageapi.api.app import create_app
+from klageapi.api.app import create_app, openapi_document
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
 from klageapi.core.db import get_session
 from klageapi.models import AuditEntry, Document, Event
-from tests.conftest import NAV_OSLO_ORG, SF_ROGALAND_ORG
+from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, SF_ROGALAND_ORG, CommittedApp
 from tests.document.conftest import SeaweedFS
 from tests.journey import (
     AuthHeaders,
@@ -37,6 +37,7 @@ from tests.journey import (
 )
 
 MiB = 1024 * 1024
+JPEG = b"\xff\xd8\xff\xe0"
 SMALL_LIMIT = 1024
 STAVANGER = "0192:977777771"
 
@@ -941,3 +942,78 @@ async def test_on_s3_a_range_ending_past_any_size_is_cut_to_the_document(
     assert response.status_code == 206
     assert response.content == data[90:]
     assert response.headers["content-range"] == "bytes 90-99/100"
+
+
+# -- the contract (found by the fuzzer, tests/fuzz) -------------------------------------------
+
+
+def _declared(path: str, method: str, status: str) -> dict[str, object]:
+    operation = openapi_document()["paths"][path][method]
+    response: dict[str, object] = operation["responses"][status]
+    return response
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type"),
+    [(pdf(200), "application/pdf"), (png(200), "image/png"), (JPEG + bytes(200), "image/jpeg")],
+)
+async def test_a_download_comes_as_its_media_type_which_the_contract_declares(
+    client: httpx.AsyncClient, auth: AuthHeaders, data: bytes, media_type: str
+) -> None:
+    appeal = await register(client, auth)
+    document = await upload(
+        client, auth, appeal["id"], category="appeal", data=data, media_type=media_type
+    )
+    url = f"/v1/documents/{document['id']}/content"
+
+    whole = await client.get(url, headers=auth())
+    part = await client.get(url, headers={**auth(), "Range": "bytes=0-9"})
+
+    path = "/v1/documents/{document_id}/content"
+    assert (whole.status_code, whole.headers["content-type"]) == (200, media_type)
+    assert media_type in _declared(path, "get", "200")["content"]  # type: ignore[operator]
+    assert (part.status_code, part.headers["content-type"]) == (206, media_type)
+    assert media_type in _declared(path, "get", "206")["content"]  # type: ignore[operator]
+
+
+async def test_an_upload_with_a_key_but_no_digest_is_a_400_the_contract_declares(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(client, auth)
+
+    response = await _post(
+        client, appeal["id"], pdf(100), headers=_pdf_headers(auth, **{"Idempotency-Key": "k-1"})
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "content_digest_required"
+    problem = _declared("/v1/appeals/{appeal_id}/documents", "post", "400")["content"]
+    assert "application/problem+json" in problem  # type: ignore[operator]
+
+
+async def test_an_upload_whose_key_is_in_use_is_a_409_the_contract_declares(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    appeal = await register(race_track.client, auth)
+    path = f"/v1/appeals/{appeal['id']}/documents"
+    data = pdf(100)
+    scope = f"0192:{NAV_STAVANGER_ORG}|POST {path}|k-1"
+    async with race_track.engine.connect() as holder:
+        # Another request with the same key holds it, as the idempotency layer does.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:scope, 7312))"), {"scope": scope}
+        )
+        response = await _post(
+            race_track.client,
+            appeal["id"],
+            data,
+            headers=_pdf_headers(
+                auth, **{"Idempotency-Key": "k-1", "Content-Digest": content_digest(data)}
+            ),
+        )
+        await holder.rollback()
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency_key_in_use"
+    problem = _declared("/v1/appeals/{appeal_id}/documents", "post", "409")["content"]
+    assert "application/problem+json" in problem  # type: ignore[operator]

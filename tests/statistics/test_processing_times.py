@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -356,6 +357,29 @@ async def test_a_period_over_five_years_is_refused_and_five_years_are_not(
         URL, params={"from": "2021-01-01", "to": "2025-12-31"}, headers=admin(auth)
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("period", "field"),
+    [
+        ({"from": "0001-01-01", "to": "0001-01-01"}, "from"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, "from"),
+        ({"from": "2026-01-01", "to": "9999-12-31"}, "to"),
+        ({"from": "1899-12-31", "to": "1900-01-01"}, "from"),
+    ],
+)
+async def test_a_date_outside_the_years_covered_is_refused_not_a_500(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    auth: Auth,
+    period: dict[str, str],
+    field: str,
+) -> None:
+    # Found by the fuzzer (tests/fuzz): the year 1 or 9999 overflowed a datetime (500).
+    problem = await _refused(client, session, auth, period)
+
+    assert problem["code"] == "validation_failed"
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [(field, "out_of_range")]
 
 
 async def test_an_unknown_grouping_is_refused(

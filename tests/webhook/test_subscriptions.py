@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import httpx
@@ -192,6 +193,14 @@ async def test_a_replay_window_over_14_days_is_refused(
         ({"url": "http://[::1]/hooks"}, "webhook_target_refused"),
         ({"url": "http://224.0.0.1/hooks"}, "webhook_target_refused"),
         ({"url": "http://name-that-does-not-resolve.invalid/hooks"}, "webhook_target_refused"),
+        # Found by the fuzzer (tests/fuzz): URLs that broke the guard's parsing with a 500.
+        ({"url": "http://u]x/hooks"}, "webhook_target_refused"),
+        ({"url": "http://[::1/hooks"}, "webhook_target_refused"),
+        ({"url": "http://127.0.0.1:99999/hooks"}, "webhook_target_refused"),
+        ({"url": "http://\u0087\u0007/hooks"}, "webhook_target_refused"),
+        ({"url": "http://\udb8a/hooks"}, "validation_failed"),
+        ({"url": "http://127.0.0.1/hooks\u0007"}, "webhook_target_refused"),
+        ({"url": "http://127.0.0.1/\u0000"}, "webhook_target_refused"),
         ({"secret": "whsec_mine"}, "validation_failed"),
     ],
 )
@@ -203,8 +212,11 @@ async def test_a_bad_subscription_is_refused_and_nothing_is_stored_or_sent(
     overrides: Json,
     code: str,
 ) -> None:
+    # As JSON with \u escapes: a lone surrogate cannot travel as UTF-8.
     response = await client.post(
-        "/v1/webhook-subscriptions", json=_body(receiver, **overrides), headers=auth()
+        "/v1/webhook-subscriptions",
+        content=json.dumps(_body(receiver, **overrides)),
+        headers={**auth(), "Content-Type": "application/json"},
     )
 
     assert response.status_code == 422, response.text

@@ -40,6 +40,24 @@ async def test_non_public_and_odd_targets_are_refused(url: str) -> None:
         await resolve(url, allowed=[])
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://u]x/hooks",
+        "http://[::1/hooks",
+        "http://127.0.0.1:99999/hooks",
+        "http://127.0.0.1:port/hooks",
+        "http://\udb8a\u0087/hooks",
+        "http://127.0.0.1/hooks\x07",
+        "http://127.0.0.1/\udb8a",
+    ],
+)
+async def test_a_url_that_is_no_url_is_refused_not_raised(url: str) -> None:
+    # Found by the fuzzer: each of these raised ValueError or httpx.InvalidURL (a 500) instead.
+    with pytest.raises(RefusedTarget, match="not a"):
+        await resolve(url, allowed=LOOPBACK)
+
+
 async def test_an_allowed_network_may_be_reached() -> None:
     target = await resolve("http://127.0.0.1:9999/hooks?x=1", allowed=LOOPBACK)
 

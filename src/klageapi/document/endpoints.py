@@ -30,6 +30,11 @@ __all__ = ["router"]
 router = APIRouter(tags=["documents"], responses=problem_responses(401, 403), route_class=JsonRoute)
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# The media types of the default KLAGEAPI_DOCUMENT_MEDIA_TYPES: what goes in comes out as itself.
+_DOCUMENT_CONTENT: dict[str, object] = {
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in ("application/pdf", "image/jpeg", "image/png")
+}
 
 
 @router.post(
@@ -37,15 +42,14 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
     operation_id="upload_document",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=problem_responses(404, 413, 415, 422),
+    # 400: a malformed Idempotency-Key, or one without the Content-Digest that identifies the file;
+    # 409: an upload with the same key still under way.
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
             "description": "The file itself; Content-Type is its media type.",
-            "content": {
-                media_type: {"schema": {"type": "string", "format": "binary"}}
-                for media_type in ("application/pdf", "image/jpeg", "image/png")
-            },
+            "content": _DOCUMENT_CONTENT,
         }
     },
 )
@@ -121,8 +125,8 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int | None] | None:
     operation_id="get_document_content",
     response_class=StreamingResponse,
     responses={
-        200: {"description": "The bytes", "content": {"application/octet-stream": {}}},
-        206: {"description": "The requested range"},
+        200: {"description": "The bytes, as their media type", "content": _DOCUMENT_CONTENT},
+        206: {"description": "The requested range", "content": _DOCUMENT_CONTENT},
         304: {"description": "Not modified"},
         **problem_responses(404, 416, 422),
     },

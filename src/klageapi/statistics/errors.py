@@ -1,6 +1,7 @@
 """Refusals of the statistics endpoint.
 
 ValidationFailed (422)
+├── PeriodOutOfRange    a date outside the years the figures can cover (code validation_failed)
 ├── PeriodReversed      `to` before `from`
 └── PeriodTooLong       a period of more than five years
 """
@@ -11,7 +12,20 @@ import datetime as dt
 
 from klageapi.core.errors import FieldError, ValidationFailed
 
-__all__ = ["PeriodReversed", "PeriodTooLong"]
+__all__ = ["PeriodOutOfRange", "PeriodReversed", "PeriodTooLong"]
+
+
+class PeriodOutOfRange(ValidationFailed):
+    def __init__(self, *, field: str, first: dt.date, last: dt.date) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    field,
+                    f"must be from {first.isoformat()} to {last.isoformat()}",
+                    "out_of_range",
+                )
+            ]
+        )
 
 
 class PeriodReversed(ValidationFailed):

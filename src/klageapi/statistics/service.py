@@ -12,7 +12,7 @@ from klageapi.core.auth import SCOPE_ADMIN, Organisation
 from klageapi.core.clock import NORWAY
 from klageapi.models import Channel, NavOutcome, StatsforvalterOutcome
 from klageapi.statistics import repository
-from klageapi.statistics.errors import PeriodReversed, PeriodTooLong
+from klageapi.statistics.errors import PeriodOutOfRange, PeriodReversed, PeriodTooLong
 from klageapi.statistics.repository import STAGES, GroupBy, Scope
 from klageapi.statistics.schemas import (
     DecidedFigures,
@@ -27,6 +27,10 @@ from klageapi.statistics.schemas import (
 __all__ = ["MAX_PERIOD_YEARS", "processing_times"]
 
 MAX_PERIOD_YEARS = 5
+# Days a Norwegian midnight, a day later and five years on can all be computed for: the year
+# 1 or 9999 overflows datetime (found by the fuzzer as a 500).
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
 
 
 async def processing_times(
@@ -76,6 +80,9 @@ async def processing_times(
 
 
 def _check_period(start: dt.date, end: dt.date) -> None:
+    for field, day in (("from", start), ("to", end)):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise PeriodOutOfRange(field=field, first=FIRST_DAY, last=LAST_DAY)
     if end < start:
         raise PeriodReversed(start=start, end=end)
     try:

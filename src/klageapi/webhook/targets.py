@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
 from klageapi.core.errors import FieldError, ValidationFailed
 
 __all__ = ["Network", "RefusedTarget", "Target", "resolve"]
@@ -51,11 +53,15 @@ def _refused(address: IPAddress, allowed: Sequence[Network]) -> bool:
 
 async def resolve(url: str, *, allowed: Sequence[Network]) -> Target:
     """The checked target of `url`, or RefusedTarget saying why not."""
-    parts = urlsplit(url)
+    try:
+        # An unbalanced bracket in the host or a port that is no port raise here.
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise RefusedTarget("it is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedTarget("it must be an http or https URL with a host")
     host = parts.hostname
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:
@@ -67,6 +73,9 @@ async def resolve(url: str, *, allowed: Sequence[Network]) -> Target:
             found = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
+        except UnicodeError:
+            # Not a host name at all (no IDNA form): refused before any lookup.
+            raise RefusedTarget(f"the name {host!r} is not a host name") from None
         except OSError:
             raise RefusedTarget(f"the name {host!r} does not resolve") from None
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
@@ -80,8 +89,15 @@ async def resolve(url: str, *, allowed: Sequence[Network]) -> Target:
     if parts.port is not None:
         netloc += f":{parts.port}"
     host_header = parts.netloc.rpartition("@")[2]
+    checked = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    try:
+        # The sender's client refuses what it cannot put on the wire (control characters,
+        # lone surrogates): refuse it here, where both the ping and the dispatcher look.
+        httpx.URL(checked)
+    except (httpx.InvalidURL, UnicodeError):
+        raise RefusedTarget("it is not a valid URL") from None
     return Target(
-        url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+        url=checked,
         host_header=host_header,
         server_name=host if parts.scheme == "https" and literal is None else None,
     )
