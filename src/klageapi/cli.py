@@ -97,6 +97,7 @@ def simulate(
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=_err,
+            refresh_per_second=2,  # drawing it ten times a second cost the simulation's client
         ) as bar:
 
             def progress(total: int, requests: int) -> Any:

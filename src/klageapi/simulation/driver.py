@@ -7,7 +7,8 @@ import asyncio
 import datetime as dt
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,11 @@ class _State:
     decision_document: str = ""
 
 
+# httpx's connection pool does work per request for every connection it holds: with one
+# client per worker, each pool holds one connection (the simulation's client was its bottleneck).
+_worker_client: ContextVar[httpx.AsyncClient | None] = ContextVar("worker_client", default=None)
+
+
 class Driver:
     def __init__(
         self,
@@ -53,8 +59,10 @@ class Driver:
         *,
         seed: int,
         concurrency: int = 24,
+        worker_clients: Sequence[httpx.AsyncClient] = (),
     ) -> None:
-        self._client = client
+        self._main_client = client
+        self._worker_clients = list(worker_clients)
         self._issuer = issuer
         self._registry = registry
         self._rng = random.Random(seed)
@@ -62,6 +70,11 @@ class Driver:
         self._run = uuid.uuid4().hex[:8]
         self._concurrency = concurrency
         self._tokens: dict[str, dict[str, str]] = {}
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The running worker's own client, if it has one, else the one given."""
+        return _worker_client.get(None) or self._main_client
 
     def headers(self, organisation: str, scopes: str = _SCOPES) -> dict[str, str]:
         key = f"{organisation} {scopes}"
@@ -111,14 +124,17 @@ class Driver:
         for plan in plans:
             queue.put_nowait(plan)
 
-        async def worker() -> None:
+        async def worker(index: int) -> None:
+            if self._worker_clients:
+                # Each worker task has its own context: its steps go through its own client.
+                _worker_client.set(self._worker_clients[index % len(self._worker_clients)])
             while not queue.empty():
                 plan = queue.get_nowait()
                 await self._play(plan)
                 if advance is not None:
                     advance(1)
 
-        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+        await asyncio.gather(*(worker(index) for index in range(self._concurrency)))
 
     async def _play(self, plan: PlannedAppeal) -> None:
         state = _State()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,8 +97,17 @@ async def play(
 ) -> Outcome:
     """Plan the year up to now, set up the registry, replay every plan, then compare the
     statistics with the truth (see `play_with`)."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        client, *worker_clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=base_url,
+                    timeout=60,
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                )
+            )
+            for _ in range(concurrency + 1)
+        ]
         return await play_with(
             client,
             DevIssuer(data_dir),
@@ -107,6 +116,7 @@ async def play(
             concurrency=concurrency,
             now=dt.datetime.now(dt.UTC),
             progress=progress,
+            worker_clients=worker_clients,
         )
 
 
@@ -119,6 +129,7 @@ async def play_with(
     concurrency: int,
     now: dt.datetime,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    worker_clients: Sequence[httpx.AsyncClient] = (),
 ) -> Outcome:
     """Plan the year before `now`, set up the registry, replay every plan, then fetch the
     statistics of the 400 days to `now` and compare them, grouping by grouping, with the truth
@@ -128,7 +139,9 @@ async def play_with(
     }
     routing = await routing_of(client, admin)
     registry, plans = plan_year(seed=seed, appeals=appeals, now=now, routing=routing)
-    driver = Driver(client, issuer, registry, seed=seed, concurrency=concurrency)
+    driver = Driver(
+        client, issuer, registry, seed=seed, concurrency=concurrency, worker_clients=worker_clients
+    )
     await driver.set_up_registry(ADMIN_ORGANISATION)
     requests = sum(len(p.steps) for p in plans)
     advance = progress(len(plans), requests) if progress else None
