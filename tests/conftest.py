@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,32 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     embedded = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), database="postgres")
     yield embedded.start()
     embedded.stop()
+
+
+async def drop_database(server_url: str, *names: str) -> None:
+    """Drop scratch databases of the test server, whoever is still connected."""
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        for name in names:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@asynccontextmanager
+async def scratch_database(
+    server_url: str, settings: Settings, *, prefix: str
+) -> AsyncIterator[AsyncEngine]:
+    """A database of its own, migrated and seeded with the registry; dropped afterwards."""
+    name = f"klageapi_{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(await create_database(server_url, name), settings)
+    try:
+        await upgrade_to_head(engine)
+        async with AsyncSession(engine) as session, session.begin():
+            await load_shipped_data(session, demo=True)
+        yield engine
+    finally:
+        await engine.dispose()
+        await drop_database(server_url, name)
 
 
 async def create_database(server_url: str, name: str) -> str:
@@ -234,12 +261,7 @@ class CommittedApp:
 async def race_track(postgres_server_url: str, settings: Settings) -> AsyncIterator[CommittedApp]:
     """For tests of concurrency and commits: a freshly migrated and seeded scratch database,
     the real session dependency (no rollback harness), dropped afterwards."""
-    name = f"klageapi_race_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(await create_database(postgres_server_url, name), settings)
-    try:
-        await upgrade_to_head(engine)
-        async with AsyncSession(engine) as session, session.begin():
-            await load_shipped_data(session, demo=True)
+    async with scratch_database(postgres_server_url, settings, prefix="race") as engine:
         app = create_app(settings, engine=engine, clock=FixedClock(NOW))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -247,9 +269,3 @@ async def race_track(postgres_server_url: str, settings: Settings) -> AsyncItera
         ) as client:
             yield CommittedApp(app=app, engine=engine, client=client)
         await app.state.http_client.aclose()
-    finally:
-        await engine.dispose()
-        admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()

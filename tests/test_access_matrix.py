@@ -32,16 +32,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from klageapi.api.app import create_app
 from klageapi.core.auth import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
-from klageapi.core.db import create_engine, get_session
-from klageapi.core.migrations import upgrade_to_head
-from klageapi.registry.service import load_shipped_data
+from klageapi.core.db import get_session
 from tests.access_world import Objects, Snapshot, World, build_world, dev_auth, snapshot
 from tests.conftest import (
     NAV_OSLO_ORG,
@@ -50,7 +47,7 @@ from tests.conftest import (
     OTHER_ORG,
     SF_ROGALAND_ORG,
     TokenFactory,
-    create_database,
+    scratch_database,
 )
 from tests.factories import NATIONAL_ID, OTHER_NATIONAL_ID, appeal_body
 from tests.journey import SF_OSLO_ORG, content_digest, pdf
@@ -74,12 +71,7 @@ async def world_database(
 ) -> AsyncIterator[tuple[AsyncEngine, World]]:
     """A scratch database, migrated and seeded, with the world built and committed; dropped
     at the end of the module."""
-    name = f"klageapi_matrix_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(await create_database(postgres_server_url, name), settings)
-    try:
-        await upgrade_to_head(engine)
-        async with AsyncSession(engine) as session, session.begin():
-            await load_shipped_data(session, demo=True)
+    async with scratch_database(postgres_server_url, settings, prefix="matrix") as engine:
         builder = create_app(settings, engine=engine, clock=FixedClock(NOW))
         transport = httpx.ASGITransport(app=builder)
         async with (
@@ -90,12 +82,6 @@ async def world_database(
             await session.commit()
         await builder.state.http_client.aclose()
         yield engine, world
-    finally:
-        await engine.dispose()
-        admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from klageapi.core.migrations import upgrade_to_head
 from klageapi.models import StatsforvalterOffice, WebhookAttempt, WebhookDelivery
 from klageapi.registry.service import load_shipped_data
 from tests import journey
-from tests.conftest import NOW, SF_ROGALAND_ORG, _with_database, create_database
+from tests.conftest import NOW, SF_ROGALAND_ORG, _with_database, create_database, drop_database
 from tests.document.conftest import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, SeaweedFS
 
 # The fixtures of a sibling folder's conftest, used here as they are (re-exported).
@@ -59,14 +59,6 @@ START_TIMEOUT_SECONDS = 180  # as long as bench/_harness.py waits: the machine i
 
 
 # --- The read replica ---------------------------------------------------------------------------
-
-
-async def _drop(server_url: str, *names: str) -> None:
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        for name in names:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
 
 
 @dataclass
@@ -107,7 +99,7 @@ async def primary_and_copy(
         await copy.dispose()
     finally:
         await seeding.dispose()
-        await _drop(postgres_server_url, name, copy_name)
+        await drop_database(postgres_server_url, name, copy_name)
 
 
 @asynccontextmanager
@@ -198,7 +190,7 @@ async def test_processes_starting_together_load_the_registry_once(
         assert offices == len(json.loads(shipped.read_text())["statsforvalter_offices"])
     finally:
         await engine.dispose()
-        await _drop(postgres_server_url, name)
+        await drop_database(postgres_server_url, name)
 
 
 def test_a_replica_without_a_primary_url_is_refused(tmp_path: Path) -> None:
@@ -347,7 +339,7 @@ async def fleet(
             urls, folders, logs = started
             yield Fleet(urls, database_url, name, seaweedfs, prefix, folders, logs)
     finally:
-        await _drop(server_url, name)
+        await drop_database(server_url, name)
 
 
 async def _subscribe(client: httpx.AsyncClient, auth: AuthHeaders, url: str) -> None:

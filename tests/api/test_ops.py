@@ -15,7 +15,7 @@ from klageapi.api.app import create_app
 from klageapi.core.config import Settings
 from klageapi.core.migrations import head_revision
 from klageapi.models import AuditEntry
-from tests.conftest import CommittedApp, create_database
+from tests.conftest import CommittedApp, create_database, drop_database
 from tests.factories import make_appeal
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -35,10 +35,7 @@ async def empty_database_engine(postgres_server_url: str) -> AsyncIterator[Async
     engine = create_async_engine(await create_database(postgres_server_url, name))
     yield engine
     await engine.dispose()
-    admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    await drop_database(postgres_server_url, name)
 
 
 # --- Liveness and readiness ---------------------------------------------------------------------
