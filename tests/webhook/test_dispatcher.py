@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select, update
@@ -22,7 +23,8 @@ from klageapi.core.db import create_sessionmaker
 from klageapi.core.logging import configure_logging
 from klageapi.core.migrations import upgrade_to_head
 from klageapi.models import WebhookDelivery, WebhookSubscription
-from klageapi.webhook.dispatcher import Dispatcher
+from klageapi.webhook import queue
+from klageapi.webhook.dispatcher import CHANNEL, Dispatcher
 from tests import journey
 from tests.conftest import SF_ROGALAND_ORG, CommittedApp, create_database
 from tests.factories import NATIONAL_ID
@@ -357,3 +359,26 @@ async def test_the_periodic_task_runs_between_rounds_and_survives_a_failure(
     await asyncio.gather(running, return_exceptions=True)
 
     assert 3 <= calls <= 12  # once per 0.1 s at most, and on after the failed first call
+
+
+async def test_a_fan_out_notice_names_its_dispatcher_and_an_event_notice_names_nobody(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver
+) -> None:
+    # What lets a dispatcher sleep through the notice of its own fan-out (claimed already in
+    # the same transaction) while other dispatchers wake to it.
+    await subscribe(race_track, auth, receiver)
+    url = race_track.engine.url.render_as_string(hide_password=False)
+    listener = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    notices: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(CHANNEL, lambda *notice: notices.put_nowait(notice[-1]))
+    try:
+        await journey.register(race_track.client, auth)
+        event_notice = await asyncio.wait_for(notices.get(), 5)
+        async with race_track.app.state.sessionmaker() as session, session.begin():
+            assert await queue.fan_out(session, limit=100, origin="dispatcher-a") == 1
+        fan_out_notice = await asyncio.wait_for(notices.get(), 5)
+    finally:
+        await listener.close()
+
+    assert event_notice == ""
+    assert fan_out_notice == "dispatcher-a"

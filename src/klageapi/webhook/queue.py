@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BindParameter
 
 from klageapi.event import repository as events
 from klageapi.models import (
@@ -70,6 +71,11 @@ NOTIFY_ORIGIN = "klageapi.notify_origin"
 # parameters: building them per call cost more CPU than running them. They run on the
 # session's connection (Core): given parameters, the ORM would take an INSERT or UPDATE of a
 # mapped class for a bulk one by primary key.
+
+
+def _seconds(seconds: float | BindParameter[float]) -> Any:
+    """An interval of `seconds` (a number, or a parameter bound when run)."""
+    return func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
 async def _run(session: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
@@ -232,8 +238,7 @@ _CLAIM = (
     )
     .values(
         lease_owner=bindparam("owner", type_=Text),
-        lease_expires_at=_NOW
-        + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("lease", type_=Float)),
+        lease_expires_at=_NOW + _seconds(bindparam("lease", type_=Float)),
     )
     .returning(WebhookSubscription.id)
 )
@@ -422,7 +427,3 @@ async def release(session: AsyncSession, subscription_id: uuid.UUID, *, owner: s
         .where(WebhookSubscription.id == subscription_id, WebhookSubscription.lease_owner == owner)
         .values(lease_owner=None, lease_expires_at=None)
     )
-
-
-def _seconds(seconds: float) -> object:
-    return func.make_interval(0, 0, 0, 0, 0, 0, seconds)
