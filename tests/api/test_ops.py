@@ -254,3 +254,21 @@ async def test_a_lost_database_connection_is_a_503_and_the_retry_gets_a_new_one(
     assert lost.json()["code"] == "database_unavailable"
     assert lost.headers["retry-after"] == "1"
     assert retried.status_code == 200
+
+
+async def test_a_request_that_gets_no_database_connection_in_time_is_a_503(
+    race_track: CommittedApp, auth: AuthHeaders, settings: Settings
+) -> None:
+    # One connection, taken: the pool's wait runs out, as under a load beyond its size.
+    engine = create_async_engine(
+        race_track.engine.url, pool_size=1, max_overflow=0, pool_timeout=0.2
+    )
+    try:
+        async with engine.connect(), await _client_for(settings, engine) as client:
+            answer = await client.get("/v1/appeals", headers=auth())
+    finally:
+        await engine.dispose()
+
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "database_unavailable"
+    assert answer.headers["retry-after"] == "1"
