@@ -98,11 +98,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(data_dir: Path) -> Iterator[str]:
+def _serving(data_dir: Path, *, workers: int = 1) -> Iterator[str]:
     """`klageapi serve` as the README runs it: embedded PostgreSQL in the data folder."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "klageapi", "serve", "--port", str(port)],
+        [sys.executable, "-m", "klageapi", "serve", "--port", str(port), "--workers", str(workers)],
         env=_env(data_dir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -139,6 +139,40 @@ def test_served_data_survives_a_restart(tmp_path: Path) -> None:
 
     assert read.status_code == 200
     assert read.json() == created.json()
+
+
+def test_several_workers_share_the_embedded_database_and_the_data_folders_keys(
+    tmp_path: Path,
+) -> None:
+    """Two workers start together on a fresh folder: one database, one token key, one cursor
+    key. Every request below is a new connection, so both workers answer some of them; a
+    token or a cursor from the other worker's keys would be refused."""
+    with _serving(tmp_path, workers=2) as base:
+        token = DevIssuer(tmp_path).organisation_token(
+            "0192:977777771", "klageapi:read klageapi:write"
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        created = []
+        for index in range(6):
+            body = appeal_body(external_reference=f"WORKERS-{index}")
+            answer = httpx.post(f"{base}/v1/appeals", json=body, headers=headers, timeout=10)
+            assert answer.status_code == 201, answer.text
+            created.append(answer.json()["id"])
+        seen: list[str] = []
+        params: dict[str, str | int] = {"limit": 1}
+        while True:
+            page = httpx.get(f"{base}/v1/appeals", params=params, headers=headers, timeout=10)
+            assert page.status_code == 200, page.text
+            seen += [item["id"] for item in page.json()["items"]]
+            if page.json()["next_cursor"] is None:
+                break
+            params = {"limit": 1, "cursor": page.json()["next_cursor"]}
+
+    assert sorted(seen) == sorted(created)
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_file()) == [
+        "dev-issuer-key.json",
+        "secret-key",
+    ]
 
 
 async def test_migrate_brings_a_given_database_to_head(

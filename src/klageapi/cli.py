@@ -4,6 +4,7 @@ version."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,23 +42,28 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (needs a database URL).")] = 1,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
     """Run the API. Without KLAGEAPI_DATABASE_URL it starts and migrates an embedded PostgreSQL."""
     settings = _settings()
-    if workers > 1 and settings.uses_embedded_database:
-        raise typer.BadParameter(
-            "several workers need KLAGEAPI_DATABASE_URL", param_hint="--workers"
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and settings.uses_embedded_database:
+            # The workers join one embedded server, started here so that it lives as long as
+            # this process rather than as long as the first worker that happens to start it.
+            from klageapi.core.embedded_postgres import EmbeddedPostgres
+
+            embedded = EmbeddedPostgres(settings.data_dir)
+            embedded.start()
+            stack.callback(embedded.stop)
+        uvicorn.run(
+            "klageapi.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=True,
         )
-    uvicorn.run(
-        "klageapi.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=True,
-    )
 
 
 @app.command()

@@ -33,6 +33,7 @@ from klageapi.core.db import (
 )
 from klageapi.core.dev_issuer import DevIssuer
 from klageapi.core.embedded_postgres import EmbeddedPostgres
+from klageapi.core.files import read_or_create
 from klageapi.core.idempotency import sweep_expired
 from klageapi.core.logging import configure_logging, get_logger
 from klageapi.core.metrics import Metrics
@@ -146,13 +147,9 @@ def _secret_key(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     # Development only (production refuses to start without one): keep one in the data folder
-    # so cursors stay valid across restarts.
+    # so cursors stay valid across restarts and between the workers of one `serve`.
     path = settings.data_dir / "secret-key"
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    return read_or_create(path, lambda: secrets.token_urlsafe(48).encode()).strip()
 
 
 @asynccontextmanager

@@ -6,7 +6,6 @@ Only trusted when the service runs in development; `klageapi dev-token` uses it.
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 from klageapi.core.config import DEFAULT_AUDIENCE, DEV_ISSUER, IssuerSettings
+from klageapi.core.files import read_or_create
 
 __all__ = ["DevIssuer"]
 
@@ -27,16 +27,11 @@ class DevIssuer:
         self._key = self._load_or_create()
 
     def _load_or_create(self) -> ECKey:
-        if self._path.exists():
-            return ECKey.import_key(json.loads(self._path.read_text()))
-        key = ECKey.generate_key("P-256", auto_kid=True)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as file:
-            json.dump(key.as_dict(private=True), file)
-        temporary.replace(self._path)
-        return key
+        def fresh() -> bytes:
+            key = ECKey.generate_key("P-256", auto_kid=True)
+            return json.dumps(key.as_dict(private=True)).encode()
+
+        return ECKey.import_key(json.loads(read_or_create(self._path, fresh)))
 
     def settings(self) -> IssuerSettings:
         public = KeySet([self._key]).as_dict(private=False)
