@@ -1029,6 +1029,29 @@ async def test_an_open_request_past_its_due_date_is_listed_as_overdue(
     assert [(r["id"], r["status"], r["overdue"]) for r in after] == [(request["id"], "open", True)]
 
 
+async def test_withdrawing_an_appeal_cancels_its_open_documentation_request(
+    client: httpx.AsyncClient, auth: AuthHeaders, clock: FixedClock
+) -> None:
+    appeal, _, _ = await under_statsforvalter_review(client, auth)
+    request = await request_documentation(client, auth, appeal["id"], due_on="2026-11-04")
+    url = f"/v1/appeals/{appeal['id']}/documentation-requests"
+
+    withdrawn = await client.post(f"/v1/appeals/{appeal['id']}/withdrawal", headers=auth())
+    clock.advance(dt.timedelta(days=3))  # past the due date: a cancelled request is not overdue
+    listed = (await client.get(url, headers=auth(org=SF_ROGALAND_ORG))).json()["items"]
+    answer = await upload(client, auth, appeal["id"], category="documentation_response")
+
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert [(r["id"], r["status"], r["overdue"]) for r in listed] == [
+        (request["id"], "cancelled", False)
+    ]
+    response = await fulfil(client, auth, request["id"], [answer["id"]])
+    assert (response.status_code, response.json()["code"]) == (
+        409,
+        "documentation_request_not_open",
+    )
+
+
 async def test_fulfilment_freezes_a_supplementary_package_in_the_feed(
     client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, clock: FixedClock
 ) -> None:

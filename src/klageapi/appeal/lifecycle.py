@@ -30,6 +30,7 @@ from klageapi.models import Appeal, AppealHistory, AppealStatus, Event
 
 __all__ = [
     "ACTIONS",
+    "CLOSED",
     "Action",
     "Role",
     "allowed_actions",
@@ -85,6 +86,9 @@ class Rule:
     to_state: AppealStatus | None
     event_type: str | None
 
+
+CLOSED = frozenset({S.withdrawn, S.closed_by_nav, S.decided})
+"""The states an appeal never leaves."""
 
 _NAV = frozenset({Role.nav})
 _SF = frozenset({Role.statsforvalter})
@@ -232,6 +236,9 @@ async def apply(
         appeal.status_changed_at = when
         if rule.to_state is S.forwarded and appeal.forwarded_at is None:
             appeal.forwarded_at = when
+        if rule.to_state in CLOSED:
+            # Nobody answers a request for documentation about a closed appeal any more.
+            await repository.cancel_open_documentation_requests(session, appeal.id)
     appeal.version += 1
     appeal.updated_at = now
     _record(

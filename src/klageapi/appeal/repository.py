@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,8 @@ from klageapi.models import (
     AppealStatus,
     AuditEntry,
     Base,
+    DocumentationRequest,
+    DocumentationRequestStatus,
     Event,
     NavOffice,
     StatsforvalterOffice,
@@ -41,6 +44,7 @@ from klageapi.models import (
 __all__ = [
     "AppealFilter",
     "Offices",
+    "cancel_open_documentation_requests",
     "get_by_external_reference",
     "get_visible",
     "history",
@@ -159,6 +163,17 @@ async def last_occurred_at(session: AsyncSession, appeal_id: uuid.UUID) -> dt.da
     """When the appeal's latest recorded step happened."""
     query = select(func.max(AppealHistory.occurred_at)).where(AppealHistory.appeal_id == appeal_id)
     return await session.scalar(query)
+
+
+async def cancel_open_documentation_requests(session: AsyncSession, appeal_id: uuid.UUID) -> None:
+    await session.execute(
+        update(DocumentationRequest)
+        .where(
+            DocumentationRequest.appeal_id == appeal_id,
+            DocumentationRequest.status == DocumentationRequestStatus.open,
+        )
+        .values(status=DocumentationRequestStatus.cancelled)
+    )
 
 
 async def history(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[AppealHistory]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.appeal.lifecycle import CLOSED
 from klageapi.case_package.service import overdue_threshold
 from klageapi.core.clock import Clock
 from klageapi.event import outbox
 from klageapi.models import (
     Appeal,
-    AppealStatus,
     CasePackage,
     DocumentationRequest,
     DocumentationRequestStatus,
@@ -22,7 +22,6 @@ __all__ = ["announce_overdue"]
 
 _BATCH = 500
 # A package or request left open on an appeal that was withdrawn or closed is nobody's wait.
-_CLOSED = (AppealStatus.withdrawn, AppealStatus.closed_by_nav, AppealStatus.decided)
 
 
 async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days: int) -> int:
@@ -37,7 +36,7 @@ async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days:
                 CasePackage.status == PackageStatus.awaiting_receipt,
                 CasePackage.frozen_at < overdue_threshold(clock, working_days),
                 CasePackage.overdue_notified_at.is_(None),
-                Appeal.status.not_in(_CLOSED),
+                Appeal.status.not_in(sorted(CLOSED)),
             )
             .order_by(CasePackage.frozen_at)
             .limit(_BATCH)
@@ -62,7 +61,7 @@ async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days:
                 DocumentationRequest.status == DocumentationRequestStatus.open,
                 DocumentationRequest.due_on < clock.today(),
                 DocumentationRequest.overdue_notified_at.is_(None),
-                Appeal.status.not_in(_CLOSED),
+                Appeal.status.not_in(sorted(CLOSED)),
             )
             .order_by(DocumentationRequest.due_on)
             .limit(_BATCH)
