@@ -4,10 +4,12 @@ and what each refusal leaves untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
 import json
+import threading
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.case_package import bundle
 from klageapi.case_package.bundle import BundleIntegrityError
 from klageapi.core.clock import FixedClock
 from klageapi.models import (
@@ -563,10 +566,10 @@ async def test_other_organisations_do_not_find_the_package(
     _, _, package = await forwarded(client, auth)
 
     response = await client.get(f"/v1/packages/{package['id']}", headers=auth(org=org))
-    bundle = await client.get(f"/v1/packages/{package['id']}/bundle", headers=auth(org=org))
+    answer = await client.get(f"/v1/packages/{package['id']}/bundle", headers=auth(org=org))
 
     assert (response.status_code, response.json()["code"]) == (404, "package_not_found")
-    assert (bundle.status_code, bundle.json()["code"]) == (404, "package_not_found")
+    assert (answer.status_code, answer.json()["code"]) == (404, "package_not_found")
 
 
 async def test_an_unknown_package_is_not_found(
@@ -635,6 +638,34 @@ async def test_the_bundle_declares_its_length_before_it_is_made(
 
     assert int(response.headers["content-length"]) == len(response.content)
     assert "transfer-encoding" not in response.headers
+
+
+@pytest.mark.parametrize("corrupted", [False, True], ids=["intact", "corrupted"])
+async def test_a_download_that_waits_for_the_sha256_check_at_every_chunk(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    corrupted: bool,
+) -> None:
+    """With no room to hash ahead, every chunk waits for the check's thread to catch up; the
+    bundle is the same, a corrupted document still stops it, and no thread is left behind."""
+    _, documents, package = await forwarded(client, auth)
+    url = f"/v1/packages/{package['id']}/bundle"
+    expected = (await client.get(url, headers=auth(org=SF_ROGALAND_ORG))).content
+    monkeypatch.setattr(bundle, "_HASH_AHEAD_BYTES", 1)
+    if corrupted:
+        path = blob_path(app, documents[-1]["sha256"])
+        path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+
+    if corrupted:
+        with pytest.raises(BundleIntegrityError):
+            await client.get(url, headers=auth(org=SF_ROGALAND_ORG))
+    else:
+        response = await client.get(url, headers=auth(org=SF_ROGALAND_ORG))
+        assert response.content == expected
+    await asyncio.sleep(0.05)  # a stopping thread wakes the loop once more
+    assert not [t for t in threading.enumerate() if t.name == "bundle-sha256"]
 
 
 async def test_a_corrupted_blob_stops_the_bundle_download(

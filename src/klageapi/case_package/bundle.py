@@ -11,10 +11,15 @@ the download before the ZIP's directory rather than send a file that differs fro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import queue
+import threading
 import zlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 from klageapi.case_package.zip64 import Member, stored_zip, stored_zip_size
 from klageapi.core.logging import get_logger
@@ -26,8 +31,8 @@ __all__ = ["BundleIntegrityError", "bundle", "bundle_size", "member_name"]
 
 _log = get_logger(__name__)
 _MODE = 0o100644
-# Chunks are hashed in batches of about this size, one trip to a worker thread each.
-_HASH_BATCH_BYTES = 1024 * 1024
+# How far the hashing may fall behind the sending: the bytes held for it at most.
+_HASH_AHEAD_BYTES = 8 * 1024 * 1024
 
 _EXTENSIONS = {
     "application/pdf": "pdf",
@@ -51,40 +56,112 @@ def manifest_bytes(package: CasePackage) -> bytes:
     return json.dumps(package.manifest, indent=2, sort_keys=True, ensure_ascii=False).encode()
 
 
-async def _verified(store: BlobStore, document: Document) -> AsyncIterator[bytes]:
-    """The document's bytes as the store reads them, checked against its sha256.
+class _Verifier:
+    """Checks the documents' sha256s in a thread of its own while the bundle is sent.
 
-    A batch is hashed in a worker thread while the next one is read and sent, so the hashing
-    neither holds up the event loop nor waits for the socket.
+    The thread takes the chunks in order from a queue and never waits for the event loop, so
+    the hashing runs without a gap; the download waits for it only when it falls more than
+    `_HASH_AHEAD_BYTES` behind. `finish` waits for every check, so a mismatch still stops
+    the download before the ZIP's directory.
     """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._behind = 0  # bytes queued and not yet hashed
+        self._caught_up: asyncio.Future[None] | None = None
+        self._failed: BundleIntegrityError | None = None
+        self._stopped = False
+        self._finished: asyncio.Future[None] = self._loop.create_future()
+        threading.Thread(target=self._run, name="bundle-sha256", daemon=True).start()
+
+    async def add(self, digest: hashlib._Hash, chunk: bytes) -> None:
+        if self._failed is not None:
+            raise self._failed
+        caught_up = None
+        with self._lock:
+            self._behind += len(chunk)
+            if self._behind > _HASH_AHEAD_BYTES:
+                self._caught_up = caught_up = self._loop.create_future()
+        self._queue.put((digest, chunk))
+        if caught_up is not None:
+            await caught_up
+
+    def check(self, document: Document, digest: hashlib._Hash) -> None:
+        """Compare `digest` with the document's sha256 once its bytes are hashed."""
+        self._queue.put(_Check(document, digest))
+
+    async def finish(self) -> None:
+        self._queue.put(None)
+        await asyncio.shield(self._finished)
+        if self._failed is not None:
+            raise self._failed
+
+    def close(self) -> None:
+        """Let the thread go, also when the download ends early (it drops what is queued)."""
+        self._stopped = True
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not None and not self._stopped:
+                if isinstance(item, _Check):
+                    if item.digest.hexdigest() != item.document.sha256:
+                        _log.error("bundle_document_corrupt", document_id=str(item.document.id))
+                        self._failed = BundleIntegrityError(str(item.document.id))
+                        return
+                    continue
+                digest, chunk = item
+                digest.update(chunk)
+                with self._lock:
+                    self._behind -= len(chunk)
+                    wake = self._caught_up if self._behind <= _HASH_AHEAD_BYTES // 2 else None
+                    if wake is not None:
+                        self._caught_up = None
+                if wake is not None:
+                    self._wake(wake)
+        finally:
+            with self._lock:
+                wake, self._caught_up = self._caught_up, None
+            for future in (wake, self._finished):
+                if future is not None:
+                    self._wake(future)
+
+    def _wake(self, future: asyncio.Future[None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+@dataclass(frozen=True)
+class _Check:
+    document: Document
+    digest: hashlib._Hash
+
+
+if TYPE_CHECKING:  # hashlib._Hash exists only for the type checker
+    _Item: TypeAlias = tuple[hashlib._Hash, bytes] | _Check | None
+    """A chunk for a document's digest, a document's check, or the end."""
+
+
+async def _verified(
+    store: BlobStore, document: Document, verifier: _Verifier
+) -> AsyncIterator[bytes]:
+    """The document's bytes as the store reads them, each handed to `verifier` as it goes."""
     stream = await documents.open_blob(store, document)
     digest = hashlib.sha256()
-    hashing: asyncio.Future[None] | None = None
-    batch: list[bytes] = []
-    batch_size = 0
     try:
         async for chunk in stream:
-            batch.append(chunk)
-            batch_size += len(chunk)
-            if batch_size >= _HASH_BATCH_BYTES:
-                if hashing is not None:
-                    await hashing
-                hashing = asyncio.ensure_future(asyncio.to_thread(_hash, digest, batch))
-                batch, batch_size = [], 0
+            await verifier.add(digest, chunk)
             yield chunk
-        if hashing is not None:
-            await hashing
-        _hash(digest, batch)
     finally:
         await stream.aclose()
-    if digest.hexdigest() != document.sha256:
-        _log.error("bundle_document_corrupt", document_id=str(document.id))
-        raise BundleIntegrityError(str(document.id))
-
-
-def _hash(digest: hashlib._Hash, batch: list[bytes]) -> None:
-    for chunk in batch:
-        digest.update(chunk)
+    verifier.check(document, digest)
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -98,14 +175,19 @@ def bundle(
     manifest = manifest_bytes(package)
 
     async def members() -> AsyncIterator[Member]:
-        yield Member("manifest.json", len(manifest), zlib.crc32(manifest), _one(manifest))
-        for position, document in enumerate(files):
-            yield Member(
-                member_name(position, document),
-                document.size,
-                document.crc32,
-                _verified(store, document),
-            )
+        verifier = _Verifier()
+        try:
+            yield Member("manifest.json", len(manifest), zlib.crc32(manifest), _one(manifest))
+            for position, document in enumerate(files):
+                yield Member(
+                    member_name(position, document),
+                    document.size,
+                    document.crc32,
+                    _verified(store, document, verifier),
+                )
+            await verifier.finish()
+        finally:
+            verifier.close()
 
     return stored_zip(members(), modified_at=package.frozen_at, mode=_MODE)
 
