@@ -26,7 +26,7 @@ from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.event import outbox
-from klageapi.models import Appeal, AppealHistory, AppealStatus, Event
+from klageapi.models import Appeal, AppealStatus
 
 __all__ = [
     "ACTIONS",
@@ -241,8 +241,8 @@ async def apply(
             await repository.cancel_open_documentation_requests(session, appeal.id)
     appeal.version += 1
     appeal.updated_at = now
-    _record(
-        session,
+    await session.flush()
+    history, events = _rows(
         appeal,
         action=action.value,
         event_type=rule.event_type,
@@ -252,7 +252,7 @@ async def apply(
         recorded_at=now,
         details=details or {},
     )
-    await session.flush()
+    await repository.insert_step(session, history=history, events=events)
     return appeal
 
 
@@ -277,32 +277,6 @@ def registration_rows(
     )
     (event,) = events
     return history, event
-
-
-def _record(
-    session: AsyncSession,
-    appeal: Appeal,
-    *,
-    action: str,
-    event_type: str | None,
-    from_status: AppealStatus | None,
-    actor: Organisation,
-    occurred_at: dt.datetime,
-    recorded_at: dt.datetime,
-    details: dict[str, object],
-) -> None:
-    history, events = _rows(
-        appeal,
-        action=action,
-        event_type=event_type,
-        from_status=from_status,
-        actor=actor,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-        details=details,
-    )
-    session.add(AppealHistory(**history))
-    session.add_all(Event(**event) for event in events)
 
 
 def _rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from sqlalchemy import (
     CTE,
     BindParameter,
     ColumnElement,
+    Executable,
     Select,
     Table,
     bindparam,
@@ -49,6 +51,7 @@ __all__ = [
     "get_visible",
     "history",
     "insert_registration",
+    "insert_step",
     "last_occurred_at",
     "list_visible",
     "offices_of",
@@ -217,50 +220,42 @@ _APPEAL_FIELDS = (
     "created_at",
     "updated_at",
 )
-# The rows written from the new appeal's id: (parameter prefix, table, columns besides appeal_id).
+# The columns of a history row, an event and an audit entry besides their appeal_id.
+_HISTORY_COLUMNS = (
+    "action",
+    "from_status",
+    "to_status",
+    "actor_organisation",
+    "actor_supplier",
+    "occurred_at",
+    "recorded_at",
+    "details",
+)
+_EVENT_COLUMNS = (
+    "event_id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "nav_office_unit_number",
+    "statsforvalter_office_id",
+    "statsforvalter_visible",
+    "status",
+    "data",
+)
+_AUDIT_COLUMNS = (
+    "occurred_at",
+    "actor_kind",
+    "actor_organisation",
+    "actor_supplier",
+    "action",
+    "purpose",
+    "request_id",
+)
+# The rows written from the new appeal's id: (parameter prefix, table, columns).
 _FOLLOWERS: tuple[tuple[str, Table, tuple[str, ...]], ...] = (
-    (
-        "history",
-        _table(AppealHistory),
-        (
-            "action",
-            "from_status",
-            "to_status",
-            "actor_organisation",
-            "actor_supplier",
-            "occurred_at",
-            "recorded_at",
-            "details",
-        ),
-    ),
-    (
-        "event",
-        _table(Event),
-        (
-            "event_id",
-            "type",
-            "occurred_at",
-            "recorded_at",
-            "nav_office_unit_number",
-            "statsforvalter_office_id",
-            "statsforvalter_visible",
-            "status",
-            "data",
-        ),
-    ),
-    (
-        "audit",
-        _table(AuditEntry),
-        (
-            "occurred_at",
-            "actor_kind",
-            "actor_organisation",
-            "actor_supplier",
-            "action",
-            "purpose",
-            "request_id",
-        ),
-    ),
+    ("history", _table(AppealHistory), _HISTORY_COLUMNS),
+    ("event", _table(Event), _EVENT_COLUMNS),
+    ("audit", _table(AuditEntry), _AUDIT_COLUMNS),
 )
 
 
@@ -287,6 +282,33 @@ def _registration_statement() -> Select[tuple[uuid.UUID]]:
 
 
 _REGISTRATION = _registration_statement()
+
+
+# A step (a transition, or a note such as a preliminary reply) writes a history row and its
+# events (none to two): one statement, the history row in a CTE. Built once per event count.
+_STEP_HISTORY_FIELDS = ("appeal_id", *_HISTORY_COLUMNS)
+_STEP_EVENT_FIELDS = ("appeal_id", *_EVENT_COLUMNS)
+
+
+@functools.cache
+def _step_statement(events: int) -> Executable:
+    history_table = _table(AppealHistory)
+    history = insert(history_table).values(_binds(history_table, "history", _STEP_HISTORY_FIELDS))
+    if events == 0:
+        return history
+    event_table = _table(Event)
+    rows = [_binds(event_table, f"event{n}", _STEP_EVENT_FIELDS) for n in range(events)]
+    return insert(event_table).values(rows).add_cte(history.cte("new_history"))
+
+
+async def insert_step(
+    session: AsyncSession, *, history: dict[str, object], events: Sequence[dict[str, object]]
+) -> None:
+    """Write a step's history row and its events in one statement."""
+    params = {f"history_{name}": history[name] for name in _STEP_HISTORY_FIELDS}
+    for n, event in enumerate(events):
+        params.update({f"event{n}_{name}": event[name] for name in _STEP_EVENT_FIELDS})
+    await session.execute(_step_statement(len(events)), params)
 
 
 async def insert_registration(
