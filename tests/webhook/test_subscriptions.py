@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import uuid
+import warnings
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from klageapi.core.config import Settings
 from klageapi.models import WebhookSubscription
-from tests.conftest import NAV_OSLO_ORG, NOW
+from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, NOW, CommittedApp
 from tests.factories import count
 from tests.journey import AuthHeaders
 from tests.webhook.conftest import Answer, Receiver
@@ -112,6 +114,35 @@ async def test_deleting_removes_it(
     assert deleted.status_code == 204
     assert again.status_code == 404
     assert await count(session, WebhookSubscription) == 0
+
+
+async def test_deletes_at_once_delete_it_once_and_the_others_find_it_gone(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    subscription_id = uuid.uuid4()
+    async with AsyncSession(race_track.engine) as session, session.begin():
+        session.add(
+            WebhookSubscription(
+                id=subscription_id,
+                organisation_number=NAV_STAVANGER_ORG,
+                url="https://saksbehandling.example.test/klageapi",
+                event_types=["appeal.received"],
+                secret="whsec_" + "A" * 43,
+            )
+        )
+    url = f"/v1/webhook-subscriptions/{subscription_id}"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "expected to delete 1 row(s); 0 were matched"
+        answers = await asyncio.gather(
+            *(race_track.client.delete(url, headers=auth()) for _ in range(6))
+        )
+
+    assert sorted(answer.status_code for answer in answers) == [204] + [404] * 5, [
+        answer.text for answer in answers
+    ]
+    async with AsyncSession(race_track.engine) as session:
+        assert await count(session, WebhookSubscription) == 0
 
 
 @pytest.mark.parametrize(

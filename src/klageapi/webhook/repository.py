@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, func, insert, literal, select
+from sqlalchemy import ColumnElement, Insert, Select, delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -21,6 +21,7 @@ from klageapi.models import (
 
 __all__ = [
     "attempts_of",
+    "delete_owned",
     "deliveries_page",
     "get_delivery",
     "get_owned",
@@ -38,6 +39,22 @@ async def get_owned(
         WebhookSubscription.organisation_number == organisation_number,
     )
     return (await session.scalars(query)).one_or_none()
+
+
+async def delete_owned(
+    session: AsyncSession, subscription_id: uuid.UUID, organisation_number: str
+) -> bool:
+    """Delete the organisation's subscription (its deliveries go with it); False if it has none
+    by that id."""
+    statement = (
+        delete(WebhookSubscription)
+        .where(
+            WebhookSubscription.id == subscription_id,
+            WebhookSubscription.organisation_number == organisation_number,
+        )
+        .returning(WebhookSubscription.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def list_owned(

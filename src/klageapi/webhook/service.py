@@ -133,9 +133,10 @@ async def update(
 async def delete(
     session: AsyncSession, subscription_id: uuid.UUID, *, organisation: Organisation
 ) -> None:
-    subscription = await get(session, subscription_id, organisation=organisation)
-    await session.delete(subscription)
-    await session.flush()
+    # One statement: of two requests deleting it at once, the second finds it gone (404).
+    owner = organisation.organisation_number
+    if not await repository.delete_owned(session, subscription_id, owner):
+        raise SubscriptionNotFound(subscription_id)
 
 
 async def rotate_secret(
