@@ -12,7 +12,7 @@ import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import obstore
@@ -363,10 +363,18 @@ async def test_the_s3_sweep_removes_stale_temp_keys_only(seaweedfs: SeaweedFS) -
     store = seaweedfs.blob_store(prefix=prefix)
     raw = seaweedfs.raw(prefix=prefix)
     await obstore.put_async(raw, "tmp/left-by-a-crash", b"half an upload")
-    await asyncio.sleep(1.1)  # S3 keeps whole seconds
+    await asyncio.sleep(2.1)  # S3 keeps whole seconds: the two are two or more apart
     await obstore.put_async(raw, "tmp/going-on-now", b"an upload going on right now")
+    stamps = {
+        meta["path"]: meta["last_modified"]
+        async for batch in obstore.list(raw, prefix="tmp/")
+        for meta in batch
+    }
+    # The cutoff halfway between the two, however long the machine took to get here.
+    first, second = stamps["tmp/left-by-a-crash"], stamps["tmp/going-on-now"]
+    halfway = first + (second - first) / 2
 
-    removed = await store.sweep_partial(older_than=timedelta(seconds=1))
+    removed = await store.sweep_partial(older_than=datetime.now(UTC) - halfway)
 
     assert removed == 1
     assert seaweedfs.keys(prefix=prefix) == ["tmp/going-on-now"]
