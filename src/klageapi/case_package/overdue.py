@@ -22,6 +22,7 @@ __all__ = ["announce_overdue"]
 
 _BATCH = 500
 # A package or request left open on an appeal that was withdrawn or closed is nobody's wait.
+_APPEAL_OPEN = Appeal.status.not_in(sorted(CLOSED))
 
 
 async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days: int) -> int:
@@ -36,7 +37,7 @@ async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days:
                 CasePackage.status == PackageStatus.awaiting_receipt,
                 CasePackage.frozen_at < overdue_threshold(clock, working_days),
                 CasePackage.overdue_notified_at.is_(None),
-                Appeal.status.not_in(sorted(CLOSED)),
+                _APPEAL_OPEN,
             )
             .order_by(CasePackage.frozen_at)
             .limit(_BATCH)
@@ -61,7 +62,7 @@ async def announce_overdue(session: AsyncSession, *, clock: Clock, working_days:
                 DocumentationRequest.status == DocumentationRequestStatus.open,
                 DocumentationRequest.due_on < clock.today(),
                 DocumentationRequest.overdue_notified_at.is_(None),
-                Appeal.status.not_in(sorted(CLOSED)),
+                _APPEAL_OPEN,
             )
             .order_by(DocumentationRequest.due_on)
             .limit(_BATCH)
