@@ -92,13 +92,14 @@ async def test_a_decision_is_audited_by_the_service(
     ]
 
 
-# -- the caller's offices, read once per request ---------------------------------------------
+# -- the caller's offices come with the appeal it reads, never in a round trip of their own ---
 
 
 @contextmanager
 def offices_reads(engine: AsyncEngine) -> Iterator[list[str]]:
     """The statements that look up which offices an organisation acts for (the query that
-    matches a Statsforvalter office by its agents), while the block runs."""
+    matches a Statsforvalter office by its agents), while the block runs: each must be a read
+    of the appeal too."""
     seen: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -108,11 +109,12 @@ def offices_reads(engine: AsyncEngine) -> Iterator[list[str]]:
     event.listen(engine.sync_engine, "before_cursor_execute", before)
     try:
         yield seen
+        assert all("FROM appeal" in statement for statement in seen), seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 
-async def test_reading_a_package_reads_the_callers_offices_once(
+async def test_reading_a_package_reads_the_callers_offices_with_the_appeal(
     client: httpx.AsyncClient, auth: AuthHeaders, engine: AsyncEngine
 ) -> None:
     _, _, package = await forwarded(client, auth)
@@ -126,7 +128,7 @@ async def test_reading_a_package_reads_the_callers_offices_once(
     assert len(reads) == 1
 
 
-async def test_acknowledging_a_package_reads_the_callers_offices_once(
+async def test_acknowledging_a_package_reads_the_callers_offices_with_the_appeal(
     client: httpx.AsyncClient, auth: AuthHeaders, engine: AsyncEngine
 ) -> None:
     _, _, package = await forwarded(client, auth)
@@ -134,10 +136,10 @@ async def test_acknowledging_a_package_reads_the_callers_offices_once(
     with offices_reads(engine) as reads:
         await acknowledge(client, auth, package["id"])
 
-    assert len(reads) == 1
+    assert len(reads) == 2  # the look at the appeal, then the step's locked read
 
 
-async def test_rejecting_a_package_reads_the_callers_offices_once(
+async def test_rejecting_a_package_reads_the_callers_offices_with_the_appeal(
     client: httpx.AsyncClient, auth: AuthHeaders, engine: AsyncEngine
 ) -> None:
     _, _, package = await forwarded(client, auth)
@@ -150,10 +152,10 @@ async def test_rejecting_a_package_reads_the_callers_offices_once(
         )
 
     assert response.status_code == 200, response.text
-    assert len(reads) == 1
+    assert len(reads) == 2
 
 
-async def test_fulfilling_a_documentation_request_reads_the_callers_offices_once(
+async def test_fulfilling_a_documentation_request_reads_the_callers_offices_with_the_appeal(
     client: httpx.AsyncClient, auth: AuthHeaders, engine: AsyncEngine
 ) -> None:
     appeal, _, _ = await under_statsforvalter_review(client, auth)
@@ -168,4 +170,4 @@ async def test_fulfilling_a_documentation_request_reads_the_callers_offices_once
         )
 
     assert response.status_code == 201, response.text
-    assert len(reads) == 1
+    assert len(reads) == 2

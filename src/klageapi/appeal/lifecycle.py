@@ -200,20 +200,17 @@ async def apply(
     guard: Callable[[Appeal], Awaitable[None]] | None = None,
     change: Callable[[Appeal], None] | None = None,
     details: dict[str, object] | None = None,
-    offices: repository.Offices | None = None,
 ) -> Appeal:
     """Take `action` on an appeal as `actor`, or refuse with nothing changed.
 
     The appeal row stays locked until the transaction ends, so concurrent actions on one
     appeal take turns, and the second one is judged on the state the first one left.
-    `offices` are the actor's, when the request has read them already.
     """
     rule = ACTIONS[action]
-    if offices is None:
-        offices = await repository.offices_of(session, actor)
-    appeal = await repository.get_visible(session, appeal_id, offices, for_update=True)
-    if appeal is None:
+    visible = await repository.get_visible(session, appeal_id, actor, for_update=True)
+    if visible is None:
         raise AppealNotFound(appeal_id)
+    appeal, offices = visible
     if not rule.roles & roles_of(appeal, offices):
         raise NotPermittedForRole(action=action.value, appeal_id=appeal_id)
     if expected_versions is not None and appeal.version not in expected_versions:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Select,
+    String,
     Table,
     bindparam,
     false,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,25 +69,34 @@ class Offices:
     statsforvalter: frozenset[str]
 
 
+# The offices an organisation acts for, as selects on its organisation number (a parameter):
+# the NAV offices registered under it, and the Statsforvalter offices it is, or acts for.
+_ORGANISATION = bindparam("organisation_number", type_=String())
+_NAV_OFFICES = select(NavOffice.unit_number).where(NavOffice.organisation_number == _ORGANISATION)
+_STATSFORVALTER_OFFICES = select(StatsforvalterOffice.id).where(
+    or_(
+        StatsforvalterOffice.organisation_number == _ORGANISATION,
+        StatsforvalterOffice.agent_organisation_numbers.contains(array([_ORGANISATION])),
+    )
+)
+_OFFICES = union_all(
+    select(literal("nav").label("kind"), _NAV_OFFICES.subquery().c.unit_number),
+    select(literal("statsforvalter"), _STATSFORVALTER_OFFICES.subquery().c.id),
+)
+
+
 async def offices_of(session: AsyncSession, organisation: Organisation) -> Offices:
-    """Both kinds of office in one round trip: every request of an organisation asks."""
-    number = organisation.organisation_number
-    nav = select(literal("nav").label("kind"), NavOffice.unit_number.label("office")).where(
-        NavOffice.organisation_number == number
+    """Both kinds of office in one round trip."""
+    parameters = {"organisation_number": organisation.organisation_number}
+    rows = (await session.execute(_OFFICES, parameters)).all()
+    return _offices(
+        nav=[office for kind, office in rows if kind == "nav"],
+        statsforvalter=[office for kind, office in rows if kind == "statsforvalter"],
     )
-    statsforvalter = select(
-        literal("statsforvalter").label("kind"), StatsforvalterOffice.id.label("office")
-    ).where(
-        or_(
-            StatsforvalterOffice.organisation_number == number,
-            StatsforvalterOffice.agent_organisation_numbers.contains([number]),
-        )
-    )
-    rows = (await session.execute(union_all(nav, statsforvalter))).all()
-    return Offices(
-        nav=frozenset(office for kind, office in rows if kind == "nav"),
-        statsforvalter=frozenset(office for kind, office in rows if kind == "statsforvalter"),
-    )
+
+
+def _offices(*, nav: Sequence[str] | None, statsforvalter: Sequence[str] | None) -> Offices:
+    return Offices(nav=frozenset(nav or ()), statsforvalter=frozenset(statsforvalter or ()))
 
 
 def visible_clause(offices: Offices) -> ColumnElement[bool]:
@@ -105,15 +116,49 @@ def visible_clause(offices: Offices) -> ColumnElement[bool]:
     return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
 
-async def get_visible(
-    session: AsyncSession, appeal_id: uuid.UUID, offices: Offices, *, for_update: bool = False
-) -> Appeal | None:
-    query = select(Appeal).where(Appeal.id == appeal_id, visible_clause(offices))
+@functools.cache
+def _visible_appeal_statement(
+    *, for_update: bool
+) -> Select[Appeal, list[str] | None, list[str] | None]:
+    """One appeal, if the organisation may see it (the same rule as `visible_clause`), with the
+    offices it acts for: the caller's offices and the appeal in one round trip."""
+    query = select(
+        Appeal,
+        select(func.array_agg(_NAV_OFFICES.subquery().c.unit_number)).scalar_subquery(),
+        select(func.array_agg(_STATSFORVALTER_OFFICES.subquery().c.id)).scalar_subquery(),
+    ).where(
+        Appeal.id == bindparam("appeal_id"),
+        or_(
+            Appeal.nav_office_unit_number.in_(_NAV_OFFICES),
+            Appeal.statsforvalter_office_id.in_(_STATSFORVALTER_OFFICES)
+            & Appeal.forwarded_at.is_not(None),
+        ),
+    )
     if for_update:
-        # populate_existing: a locked read must see the row as it is now, not as the
-        # session's identity map remembered it.
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return (await session.scalars(query)).one_or_none()
+        # Only the appeal row is locked. populate_existing: a locked read must see the row as
+        # it is now, not as the session's identity map remembered it.
+        query = query.with_for_update(of=Appeal).execution_options(populate_existing=True)
+    return query
+
+
+async def get_visible(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    organisation: Organisation,
+    *,
+    for_update: bool = False,
+) -> tuple[Appeal, Offices] | None:
+    """The appeal, if the organisation may see it, and the offices the organisation acts for."""
+    row = (
+        await session.execute(
+            _visible_appeal_statement(for_update=for_update),
+            {"appeal_id": appeal_id, "organisation_number": organisation.organisation_number},
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    appeal, nav, statsforvalter = row
+    return appeal, _offices(nav=nav, statsforvalter=statsforvalter)
 
 
 async def get_by_external_reference(

@@ -163,10 +163,7 @@ async def get(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> Appeal:
     """One appeal the caller may see, with the read written to the audit log."""
-    offices = await repository.offices_of(session, organisation)
-    appeal = await repository.get_visible(session, appeal_id, offices)
-    if appeal is None:
-        raise AppealNotFound(appeal_id)
+    appeal, _, _ = await access(session, appeal_id, organisation=organisation)
     await audit.record(
         session,
         principal=organisation,
@@ -208,9 +205,7 @@ async def history(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> tuple[Sequence[AppealHistory], list[timeline.StateDuration]]:
     """Every step of an appeal the caller may see, and the time spent in each state."""
-    offices = await repository.offices_of(session, organisation)
-    if await repository.get_visible(session, appeal_id, offices) is None:
-        raise AppealNotFound(appeal_id)
+    await access(session, appeal_id, organisation=organisation)
     entries = await repository.history(session, appeal_id)
     return entries, timeline.time_in_states(entries, now=clock.now())
 
@@ -344,23 +339,17 @@ async def audit_change(
 
 
 async def offices(session: AsyncSession, organisation: Organisation) -> Offices:
-    """The NAV and Statsforvalter offices the organisation acts for (for other domains): read
-    once per request, then handed to `access` and `lifecycle.apply`."""
+    """The NAV and Statsforvalter offices the organisation acts for (for other domains)."""
     return await repository.offices_of(session, organisation)
 
 
 async def access(
-    session: AsyncSession,
-    appeal_id: uuid.UUID,
-    *,
-    organisation: Organisation,
-    offices: Offices | None = None,
-) -> tuple[Appeal, frozenset[lifecycle.Role]]:
-    """An appeal the caller may see, with the parts it plays in it (for other domains).
-    Pass `offices` when the request has read them already."""
-    if offices is None:
-        offices = await repository.offices_of(session, organisation)
-    appeal = await repository.get_visible(session, appeal_id, offices)
-    if appeal is None:
+    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
+) -> tuple[Appeal, frozenset[lifecycle.Role], Offices]:
+    """An appeal the caller may see, the parts it plays in it, and the offices it acts for,
+    read in one round trip; AppealNotFound for anything else."""
+    visible = await repository.get_visible(session, appeal_id, organisation)
+    if visible is None:
         raise AppealNotFound(appeal_id)
-    return appeal, lifecycle.roles_of(appeal, offices)
+    appeal, offices = visible
+    return appeal, lifecycle.roles_of(appeal, offices), offices

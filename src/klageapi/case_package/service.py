@@ -249,11 +249,8 @@ async def _roles_in(
 ) -> tuple[frozenset[Role], appeals.Offices]:
     """The parts the caller plays in the appeal of a package or request, and the offices it
     acts for; `or_else` (that thing's not-found) when it may not see the appeal."""
-    offices = await appeals.offices(session, organisation)
     try:
-        _, roles = await appeals.access(
-            session, appeal_id, organisation=organisation, offices=offices
-        )
+        _, roles, offices = await appeals.access(session, appeal_id, organisation=organisation)
     except AppealNotFound as error:
         raise or_else from error
     return roles, offices
@@ -265,10 +262,9 @@ async def get_visible(
     *,
     organisation: Organisation,
     for_update: bool = False,
-) -> tuple[CasePackage, frozenset[Role], appeals.Offices]:
+) -> tuple[CasePackage, frozenset[Role]]:
     """A package of the caller's NAV office, or one waiting at (or received by) the caller's
-    Statsforvalter office; anything else does not exist. With the caller's roles, and the
-    offices it acts for, for the rest of the request."""
+    Statsforvalter office; anything else does not exist. With the caller's roles in it."""
     package = await repository.get(session, package_id, for_update=for_update)
     if package is None:
         raise PackageNotFound(package_id)
@@ -279,14 +275,14 @@ async def get_visible(
         roles = roles - {Role.statsforvalter}
     if not roles:
         raise PackageNotFound(package_id)
-    return package, roles, offices
+    return package, roles
 
 
 async def read_manifest(
     session: AsyncSession, package_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> CasePackage:
     """A visible package, its read audited (the manifest carries the national id)."""
-    package, _, _ = await get_visible(session, package_id, organisation=organisation)
+    package, _ = await get_visible(session, package_id, organisation=organisation)
     await audit.record(
         session,
         principal=organisation,
@@ -312,7 +308,7 @@ async def acknowledge(
 ) -> CasePackage:
     """The Statsforvalter registered the package under its own case number. Again with the
     same number is a no-op; with another, a conflict."""
-    package, roles, offices = await get_visible(
+    package, roles = await get_visible(
         session, package_id, organisation=organisation, for_update=True
     )
     if Role.statsforvalter not in roles:
@@ -337,7 +333,6 @@ async def acknowledge(
         occurred_at=body.occurred_at,
         change=record_case_number if initial else None,
         details={"package_id": str(package.id)},
-        offices=offices,
     )
     package.status = PackageStatus.received
     package.received_at = body.occurred_at or clock.now()
@@ -355,7 +350,7 @@ async def reject(
     clock: Clock,
 ) -> CasePackage:
     """Not ours: re-route to the office named. Incomplete: back to NAV, which forwards anew."""
-    package, roles, offices = await get_visible(
+    package, roles = await get_visible(
         session, package_id, organisation=organisation, for_update=True
     )
     if Role.statsforvalter not in roles:
@@ -385,7 +380,6 @@ async def reject(
             occurred_at=body.occurred_at,
             change=reroute,
             details=details,
-            offices=offices,
         )
         package.statsforvalter_office_id = target
     else:
@@ -397,7 +391,6 @@ async def reject(
             clock=clock,
             occurred_at=body.occurred_at,
             details=details,
-            offices=offices,
         )
         package.status = PackageStatus.rejected
         package.rejected_at = body.occurred_at or clock.now()
@@ -487,7 +480,7 @@ async def fulfil(
     request = await repository.get_documentation_request(session, request_id, for_update=True)
     if request is None:
         raise DocumentationRequestNotFound(request_id)
-    roles, offices = await _roles_in(
+    roles, _ = await _roles_in(
         session,
         request.appeal_id,
         organisation=organisation,
@@ -515,7 +508,6 @@ async def fulfil(
         clock=clock,
         occurred_at=body.occurred_at,
         details={"documentation_request_id": str(request.id), "package_id": str(package_id)},
-        offices=offices,
     )
     now = clock.now()
     package = _freeze(

@@ -135,7 +135,7 @@ async def upload(
     office only its decision and correspondence, to appeals forwarded to it. Anyone else finds
     no appeal.
     """
-    appeal, roles = await appeals.access(session, appeal_id, organisation=organisation)
+    appeal, roles, _ = await appeals.access(session, appeal_id, organisation=organisation)
     as_statsforvalter = Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
     if not as_statsforvalter and Role.nav not in roles:
         raise AppealNotFound(appeal_id)
