@@ -125,6 +125,7 @@ async def test_the_milestones_filled_from_history_equal_those_the_trigger_keeps(
     columns = [
         Appeal.id,
         Appeal.registered_at,
+        Appeal.last_step_at,
         Appeal.last_forwarded_at,
         Appeal.statsforvalter_received_at,
         Appeal.statsforvalter_review_started_at,
@@ -143,10 +144,13 @@ async def test_the_milestones_filled_from_history_equal_those_the_trigger_keeps(
         )
     )
     await session.execute(text(_migration("0008")._FILL))
+    await session.execute(text(_migration("0009")._FILL))
     filled = (await session.execute(select(*columns).where(Appeal.id.in_(ids)))).all()
 
     assert set(filled) == set(kept)
     by_id = {row.id: row for row in kept}
+    assert by_id[decided.id].last_step_at == hours[12]
+    assert by_id[waiting.id].last_step_at == hours[2]
     assert by_id[decided.id].last_forwarded_at == hours[4]
     assert by_id[decided.id].documentation_wait_seconds == 2 * 10 * 3600
     assert by_id[decided.id].decided_at == hours[12]

@@ -220,9 +220,7 @@ async def apply(
             action=action.value, current=appeal.status.value, allowed=allowed_actions(appeal.status)
         )
     now = clock.now()
-    when = business_time(
-        occurred_at, previous=await repository.last_occurred_at(session, appeal.id), clock=clock
-    )
+    when = business_time(occurred_at, previous=appeal.last_step_at, clock=clock)
     from_status = appeal.status
     if guard is not None:
         await guard(appeal)  # the action's own preconditions, judged on the locked row

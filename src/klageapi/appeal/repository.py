@@ -54,7 +54,6 @@ __all__ = [
     "history",
     "insert_registration",
     "insert_step",
-    "last_occurred_at",
     "list_visible",
     "offices_of",
     "visible_clause",
@@ -205,12 +204,6 @@ async def list_visible(
         query = query.where(tuple_(Appeal.updated_at, Appeal.id) > tuple_(*after))
     query = query.order_by(Appeal.updated_at, Appeal.id).limit(limit)
     return (await session.scalars(query)).all()
-
-
-async def last_occurred_at(session: AsyncSession, appeal_id: uuid.UUID) -> dt.datetime | None:
-    """When the appeal's latest recorded step happened."""
-    query = select(func.max(AppealHistory.occurred_at)).where(AppealHistory.appeal_id == appeal_id)
-    return await session.scalar(query)
 
 
 async def cancel_open_documentation_requests(session: AsyncSession, appeal_id: uuid.UUID) -> None:

@@ -175,9 +175,13 @@ class Appeal(Base, TimestampMixin):
     registration_digest: Mapped[str] = mapped_column(
         String(64), doc="sha256 of the registration's content: tells a retry from a conflict."
     )
-    # Milestones for the processing-time statistics, in business time. The history is the
-    # record; a trigger on appeal_history (migration 0008) keeps these as it grows, whoever
-    # writes it, so the statistics read one row per appeal instead of its whole history.
+    # Milestones, in business time. The history is the record; a trigger on appeal_history
+    # (migrations 0008 and 0009) keeps these as it grows, whoever writes it, so the statistics
+    # read one row per appeal instead of its whole history, and a step is checked against the
+    # previous one without reading the history.
+    last_step_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the latest step happened: the next may not be dated before it."
+    )
     registered_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     last_forwarded_at: Mapped[dt.datetime | None] = mapped_column(
         doc="The latest forwarding: NAV's preparation lasts until then."
