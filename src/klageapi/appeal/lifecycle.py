@@ -22,6 +22,7 @@ from klageapi.appeal.errors import (
     PreconditionFailed,
     TransitionNotAllowed,
 )
+from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
@@ -200,8 +201,12 @@ async def apply(
     guard: Callable[[Appeal], Awaitable[None]] | None = None,
     change: Callable[[Appeal], None] | None = None,
     details: dict[str, object] | None = None,
+    audited: str | None = None,
 ) -> Appeal:
     """Take `action` on an appeal as `actor`, or refuse with nothing changed.
+
+    `audited` names the audit log's action when the answer will carry the appeal (and so its
+    national id): the entry is written with the step.
 
     The appeal row stays locked until the transaction ends, so concurrent actions on one
     appeal take turns, and the second one is judged on the state the first one left.
@@ -247,7 +252,16 @@ async def apply(
         recorded_at=now,
         details=details or {},
     )
-    await repository.insert_step(session, history=history, events=events)
+    entry = None
+    if audited is not None:
+        entry = audit.entry(
+            principal=actor,
+            action=audited,
+            appeal_id=appeal.id,
+            purpose="case processing",
+            now=now,
+        )
+    await repository.insert_step(session, history=history, events=events, audit=entry)
     return appeal
 
 

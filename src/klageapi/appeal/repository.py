@@ -322,31 +322,43 @@ def _registration_statement() -> Select[tuple[uuid.UUID]]:
 _REGISTRATION = _registration_statement()
 
 
-# A step (a transition, or a note such as a preliminary reply) writes a history row and its
-# events (none to two): one statement, the history row in a CTE. Built once per event count.
+# A step (a transition, or a note such as a preliminary reply) writes a history row, its events
+# (none to two) and, when its answer carries the appeal, an audit entry: one statement, all but
+# the last insert in CTEs. Built once per shape.
 _STEP_HISTORY_FIELDS = ("appeal_id", *_HISTORY_COLUMNS)
 _STEP_EVENT_FIELDS = ("appeal_id", *_EVENT_COLUMNS)
+_STEP_AUDIT_FIELDS = ("appeal_id", *_AUDIT_COLUMNS)
 
 
 @functools.cache
-def _step_statement(events: int) -> Executable:
+def _step_statement(events: int, *, audited: bool) -> Executable:
     history_table = _table(AppealHistory)
-    history = insert(history_table).values(_binds(history_table, "history", _STEP_HISTORY_FIELDS))
-    if events == 0:
-        return history
-    event_table = _table(Event)
-    rows = [_binds(event_table, f"event{n}", _STEP_EVENT_FIELDS) for n in range(events)]
-    return insert(event_table).values(rows).add_cte(history.cte("new_history"))
+    inserts = [insert(history_table).values(_binds(history_table, "history", _STEP_HISTORY_FIELDS))]
+    if audited:
+        audit_table = _table(AuditEntry)
+        inserts.append(insert(audit_table).values(_binds(audit_table, "audit", _STEP_AUDIT_FIELDS)))
+    if events:
+        event_table = _table(Event)
+        rows = [_binds(event_table, f"event{n}", _STEP_EVENT_FIELDS) for n in range(events)]
+        inserts.append(insert(event_table).values(rows))
+    *before, last = inserts
+    return last.add_cte(*(statement.cte(f"step_{n}") for n, statement in enumerate(before)))
 
 
 async def insert_step(
-    session: AsyncSession, *, history: dict[str, object], events: Sequence[dict[str, object]]
+    session: AsyncSession,
+    *,
+    history: dict[str, object],
+    events: Sequence[dict[str, object]],
+    audit: dict[str, object] | None = None,
 ) -> None:
-    """Write a step's history row and its events in one statement."""
+    """Write a step's history row, its events and its audit entry in one statement."""
     params = {f"history_{name}": history[name] for name in _STEP_HISTORY_FIELDS}
     for n, event in enumerate(events):
         params.update({f"event{n}_{name}": event[name] for name in _STEP_EVENT_FIELDS})
-    await session.execute(_step_statement(len(events)), params)
+    if audit is not None:
+        params.update({f"audit_{name}": audit[name] for name in _STEP_AUDIT_FIELDS})
+    await session.execute(_step_statement(len(events), audited=audit is not None), params)
 
 
 async def insert_registration(

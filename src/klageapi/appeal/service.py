@@ -31,7 +31,6 @@ from klageapi.registry.errors import UnknownCounty
 __all__ = [
     "Offices",
     "add_preliminary_reply",
-    "audit_change",
     "get",
     "history",
     "list_appeals",
@@ -220,7 +219,7 @@ async def start_nav_review(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """NAV starts its preparatory review (received → under_nav_review)."""
-    appeal = await lifecycle.apply(
+    return await lifecycle.apply(
         session,
         appeal_id,
         lifecycle.Action.start_nav_review,
@@ -228,9 +227,8 @@ async def start_nav_review(
         clock=clock,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
+        audited="appeal.start_nav_review",
     )
-    await audit_change(session, appeal, "appeal.start_nav_review", organisation, clock)
-    return appeal
 
 
 async def record_nav_outcome(
@@ -252,7 +250,7 @@ async def record_nav_outcome(
         appeal.nav_outcome_on = body.decided_on
         appeal.nav_reasoning = body.reasoning
 
-    appeal = await lifecycle.apply(
+    return await lifecycle.apply(
         session,
         appeal_id,
         lifecycle.Action.close_by_nav if closes else lifecycle.Action.record_nav_outcome,
@@ -262,9 +260,8 @@ async def record_nav_outcome(
         expected_versions=expected_versions,
         change=set_outcome,
         details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
+        audited="appeal.nav_outcome",
     )
-    await audit_change(session, appeal, "appeal.nav_outcome", organisation, clock)
-    return appeal
 
 
 async def withdraw(
@@ -277,7 +274,7 @@ async def withdraw(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """The citizen withdrew the appeal (any open state → withdrawn)."""
-    appeal = await lifecycle.apply(
+    return await lifecycle.apply(
         session,
         appeal_id,
         lifecycle.Action.withdraw,
@@ -285,9 +282,8 @@ async def withdraw(
         clock=clock,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
+        audited="appeal.withdraw",
     )
-    await audit_change(session, appeal, "appeal.withdraw", organisation, clock)
-    return appeal
 
 
 async def add_preliminary_reply(
@@ -309,7 +305,7 @@ async def add_preliminary_reply(
     def set_expected(appeal: Appeal) -> None:
         appeal.expected_decision_on = body.expected_decision_on
 
-    appeal = await lifecycle.apply(
+    return await lifecycle.apply(
         session,
         appeal_id,
         lifecycle.Action.preliminary_reply,
@@ -319,22 +315,7 @@ async def add_preliminary_reply(
         expected_versions=expected_versions,
         change=set_expected,
         details={"expected_decision_on": body.expected_decision_on.isoformat()},
-    )
-    await audit_change(session, appeal, "appeal.preliminary_reply", organisation, clock)
-    return appeal
-
-
-async def audit_change(
-    session: AsyncSession, appeal: Appeal, action: str, organisation: Organisation, clock: Clock
-) -> None:
-    """Audit a change whose response carries the appeal, national id included."""
-    await audit.record(
-        session,
-        principal=organisation,
-        action=action,
-        appeal_id=appeal.id,
-        purpose="case processing",
-        clock=clock,
+        audited="appeal.preliminary_reply",
     )
 
 

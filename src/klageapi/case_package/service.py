@@ -410,7 +410,7 @@ async def start_review(
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
     """The Statsforvalter starts its work on the appeal."""
-    appeal = await lifecycle.apply(
+    return await lifecycle.apply(
         session,
         appeal_id,
         Action.start_statsforvalter_review,
@@ -418,11 +418,8 @@ async def start_review(
         clock=clock,
         occurred_at=occurred_at,
         expected_versions=expected_versions,
+        audited="appeal.start_statsforvalter_review",
     )
-    await appeals.audit_change(
-        session, appeal, "appeal.start_statsforvalter_review", organisation, clock
-    )
-    return appeal
 
 
 async def request_documentation(
@@ -553,7 +550,7 @@ async def decide(
         appeal.statsforvalter_decided_on = body.decided_on
         appeal.statsforvalter_decision_document_id = body.document_id
 
-    appeal = await lifecycle.apply(
+    return await lifecycle.apply(
         session,
         appeal_id,
         Action.decide,
@@ -564,6 +561,5 @@ async def decide(
         guard=has_document,
         change=record,
         details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
+        audited="appeal.decide",
     )
-    await appeals.audit_change(session, appeal, "appeal.decide", organisation, clock)
-    return appeal
