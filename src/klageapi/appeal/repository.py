@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.auth import Organisation
+from klageapi.event import outbox
 from klageapi.models import (
     Appeal,
     AppealHistory,
@@ -269,17 +270,7 @@ _HISTORY_COLUMNS = (
     "recorded_at",
     "details",
 )
-_EVENT_COLUMNS = (
-    "event_id",
-    "type",
-    "occurred_at",
-    "recorded_at",
-    "nav_office_unit_number",
-    "statsforvalter_office_id",
-    "statsforvalter_visible",
-    "status",
-    "data",
-)
+_EVENT_COLUMNS = tuple(name for name in outbox.COLUMNS if name != "appeal_id")
 _AUDIT_COLUMNS = (
     "occurred_at",
     "actor_kind",

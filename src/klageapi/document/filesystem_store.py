@@ -61,13 +61,28 @@ class FilesystemBlobStore:
         expected_sha256: str | None = None,
     ) -> StoredBlob:
         """Stream `chunks` into the store; the same content is kept once."""
+        digests = BlobDigests(expected_sha256=expected_sha256)
+        incoming = aiter(chunks)
+        # The first batch is gathered before the disk is touched: a file that ends within it
+        # (most letters and scans) is hashed, written and committed in one trip to a worker.
+        first: list[bytes] = []
+        size = 0
+        async for chunk in incoming:
+            size += len(chunk)
+            if size > max_size:
+                raise BlobTooLarge(max_size)
+            first.append(chunk)
+            if size >= _WRITE_BATCH_BYTES:
+                break
+        else:
+            return await asyncio.to_thread(self._put_whole, first, digests)
         file, temp = await asyncio.to_thread(self._create_temp)
-        writer = _Writer(file, BlobDigests(expected_sha256=expected_sha256))
+        writer = _Writer(file, digests)
         try:
-            size = 0
+            await writer.write(first)
             batch: list[bytes] = []
             batch_size = 0
-            async for chunk in chunks:
+            async for chunk in incoming:
                 size += len(chunk)
                 if size > max_size:
                     raise BlobTooLarge(max_size)
@@ -121,6 +136,23 @@ class FilesystemBlobStore:
     def _create_temp(self) -> tuple[BinaryIO, Path]:
         descriptor, name = tempfile.mkstemp(dir=self._temp, suffix=_TEMP_SUFFIX)
         return os.fdopen(descriptor, "wb"), Path(name)
+
+    def _put_whole(self, chunks: list[bytes], digests: BlobDigests) -> StoredBlob:
+        """A whole (small) file at once: nothing is written when it is refused or stored."""
+        for chunk in chunks:
+            digests.update(chunk)
+        blob = digests.stored()
+        target = self.path(blob.sha256)
+        if target.exists():
+            return blob
+        file, temp = self._create_temp()
+        try:
+            file.writelines(chunks)
+            self._commit(file, temp, target)
+        except BaseException:
+            _discard(file, temp)
+            raise
+        return blob
 
     def _commit(self, file: BinaryIO, temp: Path, target: Path) -> None:
         if target.exists():

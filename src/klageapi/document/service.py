@@ -157,31 +157,30 @@ async def upload(
     except BlobDigestMismatch as error:
         raise DocumentChecksumMismatch() from error
     now = clock.now()
-    document = Document(
-        id=uuid.uuid4(),
-        appeal_id=appeal.id,
-        category=file.category,
-        title=file.title,
-        file_name=file.file_name,
-        media_type=file.media_type,
-        size=blob.size,
-        sha256=blob.sha256,
-        crc32=blob.crc32,
-        uploaded_by_organisation=organisation.actor,
-        uploaded_by_supplier=organisation.supplier_actor,
-        uploaded_at=now,
-    )
-    session.add(document)
-    outbox.write(
-        session,
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "appeal_id": appeal.id,
+        "category": file.category,
+        "title": file.title,
+        "file_name": file.file_name,
+        "media_type": file.media_type,
+        "size": blob.size,
+        "sha256": blob.sha256,
+        "crc32": blob.crc32,
+        "uploaded_by_organisation": organisation.actor,
+        "uploaded_by_supplier": organisation.supplier_actor,
+        "uploaded_at": now,
+    }
+    event = outbox.row(
         appeal,
         type_="document.added",
         occurred_at=now,
         recorded_at=now,
-        data={"document_id": str(document.id), "category": file.category.value},
+        data={"document_id": str(values["id"]), "category": file.category.value},
     )
-    await session.flush()
-    return document
+    await repository.insert_with_event(session, values, event)
+    # Not added to the session: the repository wrote it, and this copy is the answer.
+    return Document(**values)
 
 
 async def list_for_appeal(

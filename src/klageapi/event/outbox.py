@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import Appeal, Event
 
-__all__ = ["EVENT_TYPES", "row", "write"]
+__all__ = ["COLUMNS", "EVENT_TYPES", "row", "write"]
 
 EVENT_TYPES = (
     "appeal.received",
@@ -26,6 +26,21 @@ EVENT_TYPES = (
     "package.overdue",
     "documentation.overdue",
 )
+
+
+COLUMNS = (
+    "event_id",
+    "type",
+    "occurred_at",
+    "recorded_at",
+    "appeal_id",
+    "nav_office_unit_number",
+    "statsforvalter_office_id",
+    "statsforvalter_visible",
+    "status",
+    "data",
+)
+"""The columns `row` gives values for, for statements built once."""
 
 
 def write(
