@@ -315,7 +315,8 @@ _REGISTRATION = _registration_statement()
 
 # A step (a transition, or a note such as a preliminary reply) writes a history row, its events
 # (none to two) and, when its answer carries the appeal, an audit entry: one statement, all but
-# the last insert in CTEs. Built once per shape.
+# the last insert in CTEs. Built once per shape, and compiled once per shape (a test checks
+# that SQLAlchemy can cache it).
 _STEP_HISTORY_FIELDS = ("appeal_id", *_HISTORY_COLUMNS)
 _STEP_EVENT_FIELDS = ("appeal_id", *_EVENT_COLUMNS)
 _STEP_AUDIT_FIELDS = ("appeal_id", *_AUDIT_COLUMNS)
@@ -328,10 +329,13 @@ def _step_statement(events: int, *, audited: bool) -> Executable:
     if audited:
         audit_table = _table(AuditEntry)
         inserts.append(insert(audit_table).values(_binds(audit_table, "audit", _STEP_AUDIT_FIELDS)))
-    if events:
-        event_table = _table(Event)
-        rows = [_binds(event_table, f"event{n}", _STEP_EVENT_FIELDS) for n in range(events)]
-        inserts.append(insert(event_table).values(rows))
+    event_table = _table(Event)
+    # One single-row INSERT per event: SQLAlchemy does not cache a multi-row VALUES, and
+    # would compile the statement again on every step.
+    inserts += [
+        insert(event_table).values(_binds(event_table, f"event{n}", _STEP_EVENT_FIELDS))
+        for n in range(events)
+    ]
     *before, last = inserts
     return last.add_cte(*(statement.cte(f"step_{n}") for n, statement in enumerate(before)))
 
