@@ -221,7 +221,7 @@ def test_development_defaults() -> None:
     assert settings.data_dir == Path(".klageapi")
     assert settings.issuers == []
     assert settings.secret_key is None
-    assert settings.db_pool_size == 10
+    assert settings.db_pool_size == 30
     assert settings.db_max_overflow == 10
     assert settings.max_json_body_bytes == 1024 * 1024
     assert settings.jwt_leeway_seconds == 30

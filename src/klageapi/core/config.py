@@ -73,7 +73,14 @@ class Settings(BaseSettings):
         default=None,
         description="Apply migrations at start-up; by default only for the embedded database.",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=30,
+        ge=1,
+        le=200,
+        description="Connections kept per process: as many as requests run at once. A"
+        " connection beyond it is closed when returned, so a steady load above the pool size"
+        " connects (and prepares every statement again) on every request.",
+    )
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
