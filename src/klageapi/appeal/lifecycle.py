@@ -236,12 +236,8 @@ async def apply(
         appeal.status_changed_at = when
         if rule.to_state is S.forwarded and appeal.forwarded_at is None:
             appeal.forwarded_at = when
-        if rule.to_state in CLOSED:
-            # Nobody answers a request for documentation about a closed appeal any more.
-            await repository.cancel_open_documentation_requests(session, appeal.id)
     appeal.version += 1
     appeal.updated_at = now
-    await session.flush()
     history, events = _rows(
         appeal,
         action=action.value,
@@ -261,7 +257,10 @@ async def apply(
             purpose="case processing",
             now=now,
         )
-    await repository.insert_step(session, history=history, events=events, audit=entry)
+    await repository.write_step(session, appeal, history=history, events=events, audit=entry)
+    if rule.to_state in CLOSED:
+        # Nobody answers a request for documentation about a closed appeal any more.
+        await repository.cancel_open_documentation_requests(session, appeal.id)
     return appeal
 
 

@@ -13,13 +13,16 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Executable,
+    Insert,
     Select,
     String,
     Table,
+    Update,
     bindparam,
     false,
     func,
     insert,
+    inspect,
     literal,
     or_,
     select,
@@ -30,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from klageapi.core.auth import Organisation
 from klageapi.event import outbox
@@ -54,10 +58,10 @@ __all__ = [
     "get_visible",
     "history",
     "insert_registration",
-    "insert_step",
     "list_visible",
     "offices_of",
     "visible_clause",
+    "write_step",
 ]
 
 
@@ -313,47 +317,82 @@ def _registration_statement() -> Select[tuple[uuid.UUID]]:
 _REGISTRATION = _registration_statement()
 
 
-# A step (a transition, or a note such as a preliminary reply) writes a history row, its events
-# (none to two) and, when its answer carries the appeal, an audit entry: one statement, all but
-# the last insert in CTEs. Built once per shape, and compiled once per shape (a test checks
-# that SQLAlchemy can cache it).
+# A step (a transition, or a note such as a preliminary reply) updates the appeal and writes a
+# history row, its events (none to two) and, when its answer carries the appeal, an audit entry:
+# one statement, all but the last part in CTEs. Built once per shape, and compiled once per shape
+# (a test checks that SQLAlchemy can cache it). The history trigger (milestones, latest step)
+# runs after the statement, on the appeal as this statement left it.
 _STEP_HISTORY_FIELDS = ("appeal_id", *_HISTORY_COLUMNS)
 _STEP_EVENT_FIELDS = ("appeal_id", *_EVENT_COLUMNS)
 _STEP_AUDIT_FIELDS = ("appeal_id", *_AUDIT_COLUMNS)
 
 
 @functools.cache
-def _step_statement(events: int, *, audited: bool) -> Executable:
+def _step_statement(changed: tuple[str, ...], events: int, *, audited: bool) -> Executable:
+    appeal_table = _table(Appeal)
     history_table = _table(AppealHistory)
-    inserts = [insert(history_table).values(_binds(history_table, "history", _STEP_HISTORY_FIELDS))]
+    parts: list[Insert | Update] = [
+        update(appeal_table)
+        .where(appeal_table.c.id == bindparam("appeal_id", type_=appeal_table.c.id.type))
+        .values(_binds(appeal_table, "appeal", changed)),
+        insert(history_table).values(_binds(history_table, "history", _STEP_HISTORY_FIELDS)),
+    ]
     if audited:
         audit_table = _table(AuditEntry)
-        inserts.append(insert(audit_table).values(_binds(audit_table, "audit", _STEP_AUDIT_FIELDS)))
-    event_table = _table(Event)
-    # One single-row INSERT per event: SQLAlchemy does not cache a multi-row VALUES, and
-    # would compile the statement again on every step.
-    inserts += [
-        insert(event_table).values(_binds(event_table, f"event{n}", _STEP_EVENT_FIELDS))
-        for n in range(events)
-    ]
-    *before, last = inserts
-    return last.add_cte(*(statement.cte(f"step_{n}") for n, statement in enumerate(before)))
+        parts.append(insert(audit_table).values(_binds(audit_table, "audit", _STEP_AUDIT_FIELDS)))
+    if events:
+        # The events as a SELECT of each one's values in their order (the feed's order is the
+        # order they are inserted in), not as a multi-row VALUES: SQLAlchemy does not cache
+        # that, and would compile the statement again on every step.
+        event_table = _table(Event)
+        rows = union_all(
+            *(
+                select(
+                    *(
+                        bind.label(name)
+                        for name, bind in _binds(
+                            event_table, f"event{n}", _STEP_EVENT_FIELDS
+                        ).items()
+                    ),
+                    literal(n).label("position"),
+                )
+                for n in range(events)
+            )
+        ).subquery("new_events")
+        ordered = select(*(rows.c[name] for name in _STEP_EVENT_FIELDS)).order_by(rows.c.position)
+        parts.append(insert(event_table).from_select(_STEP_EVENT_FIELDS, ordered))
+    *before, last = parts
+    return last.add_cte(*(part.cte(f"step_{n}") for n, part in enumerate(before)))
 
 
-async def insert_step(
+async def write_step(
     session: AsyncSession,
+    appeal: Appeal,
     *,
     history: dict[str, object],
     events: Sequence[dict[str, object]],
     audit: dict[str, object] | None = None,
 ) -> None:
-    """Write a step's history row, its events and its audit entry in one statement."""
-    params = {f"history_{name}": history[name] for name in _STEP_HISTORY_FIELDS}
+    """Write what the step changed on `appeal` (its attributes set since it was read), its
+    history row, its events and its audit entry, in one statement instead of the ORM's flush."""
+    state = inspect(appeal)
+    changed = {
+        attribute.key: attribute.history.added[0]
+        for attribute in state.attrs
+        if attribute.history.added
+    }
+    names = tuple(sorted(changed))
+    params: dict[str, object] = {"appeal_id": appeal.id}
+    params.update({f"appeal_{name}": changed[name] for name in names})
+    params.update({f"history_{name}": history[name] for name in _STEP_HISTORY_FIELDS})
     for n, event in enumerate(events):
         params.update({f"event{n}_{name}": event[name] for name in _STEP_EVENT_FIELDS})
     if audit is not None:
         params.update({f"audit_{name}": audit[name] for name in _STEP_AUDIT_FIELDS})
-    await session.execute(_step_statement(len(events), audited=audit is not None), params)
+    await session.execute(_step_statement(names, len(events), audited=audit is not None), params)
+    # Written: the session must not write the same values again at its next flush.
+    for name, value in changed.items():
+        set_committed_value(appeal, name, value)
 
 
 async def insert_registration(
