@@ -1,6 +1,6 @@
-"""Every statement the API sends is compiled once: SQLAlchemy caches a statement's SQL by its
-shape, unless the statement cannot be cached (a multi-row VALUES, for one), and compiling an
-INSERT with CTEs costs more than sending it."""
+"""What the API sends to the database: every statement compiled once (SQLAlchemy caches a
+statement's SQL by its shape, unless it cannot be cached, as a multi-row VALUES cannot, and
+compiling an INSERT with CTEs costs more than sending it), and a step in two statements."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.journey import (
     AuthHeaders,
+    register,
     request_documentation,
     under_statsforvalter_review,
     upload,
@@ -43,6 +44,22 @@ def compiled_again(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "after_cursor_execute", after)
 
 
+@contextmanager
+def sent(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements sent while the block runs (not the tests' savepoints)."""
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "SAVEPOINT" not in statement:
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
 async def journey(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
     """Registration, uploads, steps with none, one and two events, a package forwarded and
     received, and a documentation request fulfilled."""
@@ -66,3 +83,20 @@ async def test_an_appeals_journey_compiles_no_statement_a_second_time(
         await journey(client, auth)
 
     assert missed == []
+
+
+async def test_a_step_is_two_statements_the_locked_read_and_the_write(
+    client: httpx.AsyncClient, auth: AuthHeaders, engine: AsyncEngine
+) -> None:
+    appeal = await register(client, auth)
+
+    with sent(engine) as statements:
+        response = await client.post(f"/v1/appeals/{appeal['id']}/nav-review", headers=auth())
+
+    assert response.status_code == 200, response.text
+    read, write = statements
+    assert read.lstrip().startswith("SELECT") and "FOR UPDATE" in read
+    # The appeal's update, the history row and the audit entry in CTEs; the events last.
+    assert write.lstrip().startswith("WITH") and "UPDATE appeal" in write
+    assert "INSERT INTO appeal_history" in write and "INSERT INTO audit_log" in write
+    assert "INSERT INTO event" in write

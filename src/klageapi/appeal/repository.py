@@ -377,9 +377,9 @@ async def write_step(
     history row, its events and its audit entry, in one statement instead of the ORM's flush."""
     state = inspect(appeal)
     changed = {
-        attribute.key: attribute.history.added[0]
-        for attribute in state.attrs
-        if attribute.history.added
+        column.key: added[0]
+        for column in state.mapper.column_attrs
+        if (added := state.attrs[column.key].history.added)
     }
     names = tuple(sorted(changed))
     params: dict[str, object] = {"appeal_id": appeal.id}
@@ -389,7 +389,10 @@ async def write_step(
         params.update({f"event{n}_{name}": event[name] for name in _STEP_EVENT_FIELDS})
     if audit is not None:
         params.update({f"audit_{name}": audit[name] for name in _STEP_AUDIT_FIELDS})
-    await session.execute(_step_statement(names, len(events), audited=audit is not None), params)
+    statement = _step_statement(names, len(events), audited=audit is not None)
+    # Without autoflush: the session would otherwise write the same changes first.
+    with session.no_autoflush:
+        await session.execute(statement, params)
     # Written: the session must not write the same values again at its next flush.
     for name, value in changed.items():
         set_committed_value(appeal, name, value)
