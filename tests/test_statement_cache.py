@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,42 +23,33 @@ from tests.journey import (
 )
 
 
+@dataclass(frozen=True)
+class Sent:
+    statement: str
+    compiled_again: bool
+    """Compiled for this execution: a statement with a compiled form (not BEGIN or COMMIT,
+    which go as text) that was not a hit in the compiled cache."""
+
+
 @contextmanager
-def compiled_again(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements sent while the block runs that were not a hit in the compiled cache."""
-    missed: list[str] = []
+def sent(engine: AsyncEngine) -> Iterator[list[Sent]]:
+    """The statements sent while the block runs, but for the savepoints the tests' transaction
+    wraps each request in (named anew each time)."""
+    statements: list[Sent] = []
 
     def after(
         _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_: Any
     ) -> None:
-        # Statements sent as text (BEGIN, COMMIT) have no compiled form; the savepoints the
-        # tests' transaction wraps each request in are named anew each time.
-        if context is None or context.compiled is None or "SAVEPOINT" in statement:
+        if "SAVEPOINT" in statement:
             return
-        if context.cache_hit is not CACHE_HIT:
-            missed.append(statement)
+        compiled = context is not None and context.compiled is not None
+        statements.append(Sent(statement, compiled and context.cache_hit is not CACHE_HIT))
 
     event.listen(engine.sync_engine, "after_cursor_execute", after)
     try:
-        yield missed
-    finally:
-        event.remove(engine.sync_engine, "after_cursor_execute", after)
-
-
-@contextmanager
-def sent(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The statements sent while the block runs (not the tests' savepoints)."""
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "SAVEPOINT" not in statement:
-            statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
-    try:
         yield statements
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
+        event.remove(engine.sync_engine, "after_cursor_execute", after)
 
 
 async def journey(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
@@ -79,10 +71,10 @@ async def test_an_appeals_journey_compiles_no_statement_a_second_time(
 ) -> None:
     await journey(client, auth)
 
-    with compiled_again(engine) as missed:
+    with sent(engine) as statements:
         await journey(client, auth)
 
-    assert missed == []
+    assert [one.statement for one in statements if one.compiled_again] == []
 
 
 async def test_a_step_is_two_statements_the_locked_read_and_the_write(
@@ -94,7 +86,7 @@ async def test_a_step_is_two_statements_the_locked_read_and_the_write(
         response = await client.post(f"/v1/appeals/{appeal['id']}/nav-review", headers=auth())
 
     assert response.status_code == 200, response.text
-    read, write = statements
+    read, write = (one.statement for one in statements)
     assert read.lstrip().startswith("SELECT") and "FOR UPDATE" in read
     # The appeal's update, the history row and the audit entry in CTEs; the events last.
     assert write.lstrip().startswith("WITH") and "UPDATE appeal" in write

@@ -62,36 +62,23 @@ class FilesystemBlobStore:
     ) -> StoredBlob:
         """Stream `chunks` into the store; the same content is kept once."""
         digests = BlobDigests(expected_sha256=expected_sha256)
+        batches = _Batches(max_size)
         incoming = aiter(chunks)
         # The first batch is gathered before the disk is touched: a file that ends within it
         # (most letters and scans) is hashed, written and committed in one trip to a worker.
-        first: list[bytes] = []
-        size = 0
         async for chunk in incoming:
-            size += len(chunk)
-            if size > max_size:
-                raise BlobTooLarge(max_size)
-            first.append(chunk)
-            if size >= _WRITE_BATCH_BYTES:
+            if (first := batches.add(chunk)) is not None:
                 break
         else:
-            return await asyncio.to_thread(self._put_whole, first, digests)
+            return await asyncio.to_thread(self._put_whole, batches.rest(), digests)
         file, temp = await asyncio.to_thread(self._create_temp)
         writer = _Writer(file, digests)
         try:
             await writer.write(first)
-            batch: list[bytes] = []
-            batch_size = 0
             async for chunk in incoming:
-                size += len(chunk)
-                if size > max_size:
-                    raise BlobTooLarge(max_size)
-                batch.append(chunk)
-                batch_size += len(chunk)
-                if batch_size >= _WRITE_BATCH_BYTES:
+                if (batch := batches.add(chunk)) is not None:
                     await writer.write(batch)
-                    batch, batch_size = [], 0
-            await writer.write(batch)
+            await writer.write(batches.rest())
             await writer.finish()
             blob = writer.digests.stored()
             await asyncio.to_thread(self._commit, file, temp, self.path(blob.sha256))
@@ -175,6 +162,33 @@ class FilesystemBlobStore:
                     entry.unlink()
                     removed += 1
         return removed
+
+
+class _Batches:
+    """Gathers an upload's chunks into batches of at least `_WRITE_BATCH_BYTES`, refusing the
+    upload once it grows past `max_size`."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._size = 0
+        self._batch: list[bytes] = []
+        self._batch_size = 0
+
+    def add(self, chunk: bytes) -> list[bytes] | None:
+        """The batch this chunk completes, if it does."""
+        self._size += len(chunk)
+        if self._size > self._max_size:
+            raise BlobTooLarge(self._max_size)
+        self._batch.append(chunk)
+        self._batch_size += len(chunk)
+        if self._batch_size < _WRITE_BATCH_BYTES:
+            return None
+        return self.rest()
+
+    def rest(self) -> list[bytes]:
+        """What is gathered and not yet handed out (at the end, the last batch)."""
+        batch, self._batch, self._batch_size = self._batch, [], 0
+        return batch
 
 
 class _Writer:
