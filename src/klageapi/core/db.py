@@ -129,8 +129,9 @@ async def _read_only(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncSes
     """A session in a read-only transaction, connected (so an unreachable server fails here)."""
     session = sessionmaker()
     try:
-        await session.begin()
-        await session.execute(text("SET TRANSACTION READ ONLY"))
+        # BEGIN READ ONLY, in the one round trip of the BEGIN; the pool takes the option off
+        # the connection again when it is returned.
+        await session.connection(execution_options={"postgresql_readonly": True})
     except BaseException:
         await session.close()
         raise
