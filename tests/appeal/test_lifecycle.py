@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import lifecycle
@@ -1270,6 +1270,46 @@ async def test_two_concurrent_review_starts_take_turns_and_one_is_refused(
         events = await events_of(session, appeal_id)
     assert version == 2
     assert [e.type for e in events] == ["appeal.received", "appeal.status_changed"]
+
+
+async def test_a_step_that_waited_for_the_lock_is_judged_against_the_step_committed_meanwhile(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    # The previous step's time is read from the locked row: a check made on what was committed
+    # when the request began would let a step dated before the one that got in first through.
+    appeal_id = await _register_committed(race_track, auth)
+    meanwhile = NOW - dt.timedelta(hours=1)
+    async with race_track.engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(
+            select(Appeal.id).where(Appeal.id == uuid.UUID(appeal_id)).with_for_update()
+        )
+        await holder.execute(
+            insert(AppealHistory).values(
+                appeal_id=uuid.UUID(appeal_id),
+                action="note",
+                from_status=AppealStatus.received,
+                to_status=AppealStatus.received,
+                actor_organisation="0192:977777771",
+                occurred_at=meanwhile,
+                recorded_at=NOW,
+            )
+        )
+        earlier = (meanwhile - dt.timedelta(minutes=1)).isoformat()
+        task = asyncio.create_task(
+            race_track.client.post(
+                f"/v1/appeals/{appeal_id}/nav-review",
+                json={"occurred_at": earlier},
+                headers=auth(),
+            )
+        )
+        await _until_waiting_for_locks(race_track, 1, [task])
+        await transaction.commit()
+    response = await task
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["type"] == "before_previous_step"
+    assert await _committed_history(race_track, appeal_id) == ["register", "note"]
 
 
 async def test_two_concurrent_outcomes_on_the_same_etag_let_only_one_through(
