@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     CTE,
-    BindParameter,
     ColumnElement,
     Executable,
     Insert,
@@ -36,13 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from klageapi.core.auth import Organisation
+from klageapi.core.statements import binds, bound, table_of
 from klageapi.event import outbox
 from klageapi.models import (
     Appeal,
     AppealHistory,
     AppealStatus,
     AuditEntry,
-    Base,
     DocumentationRequest,
     DocumentationRequestStatus,
     Event,
@@ -229,12 +228,6 @@ async def history(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Appea
     return (await session.scalars(query)).all()
 
 
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 # Registration writes four rows. One statement does it: the appeal is inserted unless its office
 # already has the external reference (ON CONFLICT DO NOTHING, which also waits out a concurrent
 # registration of it), and the history row, the event and the audit entry are inserted from
@@ -286,28 +279,24 @@ _AUDIT_COLUMNS = (
 )
 # The rows written from the new appeal's id: (parameter prefix, table, columns).
 _FOLLOWERS: tuple[tuple[str, Table, tuple[str, ...]], ...] = (
-    ("history", _table(AppealHistory), _HISTORY_COLUMNS),
-    ("event", _table(Event), _EVENT_COLUMNS),
-    ("audit", _table(AuditEntry), _AUDIT_COLUMNS),
+    ("history", table_of(AppealHistory), _HISTORY_COLUMNS),
+    ("event", table_of(Event), _EVENT_COLUMNS),
+    ("audit", table_of(AuditEntry), _AUDIT_COLUMNS),
 )
 
 
-def _binds(table: Table, prefix: str, names: Sequence[str]) -> dict[str, BindParameter[object]]:
-    return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names}
-
-
 def _registration_statement() -> Select[tuple[uuid.UUID]]:
-    appeal_table = _table(Appeal)
+    appeal_table = table_of(Appeal)
     new_appeal: CTE = (
         pg_insert(appeal_table)
-        .values(_binds(appeal_table, "appeal", _APPEAL_FIELDS))
+        .values(binds(appeal_table, "appeal", _APPEAL_FIELDS))
         .on_conflict_do_nothing(index_elements=["nav_office_unit_number", "external_reference"])
         .returning(appeal_table.c.id)
         .cte("new_appeal")
     )
     followers = []
     for prefix, table, names in _FOLLOWERS:
-        values = select(new_appeal.c.id, *_binds(table, prefix, names).values())
+        values = select(new_appeal.c.id, *binds(table, prefix, names).values())
         followers.append(
             insert(table).from_select(["appeal_id", *names], values).cte(f"new_{prefix}")
         )
@@ -329,28 +318,28 @@ _STEP_AUDIT_FIELDS = ("appeal_id", *_AUDIT_COLUMNS)
 
 @functools.cache
 def _step_statement(changed: tuple[str, ...], events: int, *, audited: bool) -> Executable:
-    appeal_table = _table(Appeal)
-    history_table = _table(AppealHistory)
+    appeal_table = table_of(Appeal)
+    history_table = table_of(AppealHistory)
     parts: list[Insert | Update] = [
         update(appeal_table)
         .where(appeal_table.c.id == bindparam("appeal_id", type_=appeal_table.c.id.type))
-        .values(_binds(appeal_table, "appeal", changed)),
-        insert(history_table).values(_binds(history_table, "history", _STEP_HISTORY_FIELDS)),
+        .values(binds(appeal_table, "appeal", changed)),
+        insert(history_table).values(binds(history_table, "history", _STEP_HISTORY_FIELDS)),
     ]
     if audited:
-        audit_table = _table(AuditEntry)
-        parts.append(insert(audit_table).values(_binds(audit_table, "audit", _STEP_AUDIT_FIELDS)))
+        audit_table = table_of(AuditEntry)
+        parts.append(insert(audit_table).values(binds(audit_table, "audit", _STEP_AUDIT_FIELDS)))
     if events:
         # The events as a SELECT of each one's values in their order (the feed's order is the
         # order they are inserted in), not as a multi-row VALUES: SQLAlchemy does not cache
         # that, and would compile the statement again on every step.
-        event_table = _table(Event)
+        event_table = table_of(Event)
         rows = union_all(
             *(
                 select(
                     *(
                         bind.label(name)
-                        for name, bind in _binds(
+                        for name, bind in binds(
                             event_table, f"event{n}", _STEP_EVENT_FIELDS
                         ).items()
                     ),
@@ -383,12 +372,12 @@ async def write_step(
     }
     names = tuple(sorted(changed))
     params: dict[str, object] = {"appeal_id": appeal.id}
-    params.update({f"appeal_{name}": changed[name] for name in names})
-    params.update({f"history_{name}": history[name] for name in _STEP_HISTORY_FIELDS})
+    params.update(bound("appeal", changed, names))
+    params.update(bound("history", history, _STEP_HISTORY_FIELDS))
     for n, event in enumerate(events):
-        params.update({f"event{n}_{name}": event[name] for name in _STEP_EVENT_FIELDS})
+        params.update(bound(f"event{n}", event, _STEP_EVENT_FIELDS))
     if audit is not None:
-        params.update({f"audit_{name}": audit[name] for name in _STEP_AUDIT_FIELDS})
+        params.update(bound("audit", audit, _STEP_AUDIT_FIELDS))
     statement = _step_statement(names, len(events), audited=audit is not None)
     # Without autoflush: the session would otherwise write the same changes first.
     with session.no_autoflush:
@@ -409,8 +398,8 @@ async def insert_registration(
     """Insert a new appeal with its first history row, its event and its audit entry; False,
     with nothing written, when the office already has an appeal with its external reference."""
     rows = {"appeal": appeal, "history": history, "event": event, "audit": audit}
-    params = {f"appeal_{name}": appeal[name] for name in _APPEAL_FIELDS}
+    params = bound("appeal", appeal, _APPEAL_FIELDS)
     for prefix, _, names in _FOLLOWERS:
-        params.update({f"{prefix}_{name}": rows[prefix][name] for name in names})
+        params.update(bound(prefix, rows[prefix], names))
     result = await session.execute(_REGISTRATION, params)
     return result.first() is not None

@@ -6,9 +6,10 @@ import functools
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Executable, Table, bindparam, insert, select
+from sqlalchemy import Executable, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.core.statements import binds, bound, table_of
 from klageapi.event import outbox
 from klageapi.models import Document, Event
 
@@ -28,20 +29,15 @@ async def list_for_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequen
     return (await session.scalars(query)).all()
 
 
-def _values(table: Table, prefix: str, names: Sequence[str]) -> dict[str, object]:
-    return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in names}
-
-
-_DOCUMENT_COLUMNS = tuple(column.name for column in Document.__table__.columns)
+_DOCUMENT_COLUMNS = tuple(column.name for column in table_of(Document).columns)
 
 
 @functools.cache
 def _insert_with_event() -> Executable:
     """The document in a CTE, its event in the statement: one round trip. Built once."""
-    documents, events = Document.__table__, Event.__table__
-    assert isinstance(documents, Table) and isinstance(events, Table)
-    document = insert(documents).values(_values(documents, "document", _DOCUMENT_COLUMNS))
-    event = insert(events).values(_values(events, "event", outbox.COLUMNS))
+    documents, events = table_of(Document), table_of(Event)
+    document = insert(documents).values(binds(documents, "document", _DOCUMENT_COLUMNS))
+    event = insert(events).values(binds(events, "event", outbox.COLUMNS))
     return event.add_cte(document.cte("new_document"))
 
 
@@ -49,6 +45,6 @@ async def insert_with_event(
     session: AsyncSession, document: dict[str, object], event: dict[str, object]
 ) -> None:
     """Store a new document's row and the event that announces it."""
-    params = {f"document_{name}": document[name] for name in _DOCUMENT_COLUMNS}
-    params.update({f"event_{name}": event[name] for name in outbox.COLUMNS})
+    params = bound("document", document, _DOCUMENT_COLUMNS)
+    params.update(bound("event", event, outbox.COLUMNS))
     await session.execute(_insert_with_event(), params)
