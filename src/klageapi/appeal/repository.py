@@ -102,18 +102,24 @@ def _offices(*, nav: Sequence[str] | None, statsforvalter: Sequence[str] | None)
     return Offices(nav=frozenset(nav or ()), statsforvalter=frozenset(statsforvalter or ()))
 
 
+def _of_nav_offices(offices: Sequence[str] | Select[str]) -> ColumnElement[bool]:
+    return Appeal.nav_office_unit_number.in_(offices)
+
+
+def _forwarded_to(offices: Sequence[str] | Select[str]) -> ColumnElement[bool]:
+    """Appeals forwarded to these Statsforvalter offices (they see an appeal from then on)."""
+    return Appeal.statsforvalter_office_id.in_(offices) & Appeal.forwarded_at.is_not(None)
+
+
 def visible_clause(offices: Offices) -> ColumnElement[bool]:
     """Appeals of the NAV offices acted for, and appeals forwarded to the Statsforvalter
-    offices acted for (from the moment of forwarding). Built from literal office lists, so
-    that the common case (one NAV office) is a plain index range."""
+    offices acted for. Built from literal office lists, so that the common case (one NAV
+    office) is a plain index range."""
     clauses: list[ColumnElement[bool]] = []
     if offices.nav:
-        clauses.append(Appeal.nav_office_unit_number.in_(sorted(offices.nav)))
+        clauses.append(_of_nav_offices(sorted(offices.nav)))
     if offices.statsforvalter:
-        clauses.append(
-            Appeal.statsforvalter_office_id.in_(sorted(offices.statsforvalter))
-            & Appeal.forwarded_at.is_not(None)
-        )
+        clauses.append(_forwarded_to(sorted(offices.statsforvalter)))
     if not clauses:
         return false()
     return clauses[0] if len(clauses) == 1 else or_(*clauses)
@@ -123,19 +129,15 @@ def visible_clause(offices: Offices) -> ColumnElement[bool]:
 def _visible_appeal_statement(
     *, for_update: bool
 ) -> Select[Appeal, list[str] | None, list[str] | None]:
-    """One appeal, if the organisation may see it (the same rule as `visible_clause`), with the
-    offices it acts for: the caller's offices and the appeal in one round trip."""
+    """One appeal, if the organisation may see it (the rule of `visible_clause`, with the
+    registry's offices as subqueries), with the offices it acts for: one round trip."""
     query = select(
         Appeal,
         select(func.array_agg(_NAV_OFFICES.subquery().c.unit_number)).scalar_subquery(),
         select(func.array_agg(_STATSFORVALTER_OFFICES.subquery().c.id)).scalar_subquery(),
     ).where(
         Appeal.id == bindparam("appeal_id"),
-        or_(
-            Appeal.nav_office_unit_number.in_(_NAV_OFFICES),
-            Appeal.statsforvalter_office_id.in_(_STATSFORVALTER_OFFICES)
-            & Appeal.forwarded_at.is_not(None),
-        ),
+        or_(_of_nav_offices(_NAV_OFFICES), _forwarded_to(_STATSFORVALTER_OFFICES)),
     )
     if for_update:
         # Only the appeal row is locked. populate_existing: a locked read must see the row as
