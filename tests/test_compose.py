@@ -10,6 +10,7 @@ import yaml
 from typer.main import get_command
 
 from klageapi.cli import app
+from klageapi.core.config import Settings
 
 COMPOSE = Path(__file__).resolve().parent.parent / "compose.yaml"
 
@@ -46,3 +47,15 @@ def test_the_api_and_worker_share_one_database_and_one_store_and_wait_for_migrat
     assert api["environment"]["KLAGEAPI_RUN_WORKER"] == "false"
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "postgres:5432" in api["environment"]["KLAGEAPI_DATABASE_URL"]
+
+
+def test_postgres_has_room_for_every_pool_at_its_largest() -> None:
+    services = _services()
+    command = services["postgres"]["command"]
+    max_connections = int(command[command.index("-c") + 1].removeprefix("max_connections="))
+    api = services["api"]["command"]
+    processes = int(api[api.index("--workers") + 1]) + 1  # the API's workers and the worker
+    fields = Settings.model_fields
+    per_process = fields["db_pool_size"].default + fields["db_max_overflow"].default
+
+    assert processes * per_process < max_connections
