@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import repository
 from klageapi.models import AppealStatus
+from klageapi.registry import access
 
 GOAL = 1.5
 SIZES = (10_000, 200_000)
@@ -222,7 +223,7 @@ class _Capture:
         return []
 
 
-async def _query(offices: repository.Offices, shape: Shape) -> tuple[str, list[Any]]:
+async def _query(offices: access.Offices, shape: Shape) -> tuple[str, list[Any]]:
     """The service's own list query for `shape`, as SQL with $n parameters and their values."""
     capture = _Capture()
     await repository.list_visible(
@@ -238,7 +239,7 @@ async def _query(offices: repository.Offices, shape: Shape) -> tuple[str, list[A
     return str(compiled), [v.value if isinstance(v, enum.Enum) else v for v in values]
 
 
-async def _offices(connection: asyncpg.Connection) -> repository.Offices:
+async def _offices(connection: asyncpg.Connection) -> access.Offices:
     nav = await connection.fetch(
         "SELECT unit_number FROM nav_office WHERE organisation_number = $1", DEMO_NAV_ORGANISATION
     )
@@ -247,7 +248,7 @@ async def _offices(connection: asyncpg.Connection) -> repository.Offices:
         " OR $1 = ANY (agent_organisation_numbers)",
         DEMO_NAV_ORGANISATION,
     )
-    return repository.Offices(
+    return access.Offices(
         nav=frozenset(row[0] for row in nav),
         statsforvalter=frozenset(row[0] for row in statsforvalter),
     )
@@ -356,7 +357,7 @@ def _print_plan(title: str, rows: Sequence[asyncpg.Record]) -> None:
 
 async def _prepare(
     service: Service, size: int, *, now: dt.datetime, run: str, extra_sql: Sequence[str]
-) -> repository.Offices:
+) -> access.Offices:
     """Fill the service's database up to `size` appeals; returns the offices the caller sees."""
     async with _connection(service.dsn) as connection:
         present = await connection.fetchval("SELECT count(*) FROM appeal")

@@ -1164,9 +1164,8 @@ async def test_a_rolled_back_change_leaves_no_event_history_or_status_change(
 
     with pytest.raises(_Abort):
         async with session.begin_nested():
-            changed = await lifecycle.apply(
-                session, appeal_id, lifecycle.Action.start_nav_review, actor=actor, clock=clock
-            )
+            step = lifecycle.Step(lifecycle.Action.start_nav_review)
+            changed = await lifecycle.apply(session, appeal_id, step, actor=actor, clock=clock)
             assert changed.status is S.under_nav_review
             # apply has flushed: the event is in the database, inside the savepoint.
             assert [e.type for e in await events_of(session, appeal_id)] == [
@@ -1184,9 +1183,8 @@ async def test_apply_refuses_with_nothing_written(session: AsyncSession, clock: 
     actor = Organisation(NAV_STAVANGER_ORG, frozenset({"klageapi:write"}))
 
     with pytest.raises(TransitionNotAllowed):
-        await lifecycle.apply(
-            session, appeal.id, lifecycle.Action.withdraw, actor=actor, clock=clock
-        )
+        step = lifecycle.Step(lifecycle.Action.withdraw)
+        await lifecycle.apply(session, appeal.id, step, actor=actor, clock=clock)
 
     assert await snapshot(session, appeal.id) == before
 

@@ -1,9 +1,7 @@
-"""The case package service: the Statsforvalter's changes to an appeal are written to the audit
-log by the service, whoever calls it; each request reads the caller's offices once."""
+"""The case package service: each request reads the caller's offices once, with the appeal."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,11 +11,8 @@ import httpx
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from klageapi.case_package import service
-from klageapi.case_package.schemas import DecisionCreate
 from klageapi.core.auth import Organisation
-from klageapi.core.clock import FixedClock
-from klageapi.models import AuditEntry, StatsforvalterOutcome
+from klageapi.models import AuditEntry
 from tests.conftest import SF_ROGALAND_ORG
 from tests.journey import (
     AuthHeaders,
@@ -40,56 +35,6 @@ async def _audited(session: AsyncSession, appeal_id: uuid.UUID) -> list[tuple[st
         .order_by(AuditEntry.id)
     )
     return [(action, actor) for action, actor in (await session.execute(query)).all()]
-
-
-async def test_starting_the_review_is_audited_by_the_service(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, clock: FixedClock
-) -> None:
-    appeal, _, package = await forwarded(client, auth)
-    await acknowledge(client, auth, package["id"])
-    appeal_id = uuid.UUID(appeal["id"])
-    before = await _audited(session, appeal_id)
-
-    await service.start_review(
-        session,
-        appeal_id,
-        organisation=ROGALAND,
-        clock=clock,
-        occurred_at=None,
-        expected_versions=None,
-    )
-
-    assert (await _audited(session, appeal_id))[len(before) :] == [
-        ("appeal.start_statsforvalter_review", ROGALAND.actor)
-    ]
-
-
-async def test_a_decision_is_audited_by_the_service(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, clock: FixedClock
-) -> None:
-    appeal, _, _ = await under_statsforvalter_review(client, auth)
-    document = await upload(
-        client, auth, appeal["id"], category="statsforvalter_decision", org=SF_ROGALAND_ORG
-    )
-    appeal_id = uuid.UUID(appeal["id"])
-    before = await _audited(session, appeal_id)
-
-    await service.decide(
-        session,
-        appeal_id,
-        DecisionCreate(
-            outcome=StatsforvalterOutcome.upheld,
-            decided_on=dt.date(2026, 11, 2),
-            document_id=uuid.UUID(document["id"]),
-        ),
-        organisation=ROGALAND,
-        clock=clock,
-        expected_versions=None,
-    )
-
-    assert (await _audited(session, appeal_id))[len(before) :] == [
-        ("appeal.decide", ROGALAND.actor)
-    ]
 
 
 # -- the caller's offices come with the appeal it reads, never in a round trip of their own ---

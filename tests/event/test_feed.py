@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import service as appeals
+from klageapi.appeal.lifecycle import Action
 from klageapi.appeal.schemas import AppealCreate, StepCreate
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import FixedClock
@@ -128,10 +129,11 @@ async def test_a_rolled_back_step_emits_nothing(
     _, cursor = await _all_events(client, auth())
     nav = Organisation(organisation_number=NAV_STAVANGER_ORG, scopes=frozenset({"klageapi:write"}))
     async with AsyncSession(race_track.engine) as session, session.begin():
-        await appeals.start_nav_review(
+        await appeals.take_step(
             session,
             uuid.UUID(appeal["id"]),
             StepCreate(),
+            action=Action.start_nav_review,
             organisation=nav,
             clock=FixedClock(NOW),
             expected_versions=None,

@@ -1,21 +1,25 @@
-"""HTTP endpoints for appeals: registration, reading, NAV's steps, history."""
+"""HTTP endpoints for appeals: registration, reading, history, and the steps of NAV and the
+Statsforvalter on an appeal."""
 
 from __future__ import annotations
 
+import functools
 import uuid
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.api.routing import JsonRoute
 from klageapi.appeal import repository, service
+from klageapi.appeal.lifecycle import Action
 from klageapi.appeal.preconditions import answer, etag, expected_versions
 from klageapi.appeal.schemas import (
     AppealCreate,
     AppealHistoryRead,
     AppealPage,
     AppealRead,
+    DecisionCreate,
     HistoryEntryRead,
     NavOutcomeCreate,
     PreliminaryReplyCreate,
@@ -23,14 +27,15 @@ from klageapi.appeal.schemas import (
     StepCreate,
     appeal_read,
 )
-from klageapi.core.auth import ReaderDep, WriterDep
-from klageapi.core.clock import ClockDep
+from klageapi.core.auth import Organisation, ReaderDep, WriterDep
+from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
-from klageapi.core.schemas import problem_responses
-from klageapi.models import AppealStatus
+from klageapi.core.routing import JsonRoute
+from klageapi.core.schemas import Schema, problem_responses
+from klageapi.models import Appeal, AppealStatus
 
 __all__ = ["router"]
 
@@ -49,9 +54,9 @@ IfMatch = Annotated[
 ]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag; 304 when it is current.")]
 
-_STEP_RESPONSES = {
-    **problem_responses(400, 404, 409, 412, 413, 415, 422),
-}
+_STEP_RESPONSES = problem_responses(400, 404, 409, 412, 413, 415, 422)
+BodyT = TypeVar("BodyT", bound=Schema)
+BodyT_contra = TypeVar("BodyT_contra", bound=Schema, contravariant=True)
 
 
 @router.post(
@@ -162,116 +167,119 @@ async def get_appeal_history(
     )
 
 
-@router.post(
+# The steps on an appeal: each a POST answered with the appeal and its new ETag, under an
+# optional If-Match (required where a stale read would do harm), retried safely with an
+# Idempotency-Key. They differ in their body, their service and their words, so they are
+# declared from one table.
+
+
+class _TakeStep(Protocol[BodyT_contra]):
+    async def __call__(
+        self,
+        session: AsyncSession,
+        appeal_id: uuid.UUID,
+        body: BodyT_contra,
+        /,
+        *,
+        organisation: Organisation,
+        clock: Clock,
+        expected_versions: frozenset[int] | None,
+    ) -> Appeal: ...
+
+
+def _step(
+    path: str,
+    take: _TakeStep[BodyT],
+    body_type: type[BodyT],
+    *,
+    operation_id: str,
+    description: str,
+    if_match_required: bool = False,
+) -> None:
+    async def take_step(
+        session: SessionDep,
+        organisation: WriterDep,
+        clock: ClockDep,
+        appeal_id: uuid.UUID,
+        body: BodyT,
+        response: Response,
+        _idempotency: IdempotencyKeyDep,
+        if_match: IfMatch = None,
+    ) -> AppealRead:
+        appeal = await take(
+            session,
+            appeal_id,
+            body,
+            organisation=organisation,
+            clock=clock,
+            expected_versions=expected_versions(if_match, required=if_match_required),
+        )
+        return answer(appeal, response)
+
+    # FastAPI reads the body's type from the annotation: the step's own. A step whose body is
+    # only `occurred_at` may be sent without a body.
+    take_step.__annotations__["body"] = (
+        Annotated[body_type, Body(default_factory=body_type)]
+        if body_type is StepCreate
+        else body_type
+    )
+    router.add_api_route(
+        path,
+        take_step,
+        methods=["POST"],
+        name=operation_id,
+        operation_id=operation_id,
+        description=description,
+        response_model=AppealRead,
+        responses={**_STEP_RESPONSES, **(problem_responses(428) if if_match_required else {})},
+    )
+
+
+_step(
     "/{appeal_id}/nav-review",
+    functools.partial(service.take_step, action=Action.start_nav_review),
+    StepCreate,
     operation_id="start_nav_review",
-    response_model=AppealRead,
-    responses=_STEP_RESPONSES,
+    description="NAV starts its preparatory review: received → under_nav_review.",
 )
-async def start_nav_review(
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    response: Response,
-    _idempotency: IdempotencyKeyDep,
-    body: Annotated[StepCreate, Body(default_factory=StepCreate)],
-    if_match: IfMatch = None,
-) -> AppealRead:
-    """NAV starts its preparatory review: received → under_nav_review."""
-    appeal = await service.start_nav_review(
-        session,
-        appeal_id,
-        body,
-        organisation=organisation,
-        clock=clock,
-        expected_versions=expected_versions(if_match, required=False),
-    )
-    return answer(appeal, response)
-
-
-@router.post(
+_step(
     "/{appeal_id}/nav-outcome",
+    service.record_nav_outcome,
+    NavOutcomeCreate,
     operation_id="record_nav_outcome",
-    response_model=AppealRead,
-    responses={**_STEP_RESPONSES, **problem_responses(428)},
+    description="NAV's outcome of its review. `full_reversal` and `dismissed` → closed_by_nav;"
+    " `upheld` and `partial_reversal` keep the appeal under NAV's review, ready to be"
+    " forwarded. `If-Match` is required.",
+    if_match_required=True,
 )
-async def record_nav_outcome(
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    body: NavOutcomeCreate,
-    response: Response,
-    _idempotency: IdempotencyKeyDep,
-    if_match: IfMatch = None,
-) -> AppealRead:
-    """NAV's outcome of its review. `full_reversal` and `dismissed` → closed_by_nav;
-    `upheld` and `partial_reversal` keep the appeal under NAV's review, ready to be forwarded.
-    `If-Match` is required."""
-    appeal = await service.record_nav_outcome(
-        session,
-        appeal_id,
-        body,
-        organisation=organisation,
-        clock=clock,
-        expected_versions=expected_versions(if_match, required=True),
-    )
-    return answer(appeal, response)
-
-
-@router.post(
+_step(
     "/{appeal_id}/withdrawal",
+    functools.partial(service.take_step, action=Action.withdraw),
+    StepCreate,
     operation_id="withdraw_appeal",
-    response_model=AppealRead,
-    responses=_STEP_RESPONSES,
+    description="The citizen withdrew the appeal: any state before a decision → withdrawn.",
 )
-async def withdraw_appeal(
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    response: Response,
-    _idempotency: IdempotencyKeyDep,
-    body: Annotated[StepCreate, Body(default_factory=StepCreate)],
-    if_match: IfMatch = None,
-) -> AppealRead:
-    """The citizen withdrew the appeal: any state before a decision → withdrawn."""
-    appeal = await service.withdraw(
-        session,
-        appeal_id,
-        body,
-        organisation=organisation,
-        clock=clock,
-        expected_versions=expected_versions(if_match, required=False),
-    )
-    return answer(appeal, response)
-
-
-@router.post(
+_step(
     "/{appeal_id}/preliminary-replies",
+    service.add_preliminary_reply,
+    PreliminaryReplyCreate,
     operation_id="add_preliminary_reply",
-    response_model=AppealRead,
-    responses=_STEP_RESPONSES,
+    description="A preliminary reply (foreløpig svar) was sent with the expected decision date;"
+    " the status does not change.",
 )
-async def add_preliminary_reply(
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    body: PreliminaryReplyCreate,
-    response: Response,
-    _idempotency: IdempotencyKeyDep,
-    if_match: IfMatch = None,
-) -> AppealRead:
-    """A preliminary reply (foreløpig svar) was sent with the expected decision date; the
-    status does not change."""
-    appeal = await service.add_preliminary_reply(
-        session,
-        appeal_id,
-        body,
-        organisation=organisation,
-        clock=clock,
-        expected_versions=expected_versions(if_match, required=False),
-    )
-    return answer(appeal, response)
+_step(
+    "/{appeal_id}/statsforvalter-review",
+    functools.partial(service.take_step, action=Action.start_statsforvalter_review),
+    StepCreate,
+    operation_id="start_statsforvalter_review",
+    description="Work has started at the Statsforvalter (→ under_statsforvalter_review).",
+)
+_step(
+    "/{appeal_id}/decision",
+    service.decide,
+    DecisionCreate,
+    operation_id="decide_appeal",
+    description="The Statsforvalter's decision (→ decided), with its uploaded"
+    " statsforvalter_decision document. `If-Match` is required.",
+    if_match_required=True,
+)

@@ -15,11 +15,13 @@ from klageapi.core.errors import (
 
 __all__ = [
     "AppealNotFound",
+    "DecisionDocumentRequired",
     "ExternalReferenceConflict",
     "MunicipalityNotServed",
     "NotPermittedForRole",
     "PreconditionFailed",
     "PreconditionRequired",
+    "SupplementaryPackageWaiting",
     "TransitionNotAllowed",
 ]
 
@@ -107,4 +109,30 @@ class PreconditionFailed(KlageError):
             f'The appeal has changed since you read it (its ETag is now "{current_version}"); '
             "read it again and decide anew.",
             current_etag=f'"{current_version}"',
+        )
+
+
+class DecisionDocumentRequired(ValidationFailed):
+    code = "decision_document_required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    "document_id",
+                    "must be an uploaded statsforvalter_decision document of this appeal",
+                    "decision_document_required",
+                )
+            ]
+        )
+
+
+class SupplementaryPackageWaiting(Conflict):
+    code = "supplementary_package_waiting"
+
+    def __init__(self, package_id: uuid.UUID) -> None:
+        super().__init__(
+            f"Package {package_id} with the documentation NAV sent is still awaiting receipt:"
+            " acknowledge it before deciding.",
+            package_id=str(package_id),
         )

@@ -3,6 +3,11 @@
 Every action on an appeal goes through `apply`: in the caller's transaction it locks the appeal,
 checks the caller's role and the state the appeal is in, applies the change, appends the history
 row, writes the outbox events and bumps the version. Nothing else writes `Appeal.status`.
+
+A step is data (`Step`): the action, and the appeal's own columns it sets besides the status. A
+caller with preconditions of its own (forwarding needs the required documents, a decision its
+document) checks them on the appeal `apply` returns: the row is locked by then, and a refusal
+raised afterwards rolls the step back with the request's transaction.
 """
 
 from __future__ import annotations
@@ -10,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,12 +33,14 @@ from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.event import outbox
 from klageapi.models import Appeal, AppealStatus
+from klageapi.registry import access
+from klageapi.registry.access import Role
 
 __all__ = [
     "ACTIONS",
     "CLOSED",
     "Action",
-    "Role",
+    "Step",
     "allowed_actions",
     "apply",
     "business_time",
@@ -42,11 +49,6 @@ __all__ = [
 ]
 
 S = AppealStatus
-
-
-class Role(enum.StrEnum):
-    nav = "nav"
-    statsforvalter = "statsforvalter"
 
 
 class Action(enum.StrEnum):
@@ -139,17 +141,53 @@ ACTIONS: dict[Action, Rule] = {
 }
 
 
-def roles_of(appeal: Appeal, offices: repository.Offices) -> frozenset[Role]:
+def roles_of(appeal: Appeal, offices: access.Offices) -> frozenset[Role]:
     """The parts the organisation acting for `offices` plays in this appeal."""
-    roles = set()
-    if appeal.nav_office_unit_number in offices.nav:
-        roles.add(Role.nav)
-    if (
-        appeal.forwarded_at is not None
-        and appeal.statsforvalter_office_id in offices.statsforvalter
-    ):
-        roles.add(Role.statsforvalter)
-    return frozenset(roles)
+    return access.roles_in(
+        offices,
+        nav_office=appeal.nav_office_unit_number,
+        statsforvalter_office=appeal.statsforvalter_office_id,
+        forwarded=appeal.forwarded_at is not None,
+    )
+
+
+# The appeal's columns a step may set besides those `apply` keeps (status, version, times).
+_SETTABLE = frozenset(
+    {
+        "nav_outcome",
+        "nav_outcome_on",
+        "nav_reasoning",
+        "expected_decision_on",
+        "statsforvalter_case_number",
+        "statsforvalter_office_id",
+        "statsforvalter_outcome",
+        "statsforvalter_decided_on",
+        "statsforvalter_decision_document_id",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action on one appeal, as the caller asks for it."""
+
+    action: Action
+    occurred_at: dt.datetime | None = None
+    """When it happened, as the case system reports it; None for now."""
+    expected_versions: frozenset[int] | None = None
+    """The versions an If-Match admits; None for no condition."""
+    sets: Mapping[str, object] = field(default_factory=dict)
+    """The appeal's own columns this step sets (NAV's outcome, the Statsforvalter's case
+    number, ...): at most those of `_SETTABLE`."""
+    details: Mapping[str, object] = field(default_factory=dict)
+    """What the history row and the events record of the step besides its action."""
+    audited: str | None = None
+    """The audit log's action, when the answer will carry the appeal (and so its national
+    id): the entry is written with the step."""
+
+    def __post_init__(self) -> None:
+        if unknown := set(self.sets) - _SETTABLE:
+            raise ValueError(f"a step may not set {sorted(unknown)}")
 
 
 def business_time(
@@ -190,47 +228,33 @@ def allowed_actions(status: AppealStatus) -> list[str]:
 
 
 async def apply(
-    session: AsyncSession,
-    appeal_id: uuid.UUID,
-    action: Action,
-    *,
-    actor: Organisation,
-    clock: Clock,
-    occurred_at: dt.datetime | None = None,
-    expected_versions: frozenset[int] | None = None,
-    guard: Callable[[Appeal], Awaitable[None]] | None = None,
-    change: Callable[[Appeal], None] | None = None,
-    details: dict[str, object] | None = None,
-    audited: str | None = None,
+    session: AsyncSession, appeal_id: uuid.UUID, step: Step, *, actor: Organisation, clock: Clock
 ) -> Appeal:
-    """Take `action` on an appeal as `actor`, or refuse with nothing changed.
-
-    `audited` names the audit log's action when the answer will carry the appeal (and so its
-    national id): the entry is written with the step.
+    """Take `step` on an appeal as `actor`, or refuse with nothing changed.
 
     The appeal row stays locked until the transaction ends, so concurrent actions on one
     appeal take turns, and the second one is judged on the state the first one left.
     """
-    rule = ACTIONS[action]
+    rule = ACTIONS[step.action]
     visible = await repository.get_visible(session, appeal_id, actor, for_update=True)
     if visible is None:
         raise AppealNotFound(appeal_id)
     appeal, offices = visible
     if not rule.roles & roles_of(appeal, offices):
-        raise NotPermittedForRole(action=action.value, appeal_id=appeal_id)
-    if expected_versions is not None and appeal.version not in expected_versions:
+        raise NotPermittedForRole(action=step.action.value, appeal_id=appeal_id)
+    if step.expected_versions is not None and appeal.version not in step.expected_versions:
         raise PreconditionFailed(current_version=appeal.version)
     if appeal.status not in rule.from_states:
         raise TransitionNotAllowed(
-            action=action.value, current=appeal.status.value, allowed=allowed_actions(appeal.status)
+            action=step.action.value,
+            current=appeal.status.value,
+            allowed=allowed_actions(appeal.status),
         )
     now = clock.now()
-    when = business_time(occurred_at, previous=appeal.last_step_at, clock=clock)
+    when = business_time(step.occurred_at, previous=appeal.last_step_at, clock=clock)
     from_status = appeal.status
-    if guard is not None:
-        await guard(appeal)  # the action's own preconditions, judged on the locked row
-    if change is not None:
-        change(appeal)
+    for name, value in step.sets.items():
+        setattr(appeal, name, value)
     if rule.to_state is not None:
         appeal.status = rule.to_state
         appeal.status_changed_at = when
@@ -240,19 +264,19 @@ async def apply(
     appeal.updated_at = now
     history, events = _rows(
         appeal,
-        action=action.value,
+        action=step.action.value,
         event_type=rule.event_type,
         from_status=from_status,
         actor=actor,
         occurred_at=when,
         recorded_at=now,
-        details=details or {},
+        details=dict(step.details),
     )
     entry = None
-    if audited is not None:
+    if step.audited is not None:
         entry = audit.entry(
             principal=actor,
-            action=audited,
+            action=step.audited,
             appeal_id=appeal.id,
             purpose="case processing",
             now=now,

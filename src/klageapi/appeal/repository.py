@@ -1,4 +1,4 @@
-"""SQL for appeals, including who may see which appeal."""
+"""SQL for appeals. Who may see which appeal is `registry.access`'s rule, applied here."""
 
 from __future__ import annotations
 
@@ -10,26 +10,22 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     CTE,
-    ColumnElement,
     Executable,
     Insert,
     Select,
-    String,
     Table,
     Update,
     bindparam,
-    false,
+    exists,
     func,
     insert,
     inspect,
     literal,
-    or_,
     select,
     tuple_,
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -42,102 +38,45 @@ from klageapi.models import (
     AppealHistory,
     AppealStatus,
     AuditEntry,
+    CasePackage,
+    Document,
     DocumentationRequest,
     DocumentationRequestStatus,
+    DocumentCategory,
     Event,
-    NavOffice,
-    StatsforvalterOffice,
+    PackageStatus,
 )
+from klageapi.registry import access
 
 __all__ = [
     "AppealFilter",
-    "Offices",
+    "DecisionObstacles",
     "cancel_open_documentation_requests",
+    "decision_obstacles",
     "get_by_external_reference",
     "get_visible",
     "history",
     "insert_registration",
     "list_visible",
-    "offices_of",
-    "visible_clause",
     "write_step",
 ]
-
-
-@dataclass(frozen=True)
-class Offices:
-    """The offices an organisation acts for, as the registry says now."""
-
-    nav: frozenset[str]
-    statsforvalter: frozenset[str]
-
-
-# The offices an organisation acts for, as selects on its organisation number (a parameter):
-# the NAV offices registered under it, and the Statsforvalter offices it is, or acts for.
-_ORGANISATION = bindparam("organisation_number", type_=String())
-_NAV_OFFICES = select(NavOffice.unit_number).where(NavOffice.organisation_number == _ORGANISATION)
-_STATSFORVALTER_OFFICES = select(StatsforvalterOffice.id).where(
-    or_(
-        StatsforvalterOffice.organisation_number == _ORGANISATION,
-        StatsforvalterOffice.agent_organisation_numbers.contains(array([_ORGANISATION])),
-    )
-)
-_OFFICES = union_all(
-    select(literal("nav").label("kind"), _NAV_OFFICES.subquery().c.unit_number),
-    select(literal("statsforvalter"), _STATSFORVALTER_OFFICES.subquery().c.id),
-)
-
-
-async def offices_of(session: AsyncSession, organisation: Organisation) -> Offices:
-    """Both kinds of office in one round trip."""
-    parameters = {"organisation_number": organisation.organisation_number}
-    rows = (await session.execute(_OFFICES, parameters)).all()
-    return _offices(
-        nav=[office for kind, office in rows if kind == "nav"],
-        statsforvalter=[office for kind, office in rows if kind == "statsforvalter"],
-    )
-
-
-def _offices(*, nav: Sequence[str] | None, statsforvalter: Sequence[str] | None) -> Offices:
-    return Offices(nav=frozenset(nav or ()), statsforvalter=frozenset(statsforvalter or ()))
-
-
-def _of_nav_offices(offices: Sequence[str] | Select[str]) -> ColumnElement[bool]:
-    return Appeal.nav_office_unit_number.in_(offices)
-
-
-def _forwarded_to(offices: Sequence[str] | Select[str]) -> ColumnElement[bool]:
-    """Appeals forwarded to these Statsforvalter offices (they see an appeal from then on)."""
-    return Appeal.statsforvalter_office_id.in_(offices) & Appeal.forwarded_at.is_not(None)
-
-
-def visible_clause(offices: Offices) -> ColumnElement[bool]:
-    """Appeals of the NAV offices acted for, and appeals forwarded to the Statsforvalter
-    offices acted for. Built from literal office lists, so that the common case (one NAV
-    office) is a plain index range."""
-    clauses: list[ColumnElement[bool]] = []
-    if offices.nav:
-        clauses.append(_of_nav_offices(sorted(offices.nav)))
-    if offices.statsforvalter:
-        clauses.append(_forwarded_to(sorted(offices.statsforvalter)))
-    if not clauses:
-        return false()
-    return clauses[0] if len(clauses) == 1 else or_(*clauses)
 
 
 @functools.cache
 def _visible_appeal_statement(
     *, for_update: bool
 ) -> Select[Appeal, list[str] | None, list[str] | None]:
-    """One appeal, if the organisation may see it (the rule of `visible_clause`, with the
-    registry's offices as subqueries), with the offices it acts for: one round trip."""
+    """One appeal, if the organisation may see it, with the offices it acts for: one round
+    trip (the registry's offices as subqueries on the organisation number)."""
+    nav = access.nav_offices_of(access.ORGANISATION).subquery()
+    statsforvalter = access.statsforvalter_offices_of(access.ORGANISATION).subquery()
     query = select(
         Appeal,
-        select(func.array_agg(_NAV_OFFICES.subquery().c.unit_number)).scalar_subquery(),
-        select(func.array_agg(_STATSFORVALTER_OFFICES.subquery().c.id)).scalar_subquery(),
+        select(func.array_agg(nav.c.unit_number)).scalar_subquery(),
+        select(func.array_agg(statsforvalter.c.id)).scalar_subquery(),
     ).where(
         Appeal.id == bindparam("appeal_id"),
-        or_(_of_nav_offices(_NAV_OFFICES), _forwarded_to(_STATSFORVALTER_OFFICES)),
+        access.visible(access.APPEAL, access.ORGANISATION),
     )
     if for_update:
         # Only the appeal row is locked. populate_existing: a locked read must see the row as
@@ -152,7 +91,7 @@ async def get_visible(
     organisation: Organisation,
     *,
     for_update: bool = False,
-) -> tuple[Appeal, Offices] | None:
+) -> tuple[Appeal, access.Offices] | None:
     """The appeal, if the organisation may see it, and the offices the organisation acts for."""
     row = (
         await session.execute(
@@ -163,7 +102,7 @@ async def get_visible(
     if row is None:
         return None
     appeal, nav, statsforvalter = row
-    return appeal, _offices(nav=nav, statsforvalter=statsforvalter)
+    return appeal, access.offices(nav=nav, statsforvalter=statsforvalter)
 
 
 async def get_by_external_reference(
@@ -187,14 +126,14 @@ class AppealFilter:
 
 async def list_visible(
     session: AsyncSession,
-    offices: Offices,
+    offices: access.Offices,
     where: AppealFilter,
     *,
     after: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
 ) -> Sequence[Appeal]:
     """A page of visible appeals in (updated_at, id) order."""
-    query = select(Appeal).where(visible_clause(offices))
+    query = select(Appeal).where(access.visible(access.APPEAL, offices))
     if where.statuses:
         query = query.where(Appeal.status.in_(where.statuses))
     if where.nav_office is not None:
@@ -221,6 +160,38 @@ async def cancel_open_documentation_requests(session: AsyncSession, appeal_id: u
         )
         .values(status=DocumentationRequestStatus.cancelled)
     )
+
+
+@dataclass(frozen=True)
+class DecisionObstacles:
+    waiting_package_id: uuid.UUID | None
+    """A package (NAV's answer to a documentation request) still awaiting receipt."""
+    has_decision_document: bool
+    """Whether the document named is a statsforvalter_decision document of the appeal."""
+
+
+async def decision_obstacles(
+    session: AsyncSession, appeal_id: uuid.UUID, document_id: uuid.UUID
+) -> DecisionObstacles:
+    """What stands in the way of deciding an appeal, from the rows that hang off it, in one
+    round trip."""
+    waiting = (
+        select(CasePackage.id)
+        .where(
+            CasePackage.appeal_id == appeal_id,
+            CasePackage.status == PackageStatus.awaiting_receipt,
+        )
+        .order_by(CasePackage.frozen_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    decision_document = exists().where(
+        Document.id == document_id,
+        Document.appeal_id == appeal_id,
+        Document.category == DocumentCategory.statsforvalter_decision,
+    )
+    row = (await session.execute(select(waiting, decision_document))).one()
+    return DecisionObstacles(waiting_package_id=row[0], has_decision_document=row[1])
 
 
 async def history(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[AppealHistory]:

@@ -25,6 +25,7 @@ __all__ = [
     "AppealHistoryRead",
     "AppealPage",
     "AppealRead",
+    "DecisionCreate",
     "DecisionRef",
     "HistoryEntryRead",
     "NavKlageOutcome",
@@ -205,6 +206,13 @@ class NavOutcomeCreate(Schema):
     outcome: NavOutcome
     decided_on: dt.date
     reasoning: Text = Field(min_length=1, max_length=20_000)
+    occurred_at: AwareDatetime | None = OCCURRED_AT
+
+
+class DecisionCreate(Schema):
+    outcome: StatsforvalterOutcome
+    decided_on: dt.date
+    document_id: uuid.UUID = Field(description="An uploaded statsforvalter_decision document.")
     occurred_at: AwareDatetime | None = OCCURRED_AT
 
 

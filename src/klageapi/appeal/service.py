@@ -1,4 +1,4 @@
-"""Registering, reading and moving appeals along their lifecycle (NAV's side)."""
+"""Registering and reading appeals, and the steps that move an appeal along its lifecycle."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import lifecycle, repository, timeline
 from klageapi.appeal.deadline import appeal_deadline
-from klageapi.appeal.errors import AppealNotFound, ExternalReferenceConflict, MunicipalityNotServed
-from klageapi.appeal.repository import Offices
+from klageapi.appeal.errors import (
+    AppealNotFound,
+    DecisionDocumentRequired,
+    ExternalReferenceConflict,
+    MunicipalityNotServed,
+    SupplementaryPackageWaiting,
+)
+from klageapi.appeal.lifecycle import Action, Step
 from klageapi.appeal.schemas import (
     AppealCreate,
+    DecisionCreate,
     NavOutcomeCreate,
     PreliminaryReplyCreate,
     StepCreate,
@@ -25,20 +32,21 @@ from klageapi.core.clock import Clock
 from klageapi.core.pagination import PageParams
 from klageapi.core.validation import check_dates_against_today
 from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
+from klageapi.registry import access
 from klageapi.registry import service as registry
+from klageapi.registry.access import Role
 from klageapi.registry.errors import UnknownCounty
 
 __all__ = [
-    "Offices",
     "add_preliminary_reply",
+    "decide",
     "get",
     "history",
     "list_appeals",
-    "offices",
     "record_nav_outcome",
     "register",
-    "start_nav_review",
-    "withdraw",
+    "take_step",
+    "visible_with_roles",
 ]
 
 
@@ -162,7 +170,7 @@ async def get(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> Appeal:
     """One appeal the caller may see, with the read written to the audit log."""
-    appeal, _, _ = await access(session, appeal_id, organisation=organisation)
+    appeal, _, _ = await visible_with_roles(session, appeal_id, organisation=organisation)
     await audit.record(
         session,
         principal=organisation,
@@ -183,7 +191,7 @@ async def list_appeals(
     clock: Clock,
 ) -> tuple[list[Appeal], str | None]:
     """A page of the appeals the caller may see; each one listed is written to the audit log."""
-    offices = await repository.offices_of(session, organisation)
+    offices = await access.offices_of(session, organisation)
     after = page.after_time_and_id("appeals")
     rows = await repository.list_visible(session, offices, where, after=after, limit=page.limit + 1)
     appeals, cursor = page.page(
@@ -204,31 +212,30 @@ async def history(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> tuple[Sequence[AppealHistory], list[timeline.StateDuration]]:
     """Every step of an appeal the caller may see, and the time spent in each state."""
-    await access(session, appeal_id, organisation=organisation)
+    await visible_with_roles(session, appeal_id, organisation=organisation)
     entries = await repository.history(session, appeal_id)
     return entries, timeline.time_in_states(entries, now=clock.now())
 
 
-async def start_nav_review(
+async def take_step(
     session: AsyncSession,
     appeal_id: uuid.UUID,
     body: StepCreate,
     *,
+    action: Action,
     organisation: Organisation,
     clock: Clock,
     expected_versions: frozenset[int] | None,
 ) -> Appeal:
-    """NAV starts its preparatory review (received → under_nav_review)."""
-    return await lifecycle.apply(
-        session,
-        appeal_id,
-        lifecycle.Action.start_nav_review,
-        actor=organisation,
-        clock=clock,
+    """A step that needs nothing but its action: NAV or the Statsforvalter starts its review,
+    the citizen withdrew the appeal."""
+    step = Step(
+        action,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
-        audited="appeal.start_nav_review",
+        audited=f"appeal.{action.value}",
     )
+    return await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
 
 
 async def record_nav_outcome(
@@ -244,46 +251,19 @@ async def record_nav_outcome(
     reversal leaves it under NAV's review, ready to be forwarded."""
     check_dates_against_today(clock, not_future={"decided_on": body.decided_on})
     closes = body.outcome in (NavOutcome.full_reversal, NavOutcome.dismissed)
-
-    def set_outcome(appeal: Appeal) -> None:
-        appeal.nav_outcome = body.outcome
-        appeal.nav_outcome_on = body.decided_on
-        appeal.nav_reasoning = body.reasoning
-
-    return await lifecycle.apply(
-        session,
-        appeal_id,
-        lifecycle.Action.close_by_nav if closes else lifecycle.Action.record_nav_outcome,
-        actor=organisation,
-        clock=clock,
+    step = Step(
+        Action.close_by_nav if closes else Action.record_nav_outcome,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
-        change=set_outcome,
+        sets={
+            "nav_outcome": body.outcome,
+            "nav_outcome_on": body.decided_on,
+            "nav_reasoning": body.reasoning,
+        },
         details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
         audited="appeal.nav_outcome",
     )
-
-
-async def withdraw(
-    session: AsyncSession,
-    appeal_id: uuid.UUID,
-    body: StepCreate,
-    *,
-    organisation: Organisation,
-    clock: Clock,
-    expected_versions: frozenset[int] | None,
-) -> Appeal:
-    """The citizen withdrew the appeal (any open state → withdrawn)."""
-    return await lifecycle.apply(
-        session,
-        appeal_id,
-        lifecycle.Action.withdraw,
-        actor=organisation,
-        clock=clock,
-        occurred_at=body.occurred_at,
-        expected_versions=expected_versions,
-        audited="appeal.withdraw",
-    )
+    return await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
 
 
 async def add_preliminary_reply(
@@ -301,32 +281,53 @@ async def add_preliminary_reply(
         not_past={"expected_decision_on": body.expected_decision_on},
         as_of=body.occurred_at,
     )
-
-    def set_expected(appeal: Appeal) -> None:
-        appeal.expected_decision_on = body.expected_decision_on
-
-    return await lifecycle.apply(
-        session,
-        appeal_id,
-        lifecycle.Action.preliminary_reply,
-        actor=organisation,
-        clock=clock,
+    step = Step(
+        Action.preliminary_reply,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
-        change=set_expected,
+        sets={"expected_decision_on": body.expected_decision_on},
         details={"expected_decision_on": body.expected_decision_on.isoformat()},
         audited="appeal.preliminary_reply",
     )
+    return await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
 
 
-async def offices(session: AsyncSession, organisation: Organisation) -> Offices:
-    """The NAV and Statsforvalter offices the organisation acts for (for other domains)."""
-    return await repository.offices_of(session, organisation)
+async def decide(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    body: DecisionCreate,
+    *,
+    organisation: Organisation,
+    clock: Clock,
+    expected_versions: frozenset[int] | None,
+) -> Appeal:
+    """The Statsforvalter's decision, with its uploaded decision document."""
+    check_dates_against_today(clock, not_future={"decided_on": body.decided_on})
+    step = Step(
+        Action.decide,
+        occurred_at=body.occurred_at,
+        expected_versions=expected_versions,
+        sets={
+            "statsforvalter_outcome": body.outcome,
+            "statsforvalter_decided_on": body.decided_on,
+            "statsforvalter_decision_document_id": body.document_id,
+        },
+        details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
+        audited="appeal.decide",
+    )
+    appeal = await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
+    # Judged on the locked appeal; a refusal rolls the step back with the transaction.
+    obstacles = await repository.decision_obstacles(session, appeal.id, body.document_id)
+    if obstacles.waiting_package_id is not None:
+        raise SupplementaryPackageWaiting(obstacles.waiting_package_id)
+    if not obstacles.has_decision_document:
+        raise DecisionDocumentRequired()
+    return appeal
 
 
-async def access(
+async def visible_with_roles(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
-) -> tuple[Appeal, frozenset[lifecycle.Role], Offices]:
+) -> tuple[Appeal, frozenset[Role], access.Offices]:
     """An appeal the caller may see, the parts it plays in it, and the offices it acts for,
     read in one round trip; AppealNotFound for anything else."""
     visible = await repository.get_visible(session, appeal_id, organisation)

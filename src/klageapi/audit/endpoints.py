@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from klageapi.api.routing import JsonRoute
 from klageapi.audit import repository
 from klageapi.audit.schemas import AuditEntryPage, AuditEntryRead
 from klageapi.core.auth import AdminDep
 from klageapi.core.db import ReadSessionDep
 from klageapi.core.pagination import PageParamsDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 
 __all__ = ["router"]

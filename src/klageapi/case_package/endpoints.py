@@ -1,4 +1,5 @@
-"""HTTP endpoints for packages and the Statsforvalter's steps."""
+"""HTTP endpoints for packages (forwarding, the pull feed, receipt and rejection) and for
+documentation requests, which NAV answers with a supplementary package."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from klageapi.api.routing import JsonRoute
-from klageapi.appeal.preconditions import answer, expected_versions
-from klageapi.appeal.schemas import AppealRead, StepCreate
+from klageapi.appeal.preconditions import expected_versions
 from klageapi.case_package import bundle, service
 from klageapi.case_package.schemas import (
-    DecisionCreate,
     DocumentationRequestCreate,
     DocumentationRequestList,
     DocumentationRequestRead,
@@ -32,6 +30,7 @@ from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.models import (
     CasePackage,
@@ -264,34 +263,6 @@ async def reject_package(
 
 
 @router.post(
-    "/appeals/{appeal_id}/statsforvalter-review",
-    operation_id="start_statsforvalter_review",
-    response_model=AppealRead,
-    responses=_WRITE,
-)
-async def start_statsforvalter_review(
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    response: Response,
-    _idempotency: IdempotencyKeyDep,
-    body: Annotated[StepCreate, Body(default_factory=StepCreate)],
-    if_match: IfMatch = None,
-) -> AppealRead:
-    """Work has started at the Statsforvalter (→ under_statsforvalter_review)."""
-    appeal = await service.start_review(
-        session,
-        appeal_id,
-        organisation=organisation,
-        clock=clock,
-        occurred_at=body.occurred_at,
-        expected_versions=expected_versions(if_match, required=False),
-    )
-    return answer(appeal, response)
-
-
-@router.post(
     "/appeals/{appeal_id}/documentation-requests",
     operation_id="request_documentation",
     status_code=status.HTTP_201_CREATED,
@@ -354,31 +325,3 @@ async def fulfil_documentation_request(
     )
     response.headers["Location"] = f"/v1/packages/{package.id}"
     return _read(package, clock, request.app.state.settings)
-
-
-@router.post(
-    "/appeals/{appeal_id}/decision",
-    operation_id="decide_appeal",
-    response_model=AppealRead,
-    responses={**_WRITE, **problem_responses(428)},
-)
-async def decide_appeal(
-    session: SessionDep,
-    organisation: WriterDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    body: DecisionCreate,
-    response: Response,
-    _idempotency: IdempotencyKeyDep,
-    if_match: IfMatch = None,
-) -> AppealRead:
-    """The Statsforvalter's decision (→ decided). `If-Match` required."""
-    appeal = await service.decide(
-        session,
-        appeal_id,
-        body,
-        organisation=organisation,
-        clock=clock,
-        expected_versions=expected_versions(if_match, required=True),
-    )
-    return answer(appeal, response)

@@ -7,7 +7,6 @@ import uuid
 from klageapi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 __all__ = [
-    "DecisionDocumentRequired",
     "DocumentationRequestNotFound",
     "DocumentationRequestNotOpen",
     "DocumentsNotEligible",
@@ -16,7 +15,6 @@ __all__ = [
     "PackageNotFound",
     "ReceiptConflict",
     "RequiredDocumentsMissing",
-    "SupplementaryPackageWaiting",
     "UnknownStatsforvalterOffice",
 ]
 
@@ -112,30 +110,4 @@ class DocumentsNotEligible(ValidationFailed):
                 )
                 for document_id in document_ids
             ]
-        )
-
-
-class DecisionDocumentRequired(ValidationFailed):
-    code = "decision_document_required"
-
-    def __init__(self) -> None:
-        super().__init__(
-            [
-                FieldError(
-                    "document_id",
-                    "must be an uploaded statsforvalter_decision document of this appeal",
-                    "decision_document_required",
-                )
-            ]
-        )
-
-
-class SupplementaryPackageWaiting(Conflict):
-    code = "supplementary_package_waiting"
-
-    def __init__(self, package_id: uuid.UUID) -> None:
-        super().__init__(
-            f"Package {package_id} with the documentation NAV sent is still awaiting receipt:"
-            " acknowledge it before deciding.",
-            package_id=str(package_id),
         )

@@ -18,9 +18,9 @@ from klageapi.models import (
     PackageDocument,
     PackageStatus,
 )
+from klageapi.registry import access
 
 __all__ = [
-    "awaiting_receipt",
     "documentation_requests_of",
     "feed",
     "get",
@@ -41,7 +41,7 @@ async def get(
 async def feed(
     session: AsyncSession,
     *,
-    offices: frozenset[str],
+    offices: access.Offices,
     status: PackageStatus | None,
     frozen_before: dt.datetime | None,
     after: tuple[dt.datetime, uuid.UUID] | None,
@@ -53,7 +53,7 @@ async def feed(
         select(CasePackage)
         .join(Appeal, Appeal.id == CasePackage.appeal_id)
         .where(
-            CasePackage.statsforvalter_office_id.in_(sorted(offices)),
+            access.packages_at(offices),
             Appeal.status.not_in([AppealStatus.withdrawn, AppealStatus.closed_by_nav]),
         )
     )
@@ -65,20 +65,6 @@ async def feed(
         query = query.where(tuple_(CasePackage.frozen_at, CasePackage.id) > tuple_(*after))
     query = query.order_by(CasePackage.frozen_at, CasePackage.id).limit(limit)
     return (await session.scalars(query)).all()
-
-
-async def awaiting_receipt(session: AsyncSession, appeal_id: uuid.UUID) -> CasePackage | None:
-    """The appeal's oldest package still awaiting receipt, if any."""
-    query = (
-        select(CasePackage)
-        .where(
-            CasePackage.appeal_id == appeal_id,
-            CasePackage.status == PackageStatus.awaiting_receipt,
-        )
-        .order_by(CasePackage.frozen_at)
-        .limit(1)
-    )
-    return (await session.scalars(query)).first()
 
 
 async def package_documents(session: AsyncSession, package_id: uuid.UUID) -> Sequence[Document]:

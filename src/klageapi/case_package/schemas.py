@@ -17,11 +17,9 @@ from klageapi.models import (
     DocumentCategory,
     PackageKind,
     PackageStatus,
-    StatsforvalterOutcome,
 )
 
 __all__ = [
-    "DecisionCreate",
     "DocumentationRequestCreate",
     "DocumentationRequestList",
     "DocumentationRequestRead",
@@ -125,11 +123,4 @@ class DocumentationRequestList(Schema):
 
 class FulfilmentCreate(Schema):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    occurred_at: AwareDatetime | None = OCCURRED_AT
-
-
-class DecisionCreate(Schema):
-    outcome: StatsforvalterOutcome
-    decided_on: dt.date
-    document_id: uuid.UUID = Field(description="An uploaded statsforvalter_decision document.")
     occurred_at: AwareDatetime | None = OCCURRED_AT

@@ -1,4 +1,5 @@
-"""Forwarding appeals as frozen packages, and the Statsforvalter's steps on them."""
+"""Forwarding appeals as frozen packages, the Statsforvalter's receipt and rejection of them, and
+documentation requests, whose answers travel as supplementary packages."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from klageapi.appeal import lifecycle
 from klageapi.appeal import service as appeals
 from klageapi.appeal.deadline import is_working_day
 from klageapi.appeal.errors import AppealNotFound
-from klageapi.appeal.lifecycle import Action, Role
+from klageapi.appeal.lifecycle import Action, Step
 from klageapi.appeal.timeline import working_days_between
 from klageapi.audit import service as audit
 from klageapi.case_package import repository
 from klageapi.case_package.errors import (
-    DecisionDocumentRequired,
     DocumentationRequestNotFound,
     DocumentationRequestNotOpen,
     DocumentsNotEligible,
@@ -26,11 +26,9 @@ from klageapi.case_package.errors import (
     PackageNotFound,
     ReceiptConflict,
     RequiredDocumentsMissing,
-    SupplementaryPackageWaiting,
     UnknownStatsforvalterOffice,
 )
 from klageapi.case_package.schemas import (
-    DecisionCreate,
     DocumentationRequestCreate,
     FulfilmentCreate,
     PackageCreate,
@@ -55,12 +53,13 @@ from klageapi.models import (
     PackageKind,
     PackageStatus,
 )
+from klageapi.registry import access
 from klageapi.registry import service as registry
+from klageapi.registry.access import Role
 
 __all__ = [
     "REQUIRED_CATEGORIES",
     "acknowledge",
-    "decide",
     "feed",
     "forward",
     "fulfil",
@@ -68,7 +67,6 @@ __all__ = [
     "overdue_threshold",
     "reject",
     "request_documentation",
-    "start_review",
     "waited_working_days",
 ]
 
@@ -172,28 +170,21 @@ async def forward(
 ) -> CasePackage:
     """Freeze the appeal and its documents into a package for the Statsforvalter."""
     package_id = uuid.uuid4()
-    files: list[Document] = []
-
-    async def ready(appeal: Appeal) -> None:
-        if appeal.nav_outcome not in _FORWARDABLE_OUTCOMES:
-            raise NavOutcomeRequired()
-        files.extend(await documents.of_appeal(session, appeal.id))
-        present = {document.category for document in files}
-        missing = [c.value for c in REQUIRED_CATEGORIES if c not in present]
-        if missing:
-            raise RequiredDocumentsMissing(missing)
-
-    appeal = await lifecycle.apply(
-        session,
-        appeal_id,
+    step = Step(
         Action.forward,
-        actor=organisation,
-        clock=clock,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
-        guard=ready,
         details={"package_id": str(package_id), "kind": PackageKind.initial.value},
     )
+    appeal = await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
+    # Judged on the locked appeal; a refusal rolls the step back with the transaction.
+    if appeal.nav_outcome not in _FORWARDABLE_OUTCOMES:
+        raise NavOutcomeRequired()
+    files = await documents.of_appeal(session, appeal.id)
+    present = {document.category for document in files}
+    missing = [c.value for c in REQUIRED_CATEGORIES if c not in present]
+    if missing:
+        raise RequiredDocumentsMissing(missing)
     package = _freeze(session, package_id, PackageKind.initial, appeal, files, clock.now())
     await session.flush()
     return package
@@ -225,8 +216,8 @@ async def feed(
     limit: int,
 ) -> Sequence[CasePackage]:
     """The pull feed of the Statsforvalter offices the caller acts for, oldest first."""
-    offices = (await appeals.offices(session, organisation)).statsforvalter
-    if not offices:
+    offices = await access.offices_of(session, organisation)
+    if not offices.statsforvalter:
         return []
     if overdue_before is not None:
         status = PackageStatus.awaiting_receipt
@@ -246,11 +237,13 @@ async def _roles_in(
     *,
     organisation: Organisation,
     or_else: KlageError,
-) -> tuple[frozenset[Role], appeals.Offices]:
+) -> tuple[frozenset[Role], access.Offices]:
     """The parts the caller plays in the appeal of a package or request, and the offices it
     acts for; `or_else` (that thing's not-found) when it may not see the appeal."""
     try:
-        _, roles, offices = await appeals.access(session, appeal_id, organisation=organisation)
+        _, roles, offices = await appeals.visible_with_roles(
+            session, appeal_id, organisation=organisation
+        )
     except AppealNotFound as error:
         raise or_else from error
     return roles, offices
@@ -271,8 +264,9 @@ async def get_visible(
     roles, offices = await _roles_in(
         session, package.appeal_id, organisation=organisation, or_else=PackageNotFound(package_id)
     )
-    if package.statsforvalter_office_id not in offices.statsforvalter:
-        roles = roles - {Role.statsforvalter}
+    roles = access.roles_in_package(
+        roles, offices, statsforvalter_office=package.statsforvalter_office_id
+    )
     if not roles:
         raise PackageNotFound(package_id)
     return package, roles
@@ -320,20 +314,14 @@ async def acknowledge(
     if package.status is not PackageStatus.awaiting_receipt:
         raise PackageNotAwaitingReceipt(package.status.value)
     initial = package.kind is PackageKind.initial
-
-    def record_case_number(appeal: Appeal) -> None:
-        appeal.statsforvalter_case_number = body.statsforvalter_case_number
-
-    await lifecycle.apply(
-        session,
-        package.appeal_id,
+    step = Step(
         Action.acknowledge_receipt if initial else Action.acknowledge_supplementary,
-        actor=organisation,
-        clock=clock,
         occurred_at=body.occurred_at,
-        change=record_case_number if initial else None,
+        # The appeal keeps the case number its first package was received under.
+        sets={"statsforvalter_case_number": body.statsforvalter_case_number} if initial else {},
         details={"package_id": str(package.id)},
     )
+    await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
     package.status = PackageStatus.received
     package.received_at = body.occurred_at or clock.now()
     package.statsforvalter_case_number = body.statsforvalter_case_number
@@ -366,60 +354,23 @@ async def reject(
         known = await registry.statsforvalter_office_exists(session, target)
         if not known or target == package.statsforvalter_office_id:
             raise UnknownStatsforvalterOffice(target)
-
-        def reroute(appeal: Appeal) -> None:
-            appeal.statsforvalter_office_id = target
-
-        details["rerouted_to"] = target
-        await lifecycle.apply(
-            session,
-            package.appeal_id,
+        step = Step(
             Action.reroute_package,
-            actor=organisation,
-            clock=clock,
             occurred_at=body.occurred_at,
-            change=reroute,
-            details=details,
+            sets={"statsforvalter_office_id": target},
+            details={**details, "rerouted_to": target},
         )
+        await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
         package.statsforvalter_office_id = target
     else:
-        await lifecycle.apply(
-            session,
-            package.appeal_id,
-            Action.reject_package,
-            actor=organisation,
-            clock=clock,
-            occurred_at=body.occurred_at,
-            details=details,
-        )
+        step = Step(Action.reject_package, occurred_at=body.occurred_at, details=details)
+        await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
         package.status = PackageStatus.rejected
         package.rejected_at = body.occurred_at or clock.now()
         package.rejection_description = body.description
     package.rejection_reason = body.reason.value
     await session.flush()
     return package
-
-
-async def start_review(
-    session: AsyncSession,
-    appeal_id: uuid.UUID,
-    *,
-    organisation: Organisation,
-    clock: Clock,
-    occurred_at: dt.datetime | None,
-    expected_versions: frozenset[int] | None,
-) -> Appeal:
-    """The Statsforvalter starts its work on the appeal."""
-    return await lifecycle.apply(
-        session,
-        appeal_id,
-        Action.start_statsforvalter_review,
-        actor=organisation,
-        clock=clock,
-        occurred_at=occurred_at,
-        expected_versions=expected_versions,
-        audited="appeal.start_statsforvalter_review",
-    )
 
 
 async def request_documentation(
@@ -433,15 +384,12 @@ async def request_documentation(
     """Ask NAV for more, by a due date; the appeal waits for documentation."""
     check_dates_against_today(clock, not_past={"due_on": body.due_on}, as_of=body.occurred_at)
     request_id = uuid.uuid4()
-    await lifecycle.apply(
-        session,
-        appeal_id,
+    step = Step(
         Action.request_documentation,
-        actor=organisation,
-        clock=clock,
         occurred_at=body.occurred_at,
         details={"documentation_request_id": str(request_id), "due_on": body.due_on.isoformat()},
     )
+    await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
     request = DocumentationRequest(
         id=request_id,
         appeal_id=appeal_id,
@@ -460,7 +408,7 @@ async def request_documentation(
 async def documentation_requests(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
 ) -> Sequence[DocumentationRequest]:
-    await appeals.access(session, appeal_id, organisation=organisation)
+    await appeals.visible_with_roles(session, appeal_id, organisation=organisation)
     return await repository.documentation_requests_of(session, appeal_id)
 
 
@@ -497,14 +445,13 @@ async def fulfil(
     if refused:
         raise DocumentsNotEligible(refused)
     package_id = uuid.uuid4()
-    appeal = await lifecycle.apply(
-        session,
-        request.appeal_id,
+    step = Step(
         Action.fulfil_documentation,
-        actor=organisation,
-        clock=clock,
         occurred_at=body.occurred_at,
         details={"documentation_request_id": str(request.id), "package_id": str(package_id)},
+    )
+    appeal = await lifecycle.apply(
+        session, request.appeal_id, step, actor=organisation, clock=clock
     )
     now = clock.now()
     package = _freeze(
@@ -520,46 +467,3 @@ async def fulfil(
     request.fulfilled_at = body.occurred_at or now
     await session.flush()
     return package
-
-
-async def decide(
-    session: AsyncSession,
-    appeal_id: uuid.UUID,
-    body: DecisionCreate,
-    *,
-    organisation: Organisation,
-    clock: Clock,
-    expected_versions: frozenset[int] | None,
-) -> Appeal:
-    """The Statsforvalter's decision, with its uploaded decision document."""
-    check_dates_against_today(clock, not_future={"decided_on": body.decided_on})
-
-    async def has_document(appeal: Appeal) -> None:
-        waiting = await repository.awaiting_receipt(session, appeal.id)
-        if waiting is not None:
-            raise SupplementaryPackageWaiting(waiting.id)
-        files = await documents.of_appeal(session, appeal.id)
-        if not any(
-            d.id == body.document_id and d.category is DocumentCategory.statsforvalter_decision
-            for d in files
-        ):
-            raise DecisionDocumentRequired()
-
-    def record(appeal: Appeal) -> None:
-        appeal.statsforvalter_outcome = body.outcome
-        appeal.statsforvalter_decided_on = body.decided_on
-        appeal.statsforvalter_decision_document_id = body.document_id
-
-    return await lifecycle.apply(
-        session,
-        appeal_id,
-        Action.decide,
-        actor=organisation,
-        clock=clock,
-        occurred_at=body.occurred_at,
-        expected_versions=expected_versions,
-        guard=has_document,
-        change=record,
-        details={"outcome": body.outcome.value, "decided_on": body.decided_on.isoformat()},
-        audited="appeal.decide",
-    )

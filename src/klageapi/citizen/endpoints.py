@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from klageapi.api.routing import JsonRoute
 from klageapi.citizen import service
 from klageapi.citizen.language import LANGUAGES, Catalogue, catalogue, negotiate
 from klageapi.citizen.schemas import CitizenAppealPage, CitizenAppealRead
 from klageapi.core.auth import CitizenDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.db import SessionDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 
 __all__ = ["router"]

@@ -11,13 +11,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import UploadIdempotencyKeyDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.core.validation import Text
 from klageapi.document import service

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import service as appeals
 from klageapi.appeal.errors import AppealNotFound, NotPermittedForRole
-from klageapi.appeal.lifecycle import Role
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
@@ -37,6 +36,7 @@ from klageapi.document.storage import (
 )
 from klageapi.event import outbox
 from klageapi.models import Document, DocumentCategory
+from klageapi.registry.access import Role
 
 __all__ = [
     "STATSFORVALTER_CATEGORIES",
@@ -135,7 +135,9 @@ async def upload(
     office only its decision and correspondence, to appeals forwarded to it. Anyone else finds
     no appeal.
     """
-    appeal, roles, _ = await appeals.access(session, appeal_id, organisation=organisation)
+    appeal, roles, _ = await appeals.visible_with_roles(
+        session, appeal_id, organisation=organisation
+    )
     as_statsforvalter = Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
     if not as_statsforvalter and Role.nav not in roles:
         raise AppealNotFound(appeal_id)
@@ -186,7 +188,7 @@ async def upload(
 async def list_for_appeal(
     session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
 ) -> Sequence[Document]:
-    await appeals.access(session, appeal_id, organisation=organisation)
+    await appeals.visible_with_roles(session, appeal_id, organisation=organisation)
     return await repository.list_for_appeal(session, appeal_id)
 
 
@@ -198,7 +200,7 @@ async def get_visible(
     if document is None:
         raise DocumentNotFound(document_id)
     try:
-        await appeals.access(session, document.appeal_id, organisation=organisation)
+        await appeals.visible_with_roles(session, document.appeal_id, organisation=organisation)
     except AppealNotFound as error:
         raise DocumentNotFound(document_id) from error
     return document

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import ReaderDep
 from klageapi.core.db import SessionDep
 from klageapi.core.pagination import InvalidCursor
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.event import service
 from klageapi.event.repository import FeedPosition

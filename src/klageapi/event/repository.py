@@ -1,16 +1,17 @@
-"""SQL for the event feed: which events a caller may see, and which are safe to hand out."""
+"""SQL for the event feed: the events a caller may see (`registry.access`'s rule on the events'
+columns), and which are safe to hand out."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, false, or_, select, text, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.appeal.repository import Offices
 from klageapi.models import Event
+from klageapi.registry import access
 
-__all__ = ["FeedPosition", "horizon", "page", "visible_clause"]
+__all__ = ["FeedPosition", "horizon", "page"]
 
 FeedPosition = tuple[int, int]
 """(transaction id, event row id): the feed's order."""
@@ -27,25 +28,9 @@ async def horizon(session: AsyncSession) -> int:
     return int((await session.execute(_HORIZON)).scalar_one())
 
 
-def visible_clause(offices: Offices) -> ColumnElement[bool]:
-    """Events of the NAV offices acted for, and of appeals forwarded to the Statsforvalter
-    offices acted for, from their forwarding on."""
-    clauses: list[ColumnElement[bool]] = []
-    if offices.nav:
-        clauses.append(Event.nav_office_unit_number.in_(sorted(offices.nav)))
-    if offices.statsforvalter:
-        clauses.append(
-            Event.statsforvalter_office_id.in_(sorted(offices.statsforvalter))
-            & Event.statsforvalter_visible
-        )
-    if not clauses:
-        return false()
-    return clauses[0] if len(clauses) == 1 else or_(*clauses)
-
-
 async def page(
     session: AsyncSession,
-    offices: Offices,
+    offices: access.Offices,
     *,
     after: FeedPosition,
     below: int,
@@ -59,7 +44,7 @@ async def page(
         .where(
             tuple_(Event.transaction_id, Event.id) > tuple_(*after),
             Event.transaction_id < below,
-            visible_clause(offices),
+            access.visible(access.EVENT, offices),
         )
         .order_by(Event.transaction_id, Event.id)
         .limit(limit)

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.appeal import service as appeals
 from klageapi.core.auth import Organisation
 from klageapi.event import repository
 from klageapi.event.repository import FeedPosition
 from klageapi.models import Event
+from klageapi.registry import access
 
 __all__ = ["feed"]
 
@@ -29,7 +29,7 @@ async def feed(
     horizon, so the next one starts there and never walks the same hidden events again."""
     after = after or START
     below = await repository.horizon(session)
-    offices = await appeals.offices(session, organisation)
+    offices = await access.offices_of(session, organisation)
     events = await repository.page(
         session, offices, after=after, below=below, types=types, limit=limit
     )

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import AdminDep
 from klageapi.core.db import SessionDep
 from klageapi.core.pagination import PageParamsDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.registry import repository, service
 from klageapi.registry.errors import NavOfficeNotFound

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import ReaderOrAdminDep
 from klageapi.core.db import ReadSessionDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.models import Channel
 from klageapi.statistics import service

@@ -14,10 +14,8 @@ from sqlalchemy import (
     Date,
     and_,
     cast,
-    false,
     func,
     literal_column,
-    or_,
     select,
     text,
     true,
@@ -26,13 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.appeal.repository import Offices
 from klageapi.models import (
     Appeal,
     Channel,
     NavOutcome,
     StatsforvalterOutcome,
 )
+from klageapi.registry import access
 
 __all__ = [
     "STAGES",
@@ -67,7 +65,7 @@ class Scope:
     """Which appeals the figures cover: the caller's offices (None: every appeal, for an
     administrator) and an optional channel."""
 
-    offices: Offices | None
+    offices: access.Offices | None
     channel: Channel | None
 
 
@@ -82,20 +80,8 @@ def _group_key(group_by: GroupBy) -> ColumnElement[str]:
 
 
 def _scope_clause(scope: Scope) -> ColumnElement[bool]:
-    """The appeals of the NAV offices acted for, and the appeals forwarded to the
-    Statsforvalter offices acted for; everything for an administrator."""
-    clauses: list[ColumnElement[bool]] = []
-    if scope.offices is None:
-        clauses.append(true())
-    else:
-        if scope.offices.nav:
-            clauses.append(Appeal.nav_office_unit_number.in_(sorted(scope.offices.nav)))
-        if scope.offices.statsforvalter:
-            clauses.append(
-                Appeal.statsforvalter_office_id.in_(sorted(scope.offices.statsforvalter))
-                & Appeal.forwarded_at.is_not(None)
-            )
-    visible = or_(*clauses) if clauses else false()
+    """The appeals the caller may see (`registry.access`); everything for an administrator."""
+    visible = true() if scope.offices is None else access.visible(access.APPEAL, scope.offices)
     if scope.channel is not None:
         return and_(visible, Appeal.channel == scope.channel)
     return visible

@@ -7,10 +7,10 @@ import datetime as dt
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.appeal import service as appeals
 from klageapi.core.auth import SCOPE_ADMIN, Organisation
 from klageapi.core.clock import NORWAY
 from klageapi.models import Channel, NavOutcome, StatsforvalterOutcome
+from klageapi.registry import access
 from klageapi.statistics import repository
 from klageapi.statistics.errors import PeriodOutOfRange, PeriodReversed, PeriodTooLong
 from klageapi.statistics.repository import STAGES, GroupBy, Scope
@@ -47,7 +47,7 @@ async def processing_times(
     _check_period(start, end)
     offices = None
     if SCOPE_ADMIN not in organisation.scopes:
-        offices = await appeals.offices(session, organisation)
+        offices = await access.offices_of(session, organisation)
     scope = Scope(offices=offices, channel=channel)
     received = await repository.received_figures(
         session, start=start, end=end, group_by=group_by, scope=scope

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from klageapi.api.routing import JsonRoute
 from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
+from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.event.schemas import EventType
 from klageapi.models import DeliveryStatus, Event, WebhookAttempt, WebhookDelivery

@@ -43,12 +43,11 @@ from klageapi.models import (
     DeliveryStatus,
     Event,
     FanoutCursor,
-    NavOffice,
-    StatsforvalterOffice,
     WebhookAttempt,
     WebhookDelivery,
     WebhookSubscription,
 )
+from klageapi.registry import access
 from klageapi.webhook.repository import insert_deliveries
 
 __all__ = [
@@ -120,18 +119,6 @@ _SET_ORIGIN = select(func.set_config(NOTIFY_ORIGIN, bindparam("origin", type_=Te
 def _deliveries_statement() -> Insert:
     """One delivery per event in (start, end] and enabled subscription that wants its type and
     whose organisation may see it (as the feed decides)."""
-    organisation = WebhookSubscription.organisation_number
-    acts_for_nav_office = exists().where(
-        NavOffice.unit_number == Event.nav_office_unit_number,
-        NavOffice.organisation_number == organisation,
-    )
-    acts_for_statsforvalter = exists().where(
-        StatsforvalterOffice.id == Event.statsforvalter_office_id,
-        or_(
-            StatsforvalterOffice.organisation_number == organisation,
-            organisation == any_(StatsforvalterOffice.agent_organisation_numbers),
-        ),
-    )
     chosen = (
         select(
             func.gen_random_uuid(),
@@ -147,7 +134,7 @@ def _deliveries_statement() -> Insert:
             and_(WebhookSubscription.enabled, Event.type == any_(WebhookSubscription.event_types)),
         )
         .where(_event_position() > _position("start"), _event_position() <= _position("end"))
-        .where(or_(acts_for_nav_office, Event.statsforvalter_visible & acts_for_statsforvalter))
+        .where(access.visible(access.EVENT, WebhookSubscription.organisation_number.expression))
         .order_by(Event.transaction_id, Event.id, WebhookSubscription.id)
     )
     return insert_deliveries(chosen)

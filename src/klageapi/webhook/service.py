@@ -10,11 +10,9 @@ from collections.abc import Sequence
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.appeal import service as appeals
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.config import Settings
-from klageapi.event.repository import visible_clause
 from klageapi.models import (
     DeliveryReason,
     DeliveryStatus,
@@ -23,6 +21,7 @@ from klageapi.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from klageapi.registry import access
 from klageapi.webhook import repository, sender
 from klageapi.webhook.errors import (
     DeliveryNotFound,
@@ -241,9 +240,9 @@ async def replay(
     until = body.until or now
     if until - body.since > dt.timedelta(days=REPLAY_MAX_DAYS):
         raise ReplayWindowTooLong(REPLAY_MAX_DAYS)
-    offices = await appeals.offices(session, organisation)
+    offices = await access.offices_of(session, organisation)
     events = (
-        visible_clause(offices)
+        access.visible(access.EVENT, offices)
         & Event.type.in_(subscription.event_types)
         & (Event.recorded_at >= body.since)
         & (Event.recorded_at <= until)
