@@ -1,4 +1,12 @@
-"""SQL for appeals. Who may see which appeal is `registry.access`'s rule, applied here."""
+"""SQL for appeals. Who may see which appeal is `registry.access`'s rule, applied here.
+
+Registration and steps write their rows without the ORM's flush: each is one hand-built
+statement (built once, cached by SQLAlchemy) that writes the appeal and the rows that go with it
+(history, events, audit entry), after which the ORM's view of the appeal is told what was
+written. `bench/statements.py` measures them against the flush, which costs registration 2.0-2.3x and
+a step 1.16-1.36x the CPU per operation. The appeal's milestone columns are
+written by neither: a trigger keeps them (`models.appeal.MILESTONES`).
+"""
 
 from __future__ import annotations
 

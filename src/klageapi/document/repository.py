@@ -1,4 +1,8 @@
-"""SQL for documents."""
+"""SQL for documents.
+
+A new document's row and its event are written by one hand-built statement, not the ORM's flush:
+`bench/statements.py` measures the flush at 1.8-2.0x the CPU of this write.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Every ORM model; importing this package gives Alembic the whole metadata."""
 
 from klageapi.models.appeal import (
+    MILESTONES,
     Appeal,
     AppealHistory,
     AppealStatus,
@@ -8,8 +9,8 @@ from klageapi.models.appeal import (
     NavOutcome,
     StatsforvalterOutcome,
 )
-from klageapi.models.audit import AuditEntry
-from klageapi.models.base import Base
+from klageapi.models.audit import APPEND_ONLY, AuditEntry
+from klageapi.models.base import Base, Trigger
 from klageapi.models.case_package import (
     CasePackage,
     DocumentationRequest,
@@ -23,6 +24,7 @@ from klageapi.models.event import Event
 from klageapi.models.idempotency import IdempotencyRecord
 from klageapi.models.registry import CountyRoute, NavOffice, StatsforvalterOffice
 from klageapi.models.webhook import (
+    DISPATCHER_NOTICES,
     DeliveryReason,
     DeliveryStatus,
     FanoutCursor,
@@ -31,7 +33,11 @@ from klageapi.models.webhook import (
     WebhookSubscription,
 )
 
+TRIGGERS: tuple[Trigger, ...] = (MILESTONES, APPEND_ONLY, *DISPATCHER_NOTICES)
+"""Every trigger the code relies on (each declared beside its table, with why)."""
+
 __all__ = [
+    "TRIGGERS",
     "Appeal",
     "AppealHistory",
     "AppealStatus",

@@ -8,9 +8,9 @@ import uuid
 from sqlalchemy import BigInteger, Identity, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from klageapi.models.base import Base
+from klageapi.models.base import Base, Trigger
 
-__all__ = ["AuditEntry"]
+__all__ = ["APPEND_ONLY", "AuditEntry"]
 
 
 class AuditEntry(Base):
@@ -28,3 +28,12 @@ class AuditEntry(Base):
     appeal_id: Mapped[uuid.UUID | None]
     purpose: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+APPEND_ONLY = Trigger(
+    name="audit_log_append_only",
+    table="audit_log",
+    function="audit_log_refuse_change",
+    why="An audit log that can be changed proves nothing: UPDATE, DELETE and TRUNCATE are"
+    " refused by the database, whoever connects.",
+)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from dataclasses import dataclass
 
 from sqlalchemy import DateTime, Enum, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "TimestampMixin", "text_enum"]
+__all__ = ["Base", "TimestampMixin", "Trigger", "text_enum"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
@@ -22,6 +23,19 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: DateTime(timezone=True)}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A trigger that a migration creates and the code relies on; `tests/test_migrations.py`
+    fails when a database at head lacks it, or its function no longer writes what it keeps."""
+
+    name: str
+    table: str
+    function: str
+    why: str
+    keeps: tuple[str, ...] = ()
+    """The columns (`table.column`) it writes, which no code writes."""
 
 
 class TimestampMixin:

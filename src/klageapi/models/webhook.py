@@ -10,9 +10,10 @@ from sqlalchemy import BigInteger, ForeignKey, Identity, Index, Integer, String,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from klageapi.models.base import Base, TimestampMixin, text_enum
+from klageapi.models.base import Base, TimestampMixin, Trigger, text_enum
 
 __all__ = [
+    "DISPATCHER_NOTICES",
     "DeliveryReason",
     "DeliveryStatus",
     "FanoutCursor",
@@ -117,3 +118,17 @@ class FanoutCursor(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     transaction_id: Mapped[int] = mapped_column(BigInteger)
     event_id: Mapped[int] = mapped_column(BigInteger)
+
+
+DISPATCHER_NOTICES = tuple(
+    Trigger(
+        name=f"{table}_notify_dispatcher",
+        table=table,
+        function="klageapi_notify_dispatcher",
+        why="Wakes the dispatchers at the commit of new events or queued deliveries (NOTIFY"
+        " klageapi_dispatcher), whoever writes them, instead of leaving them to the poll"
+        " (bench/webhooks.py: p99 commit-to-arrival 37-79 ms with it; the poll alone waits up to"
+        " its interval).",
+    )
+    for table in ("event", "webhook_delivery")
+)
