@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _harness import DEMO_NAV_OFFICE, DEMO_NAV_ORGANISATION, national_ids
+from _bulk import registration
+from _harness import DEMO_NAV_ORGANISATION, national_ids
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from klageapi.appeal import repository as appeals
@@ -123,23 +124,8 @@ def _plain(module: Any, name: str, replacement: Any) -> Any:
 
 
 def _registration_body(national_id: str) -> AppealCreate:
-    today = dt.date.today()
-    notified = today - dt.timedelta(days=20)
     return AppealCreate.model_validate(
-        {
-            "nav_office_unit_number": DEMO_NAV_OFFICE,
-            "municipality_number": DEMO_NAV_OFFICE,
-            "national_id": national_id,
-            "decision": {
-                "reference": "VEDTAK-BENCH",
-                "decided_on": (notified - dt.timedelta(days=1)).isoformat(),
-                "notified_on": notified.isoformat(),
-            },
-            "received_on": (today - dt.timedelta(days=3)).isoformat(),
-            "channel": "digital",
-            "grounds": "Jeg mener vedtaket er feil.",
-            "external_reference": f"BENCH-{uuid.uuid4().hex}",
-        }
+        {**registration(), "national_id": national_id, "external_reference": uuid.uuid4().hex}
     )
 
 

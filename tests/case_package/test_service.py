@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from klageapi.core.auth import Organisation
-from klageapi.models import AuditEntry
 from tests.conftest import SF_ROGALAND_ORG
 from tests.journey import (
     AuthHeaders,
@@ -22,20 +19,6 @@ from tests.journey import (
     under_statsforvalter_review,
     upload,
 )
-
-ROGALAND = Organisation(
-    organisation_number=SF_ROGALAND_ORG, scopes=frozenset({"klageapi:read", "klageapi:write"})
-)
-
-
-async def _audited(session: AsyncSession, appeal_id: uuid.UUID) -> list[tuple[str, str | None]]:
-    query = (
-        select(AuditEntry.action, AuditEntry.actor_organisation)
-        .where(AuditEntry.appeal_id == appeal_id)
-        .order_by(AuditEntry.id)
-    )
-    return [(action, actor) for action, actor in (await session.execute(query)).all()]
-
 
 # -- the caller's offices come with the appeal it reads, never in a round trip of their own ---
 
