@@ -46,8 +46,8 @@ from tests.conftest import (
     NOW,
     OTHER_ORG,
     SF_ROGALAND_ORG,
+    DatabaseTemplate,
     TokenFactory,
-    scratch_database,
 )
 from tests.factories import NATIONAL_ID, OTHER_NATIONAL_ID, appeal_body
 from tests.journey import SF_OSLO_ORG, content_digest, pdf
@@ -67,11 +67,11 @@ NONE: frozenset[str] = frozenset()
 
 @pytest.fixture(scope="module")
 async def world_database(
-    postgres_server_url: str, settings: Settings
+    database_template: DatabaseTemplate, settings: Settings
 ) -> AsyncIterator[tuple[AsyncEngine, World]]:
     """A scratch database, migrated and seeded, with the world built and committed; dropped
     at the end of the module."""
-    async with scratch_database(postgres_server_url, settings, prefix="matrix") as engine:
+    async with database_template.copy(settings, prefix="matrix") as engine:
         builder = create_app(settings, engine=engine, clock=FixedClock(NOW))
         transport = httpx.ASGITransport(app=builder)
         async with (

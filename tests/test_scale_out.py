@@ -1,10 +1,11 @@
 """Scaling out: two API processes and two workers against one PostgreSQL and one S3 store, with
 no state on local disk; and the read replica, which serves the reads that tolerate lag.
 
-The process test needs a PostgreSQL server the processes can share (an embedded one lives in a
-data folder, which is local state): KLAGEAPI_SCALE_OUT_DATABASE_URL, else
-KLAGEAPI_TEST_DATABASE_URL, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres. A fresh
-database is created on it for the run and dropped at the end. Without one it is skipped.
+The processes share one PostgreSQL server, reached over its URL as a deployment's processes
+reach theirs: KLAGEAPI_SCALE_OUT_DATABASE_URL's, else the run's test server (the embedded one
+listens on a unix socket that processes of this machine can reach, and its data folder is the
+test run's, not the processes'). A fresh database is created on it for the test, migrated by
+`klageapi migrate`, and dropped at the end.
 """
 
 from __future__ import annotations
@@ -36,11 +37,17 @@ from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
 from klageapi.core.db import READ_APPLICATION_NAME, create_engine
-from klageapi.core.migrations import upgrade_to_head
 from klageapi.models import StatsforvalterOffice, WebhookAttempt, WebhookDelivery
 from klageapi.registry.service import load_shipped_data
 from tests import journey
-from tests.conftest import NOW, SF_ROGALAND_ORG, _with_database, create_database, drop_database
+from tests.conftest import (
+    NOW,
+    SF_ROGALAND_ORG,
+    DatabaseTemplate,
+    _with_database,
+    create_database,
+    drop_database,
+)
 from tests.document.conftest import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, SeaweedFS
 
 # The fixtures of a sibling folder's conftest, used here as they are (re-exported).
@@ -50,7 +57,7 @@ from tests.journey import AuthHeaders
 from tests.webhook.conftest import Receiver
 from tests.webhook.conftest import receiver as receiver
 
-SERVER_URL_VARIABLES = ("KLAGEAPI_SCALE_OUT_DATABASE_URL", "KLAGEAPI_TEST_DATABASE_URL")
+SERVER_URL_VARIABLE = "KLAGEAPI_SCALE_OUT_DATABASE_URL"
 PERIOD = {"from": "2026-10-01", "to": "2026-10-31"}  # journey appeals are received 2026-10-15
 SUBSCRIBED = ["appeal.received", "appeal.status_changed", "document.added", "package.forwarded"]
 SUBSCRIPTIONS = 3
@@ -73,33 +80,24 @@ class PrimaryAndCopy:
 
 @pytest.fixture
 async def primary_and_copy(
-    postgres_server_url: str, settings: Settings
+    database_template: DatabaseTemplate, settings: Settings
 ) -> AsyncIterator[PrimaryAndCopy]:
+    server_url = database_template.server_url
     name = f"klageapi_primary_{uuid.uuid4().hex[:12]}"
     copy_name = f"{name}_copy"
-    primary_url = await create_database(postgres_server_url, name)
-    seeding = create_engine(primary_url, settings)
+    primary_url = await database_template.create_copy(name)
     try:
-        await upgrade_to_head(seeding)
-        async with AsyncSession(seeding) as session, session.begin():
-            await load_shipped_data(session, demo=True)
-        await seeding.dispose()  # CREATE DATABASE ... TEMPLATE needs it without connections
-        admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{copy_name}" TEMPLATE "{name}"'))
-        await admin.dispose()
+        # Copied before anything is written, with no connection open to the primary.
+        await create_database(server_url, copy_name, template=name)
         primary = create_engine(primary_url, settings)
         copy = create_engine(
-            _with_database(postgres_server_url, copy_name),
-            settings,
-            application_name=READ_APPLICATION_NAME,
+            _with_database(server_url, copy_name), settings, application_name=READ_APPLICATION_NAME
         )
         yield PrimaryAndCopy(primary=primary, copy=copy, settings=settings)
         await primary.dispose()
         await copy.dispose()
     finally:
-        await seeding.dispose()
-        await drop_database(postgres_server_url, name, copy_name)
+        await drop_database(server_url, name, copy_name)
 
 
 @asynccontextmanager
@@ -169,14 +167,11 @@ async def test_an_unreachable_replica_leaves_the_reads_to_the_primary(
 
 
 async def test_processes_starting_together_load_the_registry_once(
-    postgres_server_url: str, settings: Settings
+    migrated_template: DatabaseTemplate, settings: Settings
 ) -> None:
     """What each API process does at start on a freshly migrated database, twice at once: the
     second waits for the first and finds the registry filled (it failed on a duplicate key)."""
-    name = f"klageapi_registry_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(await create_database(postgres_server_url, name), settings)
-    try:
-        await upgrade_to_head(engine)
+    async with migrated_template.copy(settings, prefix="registry") as engine:
 
         async def start() -> None:
             async with AsyncSession(engine) as session, session.begin():
@@ -186,11 +181,8 @@ async def test_processes_starting_together_load_the_registry_once(
 
         async with AsyncSession(engine) as session:
             offices = await session.scalar(select(func.count()).select_from(StatsforvalterOffice))
-        shipped = resources.files("klageapi.registry").joinpath("data", "routing.json")
-        assert offices == len(json.loads(shipped.read_text())["statsforvalter_offices"])
-    finally:
-        await engine.dispose()
-        await drop_database(postgres_server_url, name)
+    shipped = resources.files("klageapi.registry").joinpath("data", "routing.json")
+    assert offices == len(json.loads(shipped.read_text())["statsforvalter_offices"])
 
 
 def test_a_replica_without_a_primary_url_is_refused(tmp_path: Path) -> None:
@@ -205,17 +197,10 @@ def test_a_replica_without_a_primary_url_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def scale_out_server() -> str:
-    """The PostgreSQL server the processes share, or a skip saying how to give one. Session
-    scoped and asked for first, so nothing else is started for a test that is skipped."""
-    for variable in SERVER_URL_VARIABLES:
-        if os.environ.get(variable):
-            return os.environ[variable]
-    pytest.skip(
-        "no PostgreSQL server for the scale-out test: set KLAGEAPI_SCALE_OUT_DATABASE_URL"
-        " (or KLAGEAPI_TEST_DATABASE_URL), e.g."
-        " postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-    )
+def scale_out_server(postgres_server_url: str) -> str:
+    """The PostgreSQL server the processes share: KLAGEAPI_SCALE_OUT_DATABASE_URL's, else the
+    run's test server."""
+    return os.environ.get(SERVER_URL_VARIABLE) or postgres_server_url
 
 
 @dataclass
