@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from klageapi.core.clock import FixedClock
 from klageapi.document.storage import BlobStore
+from tests.case_package.eformidling import checked
 from tests.conftest import SF_ROGALAND_ORG
 from tests.document.conftest import SeaweedFS
 from tests.document.conftest import seaweedfs as s3_server  # noqa: F401  (the fixture, renamed)
@@ -67,12 +68,13 @@ def _ok(response: httpx.Response, status: int = 200) -> Json:
 
 def _unzipped(bundle: bytes) -> tuple[Json, list[bytes]]:
     """The manifest and the documents of a bundle, each document checked against the
-    manifest's size and sha256."""
+    manifest's size and sha256, and its archive files as eFormidling would check them."""
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
         names = archive.namelist()
-        assert names[0] == "manifest.json"
+        assert names[:3] == ["manifest.json", "arkivmelding.xml", "sbd.json"]
+        checked(archive)
         manifest: Json = json.loads(archive.read("manifest.json"))
-        files = [archive.read(name) for name in names[1:]]
+        files = [archive.read(name) for name in names[3:]]
     listed: list[dict[str, Any]] = manifest["documents"]
     assert len(files) == len(listed)
     for data, document in zip(files, listed, strict=True):

@@ -597,22 +597,24 @@ async def test_the_bundle_is_a_zip_of_the_manifest_and_every_document_as_uploade
         assert archive.testzip() is None  # every member's CRC-32 checks out
         names = archive.namelist()
         manifest = json.loads(archive.read("manifest.json"))
-        members = {name: archive.read(name) for name in names[1:]}
+        members = {name: archive.read(name) for name in names[3:]}
 
     assert manifest == package["manifest"]
     listed = manifest["documents"]
     assert names == [
         "manifest.json",
+        "arkivmelding.xml",
+        "sbd.json",
         *(f"documents/{n:03d}-{d['category']}-{d['id']}.pdf" for n, d in enumerate(listed, 1)),
     ]
-    for name, document in zip(names[1:], listed, strict=True):
+    for name, document in zip(names[3:], listed, strict=True):
         member = members[name]
         assert (len(member), hashlib.sha256(member).hexdigest()) == (
             document["size"],
             document["sha256"],
         )
     assert {d["id"]: d["sha256"] for d in listed} == {d["id"]: d["sha256"] for d in documents}
-    assert members[names[1 + [d["id"] for d in listed].index(documents[-1]["id"])]] == extra
+    assert members[names[3 + [d["id"] for d in listed].index(documents[-1]["id"])]] == extra
 
 
 async def test_the_bundle_is_the_same_bytes_every_time(
@@ -1142,9 +1144,11 @@ async def test_the_supplementary_package_is_acknowledged_and_bundled(
     with zipfile.ZipFile(io.BytesIO(await bundle_of(client, auth, package["id"]))) as archive:
         assert archive.namelist() == [
             "manifest.json",
+            "arkivmelding.xml",
+            "sbd.json",
             f"documents/001-documentation_response-{answer['id']}.pdf",
         ]
-        assert archive.read(archive.namelist()[1]) == data
+        assert archive.read(archive.namelist()[3]) == data
 
 
 async def test_a_supplementary_package_cannot_be_rejected(

@@ -1,4 +1,5 @@
-"""A package as one ZIP, built while it is sent: `manifest.json` and every document.
+"""A package as one ZIP, built while it is sent: `manifest.json`, eFormidling's `arkivmelding.xml`
+and `sbd.json` (`archive`), then every document.
 
 Documents are stored, not compressed (PDFs and images barely shrink, and compressing would cost
 the CPU the download needs). The CRC-32 and size kept at upload go into each member's header
@@ -21,6 +22,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+from klageapi.case_package import archive
+from klageapi.case_package.archive import ArchiveContext
 from klageapi.case_package.zip64 import Member, stored_zip, stored_zip_size
 from klageapi.core.logging import get_logger
 from klageapi.document import service as documents
@@ -168,16 +171,33 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+def _leading(
+    package: CasePackage, files: Sequence[Document], context: ArchiveContext
+) -> list[tuple[str, bytes]]:
+    """The members before the documents, made whole: the manifest and the archive files."""
+    named = [(member_name(n, document), document) for n, document in enumerate(files)]
+    return [
+        ("manifest.json", manifest_bytes(package)),
+        (archive.ARKIVMELDING, archive.arkivmelding_xml(package, named, context)),
+        (archive.SBD, archive.sbd_json(package, named, context)),
+    ]
+
+
 def bundle(
-    package: CasePackage, files: Sequence[Document], store: BlobStore
+    package: CasePackage,
+    files: Sequence[Document],
+    store: BlobStore,
+    *,
+    context: ArchiveContext,
 ) -> AsyncIterator[bytes]:
     """The ZIP's bytes, produced as they are sent."""
-    manifest = manifest_bytes(package)
+    leading = _leading(package, files, context)
 
     async def members() -> AsyncIterator[Member]:
         verifier = _Verifier()
         try:
-            yield Member("manifest.json", len(manifest), zlib.crc32(manifest), _one(manifest))
+            for name, data in leading:
+                yield Member(name, len(data), zlib.crc32(data), _one(data))
             for position, document in enumerate(files):
                 yield Member(
                     member_name(position, document),
@@ -192,8 +212,8 @@ def bundle(
     return stored_zip(members(), modified_at=package.frozen_at, mode=_MODE)
 
 
-def bundle_size(package: CasePackage, files: Sequence[Document]) -> int:
+def bundle_size(package: CasePackage, files: Sequence[Document], *, context: ArchiveContext) -> int:
     """The ZIP's length in bytes, before any of it is made: the download's Content-Length."""
-    names = [("manifest.json", len(manifest_bytes(package)))]
+    names = [(name, len(data)) for name, data in _leading(package, files, context)]
     names += [(member_name(n, document), document.size) for n, document in enumerate(files)]
     return stored_zip_size(names)

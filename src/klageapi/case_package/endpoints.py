@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from klageapi.appeal.preconditions import expected_versions
-from klageapi.case_package import bundle, service
+from klageapi.case_package import archive, bundle, service
 from klageapi.case_package.schemas import (
     DocumentationRequestCreate,
     DocumentationRequestList,
@@ -199,19 +199,26 @@ async def get_package_bundle(
     clock: ClockDep,
     package_id: uuid.UUID,
 ) -> StreamingResponse:
-    """One streamed ZIP: `manifest.json` and every document, each checked against its sha256
-    on the way out."""
+    """One streamed ZIP: `manifest.json`, `arkivmelding.xml` and `sbd.json` (eFormidling's
+    archive message and its envelope, which name the documents as the ZIP does) and every
+    document, each checked against its sha256 on the way out."""
     package = await service.read_manifest(
         session, package_id, organisation=organisation, clock=clock
     )
     files = await service.bundle_documents(session, package)
+    settings: Settings = request.app.state.settings
+    context = await archive.context_for(
+        session,
+        package,
+        receipt_overdue_working_days=settings.package_receipt_overdue_working_days,
+    )
     return StreamingResponse(
-        bundle.bundle(package, files, request.app.state.blob_store),
+        bundle.bundle(package, files, request.app.state.blob_store, context=context),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="package-{package.id}.zip"',
             # Known up front; it also spares the server chunked encoding's copy of every piece.
-            "Content-Length": str(bundle.bundle_size(package, files)),
+            "Content-Length": str(bundle.bundle_size(package, files, context=context)),
         },
     )
 
