@@ -320,8 +320,11 @@ async def test_full_reversal_or_dismissal_closes_the_appeal_at_nav(
     )
     assert step.details == {"outcome": outcome, "decided_on": "2026-11-02"}
     events = await events_of(session, appeal["id"])
-    assert [(e.type, e.status) for e in events][-1] == ("appeal.status_changed", "closed_by_nav")
-    assert len(events) == 3
+    assert [(e.type, e.status) for e in events][-2:] == [
+        ("appeal.nav_outcome_recorded", "closed_by_nav"),
+        ("appeal.status_changed", "closed_by_nav"),
+    ]
+    assert len(events) == 4
 
 
 @pytest.mark.parametrize(
@@ -368,10 +371,11 @@ async def test_upheld_or_partial_reversal_keeps_the_appeal_under_nav_review(
         S.under_nav_review,
         S.under_nav_review,
     )
-    # No status changed, so no status_changed event.
+    # Announced; no status changed, so no status_changed event.
     assert [e.type for e in await events_of(session, appeal["id"])] == [
         "appeal.received",
         "appeal.status_changed",
+        "appeal.nav_outcome_recorded",
     ]
 
 
@@ -835,6 +839,7 @@ async def test_no_event_of_a_whole_lifecycle_carries_the_national_id(
         "appeal.received",
         "appeal.status_changed",
         "appeal.preliminary_reply",
+        "appeal.nav_outcome_recorded",
         "appeal.withdrawn",
         "appeal.status_changed",
     ]

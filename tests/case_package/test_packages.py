@@ -1505,12 +1505,15 @@ async def test_every_step_writes_its_event_and_none_carries_the_national_id(
         if e.type not in {"appeal.status_changed", "document.added"}
     ] == [
         ("appeal.received", "received"),
+        ("appeal.nav_outcome_recorded", "under_nav_review"),
         ("package.forwarded", "forwarded"),
         ("package.rejected", "under_nav_review"),
         ("package.forwarded", "forwarded"),
         ("package.received", "received_by_statsforvalter"),
         ("documentation.requested", "awaiting_documentation"),
+        # The supplementary package enters the feed announced as every package is.
         ("documentation.fulfilled", "under_statsforvalter_review"),
+        ("package.forwarded", "under_statsforvalter_review"),
         ("package.received", "under_statsforvalter_review"),
         ("appeal.decided", "decided"),
     ]

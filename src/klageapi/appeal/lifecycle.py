@@ -82,61 +82,78 @@ _OPEN = frozenset(
 
 @dataclass(frozen=True)
 class Rule:
-    """Who may take an action, from which states, to which state, announced as which event."""
+    """Who may take an action, from which states, to which state, announced as which events."""
 
     roles: frozenset[Role]
     from_states: frozenset[AppealStatus]
     to_state: AppealStatus | None
-    event_type: str | None
+    event_types: tuple[str, ...] = ()
+    """The events that announce the step (besides `appeal.status_changed` for a change of
+    status), addressed to the appeal's offices as the step leaves them..."""
+    to_previous_office: frozenset[str] = frozenset()
+    """...but these, which go to the Statsforvalter office the appeal had before the step: a
+    re-route's rejection reaches the office that rejected, its package the office it is for."""
 
 
 CLOSED = frozenset({S.withdrawn, S.closed_by_nav, S.decided})
 """The states an appeal never leaves."""
+_ABANDONED = frozenset({S.withdrawn, S.closed_by_nav})
+"""Closed with nobody to act on what waits (a decision is refused while a package waits)."""
 
 _NAV = frozenset({Role.nav})
 _SF = frozenset({Role.statsforvalter})
+_AT_STATSFORVALTER = frozenset(
+    {S.received_by_statsforvalter, S.under_statsforvalter_review, S.awaiting_documentation}
+)
 
+# Every package that enters an office's feed is announced as package.forwarded, whatever its
+# kind (initial, supplementary, re-routed): a system that pulls on that event misses none.
 ACTIONS: dict[Action, Rule] = {
-    Action.start_nav_review: Rule(_NAV, frozenset({S.received}), S.under_nav_review, None),
+    Action.start_nav_review: Rule(_NAV, frozenset({S.received}), S.under_nav_review),
     # upheld / partial_reversal: the appeal stays with NAV, ready to be forwarded.
-    Action.record_nav_outcome: Rule(_NAV, frozenset({S.under_nav_review}), None, None),
-    Action.close_by_nav: Rule(_NAV, frozenset({S.under_nav_review}), S.closed_by_nav, None),
-    Action.forward: Rule(_NAV, frozenset({S.under_nav_review}), S.forwarded, "package.forwarded"),
-    Action.withdraw: Rule(_NAV, _OPEN, S.withdrawn, "appeal.withdrawn"),
-    Action.preliminary_reply: Rule(_NAV | _SF, _OPEN, None, "appeal.preliminary_reply"),
+    Action.record_nav_outcome: Rule(
+        _NAV, frozenset({S.under_nav_review}), None, ("appeal.nav_outcome_recorded",)
+    ),
+    Action.close_by_nav: Rule(
+        _NAV, frozenset({S.under_nav_review}), S.closed_by_nav, ("appeal.nav_outcome_recorded",)
+    ),
+    Action.forward: Rule(
+        _NAV, frozenset({S.under_nav_review}), S.forwarded, ("package.forwarded",)
+    ),
+    Action.withdraw: Rule(_NAV, _OPEN, S.withdrawn, ("appeal.withdrawn",)),
+    Action.preliminary_reply: Rule(_NAV | _SF, _OPEN, None, ("appeal.preliminary_reply",)),
     Action.acknowledge_receipt: Rule(
-        _SF, frozenset({S.forwarded}), S.received_by_statsforvalter, "package.received"
+        _SF, frozenset({S.forwarded}), S.received_by_statsforvalter, ("package.received",)
     ),
     Action.reject_package: Rule(
-        _SF, frozenset({S.forwarded}), S.under_nav_review, "package.rejected"
+        _SF, frozenset({S.forwarded}), S.under_nav_review, ("package.rejected",)
     ),
     # Not ours: the package moves to the right office and waits there for its receipt.
-    Action.reroute_package: Rule(_SF, frozenset({S.forwarded}), None, "package.rejected"),
-    Action.acknowledge_supplementary: Rule(
+    Action.reroute_package: Rule(
         _SF,
-        frozenset(
-            {S.received_by_statsforvalter, S.under_statsforvalter_review, S.awaiting_documentation}
-        ),
+        frozenset({S.forwarded}),
         None,
-        "package.received",
+        ("package.rejected", "package.forwarded"),
+        to_previous_office=frozenset({"package.rejected"}),
     ),
+    Action.acknowledge_supplementary: Rule(_SF, _AT_STATSFORVALTER, None, ("package.received",)),
     Action.start_statsforvalter_review: Rule(
-        _SF, frozenset({S.received_by_statsforvalter}), S.under_statsforvalter_review, None
+        _SF, frozenset({S.received_by_statsforvalter}), S.under_statsforvalter_review
     ),
     Action.request_documentation: Rule(
         _SF,
         frozenset({S.under_statsforvalter_review}),
         S.awaiting_documentation,
-        "documentation.requested",
+        ("documentation.requested",),
     ),
     Action.fulfil_documentation: Rule(
         _NAV,
         frozenset({S.awaiting_documentation}),
         S.under_statsforvalter_review,
-        "documentation.fulfilled",
+        ("documentation.fulfilled", "package.forwarded"),
     ),
     Action.decide: Rule(
-        _SF, frozenset({S.under_statsforvalter_review}), S.decided, "appeal.decided"
+        _SF, frozenset({S.under_statsforvalter_review}), S.decided, ("appeal.decided",)
     ),
 }
 
@@ -252,7 +269,7 @@ async def apply(
         )
     now = clock.now()
     when = business_time(step.occurred_at, previous=appeal.last_step_at, clock=clock)
-    from_status = appeal.status
+    from_status, from_office = appeal.status, appeal.statsforvalter_office_id
     for name, value in step.sets.items():
         setattr(appeal, name, value)
     if rule.to_state is not None:
@@ -265,8 +282,9 @@ async def apply(
     history, events = _rows(
         appeal,
         action=step.action.value,
-        event_type=rule.event_type,
+        rule=rule,
         from_status=from_status,
+        from_office=from_office,
         actor=actor,
         occurred_at=when,
         recorded_at=now,
@@ -282,10 +300,28 @@ async def apply(
             now=now,
         )
     await repository.write_step(session, appeal, history=history, events=events, audit=entry)
-    if rule.to_state in CLOSED:
-        # Nobody answers a request for documentation about a closed appeal any more.
-        await repository.cancel_open_documentation_requests(session, appeal.id)
+    if rule.to_state in _ABANDONED:
+        await _close_what_waits(session, appeal, occurred_at=when, recorded_at=now)
     return appeal
+
+
+async def _close_what_waits(
+    session: AsyncSession, appeal: Appeal, *, occurred_at: dt.datetime, recorded_at: dt.datetime
+) -> None:
+    """Nobody answers a documentation request about a closed appeal any more, and nobody is to
+    receive its packages: they leave the feed as withdrawn, each announced to its office."""
+    await repository.cancel_open_documentation_requests(session, appeal.id)
+    for package_id, office in await repository.withdraw_waiting_packages(session, appeal.id):
+        outbox.write(
+            session,
+            appeal,
+            type_="package.withdrawn",
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            data={"package_id": str(package_id)},
+            statsforvalter_office_id=office,
+        )
+    await session.flush()
 
 
 def registration_rows(
@@ -300,8 +336,9 @@ def registration_rows(
     history, events = _rows(
         appeal,
         action="register",
-        event_type="appeal.received",
+        rule=_REGISTRATION,
         from_status=None,
+        from_office=appeal.statsforvalter_office_id,
         actor=actor,
         occurred_at=occurred_at,
         recorded_at=recorded_at,
@@ -311,12 +348,16 @@ def registration_rows(
     return history, event
 
 
+_REGISTRATION = Rule(_NAV, frozenset(), S.received, ("appeal.received",))
+
+
 def _rows(
     appeal: Appeal,
     *,
     action: str,
-    event_type: str | None,
+    rule: Rule,
     from_status: AppealStatus | None,
+    from_office: str,
     actor: Organisation,
     occurred_at: dt.datetime,
     recorded_at: dt.datetime,
@@ -333,14 +374,21 @@ def _rows(
         "recorded_at": recorded_at,
         "details": details,
     }
-    # A specific event where the design names one, and appeal.status_changed for every change
-    # of status, so a subscriber to status changes alone still sees every one.
-    types = [event_type] if event_type else []
+    # The rule's events, and appeal.status_changed for every change of status, so a subscriber
+    # to status changes alone still sees every one.
+    types = list(rule.event_types)
     if from_status is not None and from_status != appeal.status:
         types.append("appeal.status_changed")
     data = {"action": action, "from_status": from_status.value if from_status else None, **details}
     events = [
-        outbox.row(appeal, type_=type_, occurred_at=occurred_at, recorded_at=recorded_at, data=data)
+        outbox.row(
+            appeal,
+            type_=type_,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            data=data,
+            statsforvalter_office_id=from_office if type_ in rule.to_previous_office else None,
+        )
         for type_ in types
     ]
     return history, events

@@ -3,8 +3,8 @@
 Registration and steps write their rows without the ORM's flush: each is one hand-built
 statement (built once, cached by SQLAlchemy) that writes the appeal and the rows that go with it
 (history, events, audit entry), after which the ORM's view of the appeal is told what was
-written. `bench/statements.py` measures them against the flush, which costs registration 2.0-2.3x and
-a step 1.16-1.36x the CPU per operation. The appeal's milestone columns are
+written. `bench/statements.py` measures them against the flush, which costs registration
+2.0-2.3x and a step 1.16-1.36x the CPU per operation. The appeal's milestone columns are
 written by neither: a trigger keeps them (`models.appeal.MILESTONES`).
 """
 
@@ -66,6 +66,7 @@ __all__ = [
     "history",
     "insert_registration",
     "list_visible",
+    "withdraw_waiting_packages",
     "write_step",
 ]
 
@@ -157,6 +158,23 @@ async def list_visible(
         query = query.where(tuple_(Appeal.updated_at, Appeal.id) > tuple_(*after))
     query = query.order_by(Appeal.updated_at, Appeal.id).limit(limit)
     return (await session.scalars(query)).all()
+
+
+async def withdraw_waiting_packages(
+    session: AsyncSession, appeal_id: uuid.UUID
+) -> Sequence[tuple[uuid.UUID, str]]:
+    """Mark the appeal's packages still awaiting receipt withdrawn; their ids and offices."""
+    result = await session.execute(
+        update(CasePackage)
+        .where(
+            CasePackage.appeal_id == appeal_id,
+            CasePackage.status == PackageStatus.awaiting_receipt,
+        )
+        .values(status=PackageStatus.withdrawn)
+        .returning(CasePackage.id, CasePackage.statsforvalter_office_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [(package_id, office) for package_id, office in result.all()]
 
 
 async def cancel_open_documentation_requests(session: AsyncSession, appeal_id: uuid.UUID) -> None:
@@ -366,6 +384,9 @@ async def write_step(
     # Written: the session must not write the same values again at its next flush.
     for name, value in changed.items():
         set_committed_value(appeal, name, value)
+    # The trigger keeps the latest step's time in the database; the ORM's copy is told the same
+    # (the step was checked not to be dated before the previous one).
+    set_committed_value(appeal, "last_step_at", history["occurred_at"])
 
 
 async def insert_registration(

@@ -61,11 +61,14 @@ def _summary_fields(
         "status": package.status,
         "statsforvalter_office_id": package.statsforvalter_office_id,
         "frozen_at": package.frozen_at,
+        "recorded_at": package.recorded_at,
         "waited_working_days": service.waited_working_days(package, clock),
         "overdue": package.status is PackageStatus.awaiting_receipt
         and package.frozen_at < overdue_threshold,
         "received_at": package.received_at,
         "statsforvalter_case_number": package.statsforvalter_case_number,
+        "first_downloaded_at": package.first_downloaded_at,
+        "first_downloaded_by": package.first_downloaded_by,
     }
 
 
@@ -202,10 +205,9 @@ async def get_package_bundle(
     """One streamed ZIP: `manifest.json`, `arkivmelding.xml` and `sbd.json` (eFormidling's
     archive message and its envelope, which name the documents as the ZIP does) and every
     document, each checked against its sha256 on the way out."""
-    package = await service.read_manifest(
+    package, files = await service.open_bundle(
         session, package_id, organisation=organisation, clock=clock
     )
-    files = await service.bundle_documents(session, package)
     settings: Settings = request.app.state.settings
     context = await archive.context_for(
         session,

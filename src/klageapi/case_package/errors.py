@@ -13,6 +13,7 @@ __all__ = [
     "NavOutcomeRequired",
     "PackageNotAwaitingReceipt",
     "PackageNotFound",
+    "PackageWithdrawn",
     "ReceiptConflict",
     "RequiredDocumentsMissing",
     "UnknownStatsforvalterOffice",
@@ -56,6 +57,17 @@ class PackageNotAwaitingReceipt(Conflict):
 
     def __init__(self, status: str) -> None:
         super().__init__(f"The package is {status}, not awaiting receipt.", package_status=status)
+
+
+class PackageWithdrawn(Conflict):
+    code = "package_withdrawn"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The appeal was withdrawn or closed while the package awaited receipt: there is"
+            " nothing to receive or reject.",
+            package_status="withdrawn",
+        )
 
 
 class ReceiptConflict(Conflict):

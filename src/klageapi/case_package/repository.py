@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -25,8 +25,23 @@ __all__ = [
     "feed",
     "get",
     "get_documentation_request",
+    "mark_first_download",
     "package_documents",
 ]
+
+
+async def mark_first_download(
+    session: AsyncSession, package_id: uuid.UUID, organisation: str, at: dt.datetime
+) -> bool:
+    """Keep the first download's time and organisation; False when one was kept before."""
+    result = await session.execute(
+        update(CasePackage)
+        .where(CasePackage.id == package_id, CasePackage.first_downloaded_at.is_(None))
+        .values(first_downloaded_at=at, first_downloaded_by=organisation)
+        .returning(CasePackage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
 
 
 async def get(

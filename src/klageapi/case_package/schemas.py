@@ -46,13 +46,22 @@ class PackageSummary(Schema):
     kind: PackageKind
     status: PackageStatus
     statsforvalter_office_id: str
-    frozen_at: dt.datetime
+    frozen_at: dt.datetime = Field(
+        description="When it was forwarded (the step's occurred_at: business time)."
+    )
+    recorded_at: dt.datetime = Field(description="When klageapi was told it was forwarded.")
     waited_working_days: int = Field(
         description="Working days since it was forwarded (until received, if it was)."
     )
     overdue: bool = Field(description="Awaiting receipt longer than the office's target.")
-    received_at: dt.datetime | None
+    received_at: dt.datetime | None = Field(description="When it was received (business time).")
     statsforvalter_case_number: str | None
+    first_downloaded_at: dt.datetime | None = Field(
+        description="When the Statsforvalter's side first began downloading its bundle."
+    )
+    first_downloaded_by: str | None = Field(
+        description="The organisation that did, as 0192:<orgnr>.", examples=["0192:922222223"]
+    )
 
 
 class PackageRead(PackageSummary):

@@ -24,6 +24,7 @@ from klageapi.case_package.errors import (
     NavOutcomeRequired,
     PackageNotAwaitingReceipt,
     PackageNotFound,
+    PackageWithdrawn,
     ReceiptConflict,
     RequiredDocumentsMissing,
     UnknownStatsforvalterOffice,
@@ -41,6 +42,7 @@ from klageapi.core.clock import NORWAY, Clock
 from klageapi.core.errors import KlageError
 from klageapi.core.validation import check_dates_against_today
 from klageapi.document import service as documents
+from klageapi.event import outbox
 from klageapi.models import (
     Appeal,
     CasePackage,
@@ -64,6 +66,7 @@ __all__ = [
     "forward",
     "fulfil",
     "get_visible",
+    "open_bundle",
     "overdue_threshold",
     "reject",
     "request_documentation",
@@ -138,17 +141,21 @@ def _freeze(
     kind: PackageKind,
     appeal: Appeal,
     files: Sequence[Document],
-    now: dt.datetime,
+    *,
+    clock: Clock,
     request: DocumentationRequest | None = None,
 ) -> CasePackage:
+    """The package of the step just taken on `appeal`, frozen when that step happened."""
+    frozen_at = _step_time(appeal)
     package = CasePackage(
         id=package_id,
         appeal_id=appeal.id,
         kind=kind,
         status=PackageStatus.awaiting_receipt,
         statsforvalter_office_id=appeal.statsforvalter_office_id,
-        manifest=_manifest(package_id, kind, appeal, files, now, request),
-        frozen_at=now,
+        manifest=_manifest(package_id, kind, appeal, files, frozen_at, request),
+        frozen_at=frozen_at,
+        recorded_at=clock.now(),
         documentation_request_id=request.id if request else None,
     )
     session.add(package)
@@ -157,6 +164,14 @@ def _freeze(
             PackageDocument(package_id=package_id, document_id=document.id, position=position)
         )
     return package
+
+
+def _step_time(appeal: Appeal) -> dt.datetime:
+    """When the step just taken on the appeal happened (business time): the package's times
+    are the steps' times, as the history and the statistics have them."""
+    if appeal.last_step_at is None:
+        raise RuntimeError("a step was taken without a time")
+    return appeal.last_step_at
 
 
 async def forward(
@@ -185,7 +200,7 @@ async def forward(
     missing = [c.value for c in REQUIRED_CATEGORIES if c not in present]
     if missing:
         raise RequiredDocumentsMissing(missing)
-    package = _freeze(session, package_id, PackageKind.initial, appeal, files, clock.now())
+    package = _freeze(session, package_id, PackageKind.initial, appeal, files, clock=clock)
     await session.flush()
     return package
 
@@ -276,7 +291,14 @@ async def read_manifest(
     session: AsyncSession, package_id: uuid.UUID, *, organisation: Organisation, clock: Clock
 ) -> CasePackage:
     """A visible package, its read audited (the manifest carries the national id)."""
-    package, _ = await get_visible(session, package_id, organisation=organisation)
+    package, _ = await _read(session, package_id, organisation=organisation, clock=clock)
+    return package
+
+
+async def _read(
+    session: AsyncSession, package_id: uuid.UUID, *, organisation: Organisation, clock: Clock
+) -> tuple[CasePackage, frozenset[Role]]:
+    package, roles = await get_visible(session, package_id, organisation=organisation)
     await audit.record(
         session,
         principal=organisation,
@@ -285,11 +307,48 @@ async def read_manifest(
         purpose="case processing",
         clock=clock,
     )
-    return package
+    return package, roles
 
 
-async def bundle_documents(session: AsyncSession, package: CasePackage) -> Sequence[Document]:
-    return await repository.package_documents(session, package.id)
+def _refuse_unless_waiting(package: CasePackage) -> None:
+    if package.status is PackageStatus.withdrawn:
+        raise PackageWithdrawn()
+    if package.status is not PackageStatus.awaiting_receipt:
+        raise PackageNotAwaitingReceipt(package.status.value)
+
+
+async def open_bundle(
+    session: AsyncSession, package_id: uuid.UUID, *, organisation: Organisation, clock: Clock
+) -> tuple[CasePackage, Sequence[Document]]:
+    """A visible package to download, its read audited, with its documents. The first
+    download by the Statsforvalter's side is kept on the package and announced, once: it has
+    begun when this returns (the bundle is sent after the transaction commits)."""
+    package, roles = await _read(session, package_id, organisation=organisation, clock=clock)
+    if Role.statsforvalter in roles and package.first_downloaded_at is None:
+        await _record_first_download(session, package, organisation=organisation, clock=clock)
+    return package, await repository.package_documents(session, package.id)
+
+
+async def _record_first_download(
+    session: AsyncSession, package: CasePackage, *, organisation: Organisation, clock: Clock
+) -> None:
+    now = clock.now()
+    if not await repository.mark_first_download(session, package.id, organisation.actor, now):
+        return  # a concurrent download was first
+    package.first_downloaded_at, package.first_downloaded_by = now, organisation.actor
+    appeal = await session.get(Appeal, package.appeal_id)  # read with the package's visibility
+    if appeal is None:
+        raise RuntimeError("a visible package without its appeal")
+    outbox.write(
+        session,
+        appeal,
+        type_="package.downloaded",
+        occurred_at=now,
+        recorded_at=now,
+        data={"package_id": str(package.id)},
+        statsforvalter_office_id=package.statsforvalter_office_id,
+    )
+    await session.flush()
 
 
 async def acknowledge(
@@ -311,8 +370,7 @@ async def acknowledge(
         if package.statsforvalter_case_number != body.statsforvalter_case_number:
             raise ReceiptConflict(package.statsforvalter_case_number or "")
         return package
-    if package.status is not PackageStatus.awaiting_receipt:
-        raise PackageNotAwaitingReceipt(package.status.value)
+    _refuse_unless_waiting(package)
     initial = package.kind is PackageKind.initial
     step = Step(
         Action.acknowledge_receipt if initial else Action.acknowledge_supplementary,
@@ -321,9 +379,11 @@ async def acknowledge(
         sets={"statsforvalter_case_number": body.statsforvalter_case_number} if initial else {},
         details={"package_id": str(package.id)},
     )
-    await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
+    appeal = await lifecycle.apply(
+        session, package.appeal_id, step, actor=organisation, clock=clock
+    )
     package.status = PackageStatus.received
-    package.received_at = body.occurred_at or clock.now()
+    package.received_at = _step_time(appeal)
     package.statsforvalter_case_number = body.statsforvalter_case_number
     await session.flush()
     return package
@@ -343,10 +403,8 @@ async def reject(
     )
     if Role.statsforvalter not in roles:
         raise PackageNotFound(package_id)
-    if (
-        package.status is not PackageStatus.awaiting_receipt
-        or package.kind is not PackageKind.initial
-    ):
+    _refuse_unless_waiting(package)
+    if package.kind is not PackageKind.initial:
         raise PackageNotAwaitingReceipt(package.status.value)
     details: dict[str, object] = {"package_id": str(package.id), "reason": body.reason.value}
     if body.reason is RejectionReason.not_ours:
@@ -358,15 +416,17 @@ async def reject(
             Action.reroute_package,
             occurred_at=body.occurred_at,
             sets={"statsforvalter_office_id": target},
-            details={**details, "rerouted_to": target},
+            details={**details, "rerouted_to": target, "kind": "rerouted"},
         )
         await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
         package.statsforvalter_office_id = target
     else:
         step = Step(Action.reject_package, occurred_at=body.occurred_at, details=details)
-        await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
+        appeal = await lifecycle.apply(
+            session, package.appeal_id, step, actor=organisation, clock=clock
+        )
         package.status = PackageStatus.rejected
-        package.rejected_at = body.occurred_at or clock.now()
+        package.rejected_at = _step_time(appeal)
         package.rejection_description = body.description
     package.rejection_reason = body.reason.value
     await session.flush()
@@ -389,7 +449,7 @@ async def request_documentation(
         occurred_at=body.occurred_at,
         details={"documentation_request_id": str(request_id), "due_on": body.due_on.isoformat()},
     )
-    await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
+    appeal = await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
     request = DocumentationRequest(
         id=request_id,
         appeal_id=appeal_id,
@@ -397,7 +457,7 @@ async def request_documentation(
         categories=[category.value for category in body.categories],
         due_on=body.due_on,
         status=DocumentationRequestStatus.open,
-        requested_at=body.occurred_at or clock.now(),
+        requested_at=_step_time(appeal),
         requested_by_organisation=organisation.actor,
     )
     session.add(request)
@@ -448,22 +508,25 @@ async def fulfil(
     step = Step(
         Action.fulfil_documentation,
         occurred_at=body.occurred_at,
-        details={"documentation_request_id": str(request.id), "package_id": str(package_id)},
+        details={
+            "documentation_request_id": str(request.id),
+            "package_id": str(package_id),
+            "kind": PackageKind.supplementary.value,
+        },
     )
     appeal = await lifecycle.apply(
         session, request.appeal_id, step, actor=organisation, clock=clock
     )
-    now = clock.now()
     package = _freeze(
         session,
         package_id,
         PackageKind.supplementary,
         appeal,
         [eligible[document_id] for document_id in wanted],
-        now,
-        request,
+        clock=clock,
+        request=request,
     )
     request.status = DocumentationRequestStatus.fulfilled
-    request.fulfilled_at = body.occurred_at or now
+    request.fulfilled_at = package.frozen_at
     await session.flush()
     return package

@@ -25,7 +25,11 @@ EVENT_TYPES = (
     "appeal.withdrawn",
     "package.overdue",
     "documentation.overdue",
+    "appeal.nav_outcome_recorded",
+    "package.downloaded",
+    "package.withdrawn",
 )
+"""Every event type; types may be added, never removed or renamed."""
 
 
 COLUMNS = (
@@ -51,10 +55,18 @@ def write(
     occurred_at: dt.datetime,
     recorded_at: dt.datetime,
     data: dict[str, object] | None = None,
+    statsforvalter_office_id: str | None = None,
 ) -> Event:
     """Add one thin event about `appeal`: ids, offices and status only, never personal data."""
     event = Event(
-        **row(appeal, type_=type_, occurred_at=occurred_at, recorded_at=recorded_at, data=data)
+        **row(
+            appeal,
+            type_=type_,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+            data=data,
+            statsforvalter_office_id=statsforvalter_office_id,
+        )
     )
     session.add(event)
     return event
@@ -67,8 +79,11 @@ def row(
     occurred_at: dt.datetime,
     recorded_at: dt.datetime,
     data: dict[str, object] | None = None,
+    statsforvalter_office_id: str | None = None,
 ) -> dict[str, object]:
-    """The values of one event about `appeal`, for a caller that writes it in its own statement."""
+    """The values of one event about `appeal`, for a caller that writes it in its own statement;
+    addressed to the appeal's offices, or to `statsforvalter_office_id` when given (a package's
+    own office, or the one a re-route took it from)."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
     return {
@@ -78,7 +93,7 @@ def row(
         "recorded_at": recorded_at,
         "appeal_id": appeal.id,
         "nav_office_unit_number": appeal.nav_office_unit_number,
-        "statsforvalter_office_id": appeal.statsforvalter_office_id,
+        "statsforvalter_office_id": statsforvalter_office_id or appeal.statsforvalter_office_id,
         "statsforvalter_visible": appeal.forwarded_at is not None,
         "status": appeal.status.value,
         "data": data or {},

@@ -31,6 +31,8 @@ class PackageStatus(enum.StrEnum):
     awaiting_receipt = "awaiting_receipt"
     received = "received"
     rejected = "rejected"
+    withdrawn = "withdrawn"
+    """The appeal was withdrawn or closed while the package awaited receipt."""
 
 
 class CasePackage(Base):
@@ -48,17 +50,26 @@ class CasePackage(Base):
     status: Mapped[PackageStatus] = mapped_column(text_enum(PackageStatus, "package_status"))
     statsforvalter_office_id: Mapped[str] = mapped_column(ForeignKey("statsforvalter_office.id"))
     manifest: Mapped[dict[str, object]] = mapped_column(JSONB, doc="Frozen when forwarded.")
-    frozen_at: Mapped[dt.datetime]
+    frozen_at: Mapped[dt.datetime] = mapped_column(
+        doc="When it was forwarded (business time: the step's occurred_at)."
+    )
+    recorded_at: Mapped[dt.datetime] = mapped_column(doc="When klageapi was told.")
     documentation_request_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("documentation_request.id")
     )
-    received_at: Mapped[dt.datetime | None]
+    received_at: Mapped[dt.datetime | None] = mapped_column(doc="Business time, as frozen_at.")
     statsforvalter_case_number: Mapped[str | None] = mapped_column(String(100))
     rejected_at: Mapped[dt.datetime | None]
     rejection_reason: Mapped[str | None] = mapped_column(String(20))
     rejection_description: Mapped[str | None] = mapped_column(Text)
     overdue_notified_at: Mapped[dt.datetime | None] = mapped_column(
         doc="When the worker emitted package.overdue (once)."
+    )
+    first_downloaded_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the Statsforvalter's side first began downloading the bundle."
+    )
+    first_downloaded_by: Mapped[str | None] = mapped_column(
+        String(20), doc="The organisation (0192:<orgnr>) that did."
     )
 
 
