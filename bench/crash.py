@@ -68,7 +68,7 @@ with warnings.catch_warnings():
 __all__ = ["Figures", "run"]
 
 _SCOPES = "klageapi:read klageapi:write"
-_REQUIRED = ("appeal", "decision", "forwarding_letter")
+_REQUIRED = ("appeal", "decision", "forwarding_letter", "application")
 _MAX_TRANSPORT_ERRORS = 100
 """Connection errors one request may meet before the run gives up on it."""
 _DRAIN_SECONDS = 120.0

@@ -24,7 +24,8 @@ AuthHeaders = Callable[..., dict[str, str]]
 Json = dict[str, Any]
 
 SF_OSLO_ORG = "933333337"  # sf-oslo-akershus-ostfold-buskerud in the demo registry
-REQUIRED = ("appeal", "decision", "forwarding_letter")
+# What forwarding an appeal on economic assistance (the default legal basis) requires.
+REQUIRED = ("appeal", "decision", "forwarding_letter", "application")
 
 PDF_MAGIC = b"%PDF-1.7\n"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -358,7 +358,7 @@ async def test_an_appeal_moves_between_api_processes_and_each_event_is_sent_once
         appeal = await journey.register(one, auth)
         await journey.start_nav_review(two, auth, appeal["id"])
         uploaded: dict[str, bytes] = {}
-        for client, category in zip((one, two, one), journey.REQUIRED, strict=True):
+        for client, category in zip((one, two, one, two), journey.REQUIRED, strict=True):
             data = journey.pdf(200_000)
             document = await journey.upload(
                 client, auth, appeal["id"], category=category, data=data
@@ -395,7 +395,7 @@ async def test_an_appeal_moves_between_api_processes_and_each_event_is_sent_once
         assert Counter(e["type"] for e in events) == {
             "appeal.received": 1,
             "appeal.status_changed": 2,  # under_nav_review, forwarded
-            "document.added": 3,
+            "document.added": 4,
             "package.forwarded": 1,
         }
         expected = sorted(e["id"] for e in events)

@@ -32,6 +32,7 @@ from tests.case_package.eformidling import (
 from tests.conftest import NAV_STAVANGER_ORG, SF_ROGALAND_ORG
 from tests.factories import NATIONAL_ID
 from tests.journey import (
+    REQUIRED,
     AuthHeaders,
     Json,
     forward,
@@ -131,8 +132,8 @@ async def test_the_package_is_an_incoming_journal_post_in_a_confidential_case(
             _text(screened, "a:skjerming/a:tilgangsrestriksjon"),
             _text(screened, "a:skjerming/a:skjermingshjemmel"),
         ) == ("Unntatt offentlighet", "Offl. § 13 jf. sotjl. § 44")
-    assert _text(arkivmelding, "a:antallFiler") == "3"
-    assert _text(record, "a:antallVedlegg") == "2"
+    assert _text(arkivmelding, "a:antallFiler") == str(len(REQUIRED))
+    assert _text(record, "a:antallVedlegg") == str(len(REQUIRED) - 1)
 
 
 async def test_the_forwarding_letter_is_the_main_document_and_the_rest_follow_in_upload_order(
@@ -141,7 +142,7 @@ async def test_the_forwarding_letter_is_the_main_document_and_the_rest_follow_in
     appeal = await register(client, auth)
     await start_nav_review(client, auth, appeal["id"])
     uploaded = []
-    for category in ("decision", "appeal", "supporting_document", "forwarding_letter"):
+    for category in ("decision", "appeal", "application", "forwarding_letter"):
         clock.advance(_HOUR)
         uploaded.append(await upload(client, auth, appeal["id"], category=category))
     await record_nav_outcome(client, auth, appeal["id"])
@@ -255,7 +256,7 @@ async def test_no_national_id_reaches_the_archive_files_not_even_in_a_title(
 ) -> None:
     appeal = await register(client, auth)
     await start_nav_review(client, auth, appeal["id"])
-    for category in ("appeal", "decision", "forwarding_letter"):
+    for category in ("appeal", "decision", "forwarding_letter", "application"):
         response = await client.post(
             f"/v1/appeals/{appeal['id']}/documents",
             params={"category": category, "title": f"{category} fra {NATIONAL_ID}"},
@@ -297,9 +298,9 @@ async def test_a_wrong_file_count_is_refused_as_the_gateway_would(
     with zipfile.ZipFile(io.BytesIO(await _bundle(client, auth, package["id"]))) as bundle:
         xml, names = bundle.read("arkivmelding.xml"), bundle.namelist()
 
-    wrong = xml.replace(b"<antallFiler>3</antallFiler>", b"<antallFiler>4</antallFiler>")
+    wrong = xml.replace(b"<antallFiler>4</antallFiler>", b"<antallFiler>5</antallFiler>")
 
-    assert gateway_errors(wrong, names) == ["antallFiler 4, 3 files referenced"]
+    assert gateway_errors(wrong, names) == ["antallFiler 5, 4 files referenced"]
 
 
 async def test_the_journal_posts_title_before_its_documents_fails_the_schema(

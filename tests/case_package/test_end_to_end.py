@@ -93,9 +93,14 @@ async def test_an_appeal_travels_from_nav_to_the_statsforvalters_decision(
     clock.advance(dt.timedelta(hours=1))
     _ok(await client.post(f"/v1/appeals/{appeal_id}/nav-review", headers=auth()))
 
-    # NAV uploads the three required documents, one streamed in chunks.
+    # NAV uploads the four required documents, one streamed in chunks.
     uploads: dict[str, bytes] = {}
-    sizes = {"appeal": 40_000, "decision": 6 * 1024 * 1024 + 1, "forwarding_letter": 90_000}
+    sizes = {
+        "appeal": 40_000,
+        "decision": 6 * 1024 * 1024 + 1,
+        "forwarding_letter": 90_000,
+        "application": 20_000,
+    }
     for category, size in sizes.items():
         data = pdf(size)
         document = _ok(

@@ -258,8 +258,8 @@ async def test_forward_with_a_missing_required_document_is_refused_with_422(
     assert response.status_code == 422
     problem = response.json()
     assert problem["code"] == "required_documents_missing"
-    assert problem["missing_categories"] == ["decision", "forwarding_letter"]
-    assert [e["field"] for e in problem["errors"]] == ["documents", "documents"]
+    assert problem["missing_categories"] == ["decision", "forwarding_letter", "application"]
+    assert [e["field"] for e in problem["errors"]] == ["documents"] * 3
     assert await state_of(session, appeal["id"]) == before
 
 
@@ -535,7 +535,7 @@ async def test_later_changes_never_change_the_frozen_manifest(
 
     response = await client.get(f"/v1/packages/{package['id']}", headers=auth())
     assert response.json()["manifest"] == package["manifest"]
-    assert len(response.json()["manifest"]["documents"]) == 3
+    assert len(response.json()["manifest"]["documents"]) == len(REQUIRED)
 
 
 async def test_nav_and_the_statsforvalter_read_the_package_and_the_reads_are_audited(
@@ -922,7 +922,7 @@ async def test_after_an_incomplete_package_nav_forwards_a_new_one(
     assert (second["kind"], second["status"]) == ("initial", "awaiting_receipt")
     assert second["id"] != first["id"]
     assert missing["id"] in by_id(second["manifest"]["documents"])
-    assert len(second["manifest"]["documents"]) == 4
+    assert len(second["manifest"]["documents"]) == len(REQUIRED) + 1
     assert [(p["id"], p["status"]) for p in await feed(client, auth)] == [
         (first["id"], "rejected"),
         (second["id"], "awaiting_receipt"),
@@ -1517,7 +1517,7 @@ async def test_every_step_writes_its_event_and_none_carries_the_national_id(
         ("package.received", "under_statsforvalter_review"),
         ("appeal.decided", "decided"),
     ]
-    assert [e.type for e in events].count("document.added") == 5
+    assert [e.type for e in events].count("document.added") == 6
     assert not [e.type for e in events if carries_national_id(e)]
 
 

@@ -140,7 +140,7 @@ async function run(): Promise<void> {
   const appealPath = { path: { appeal_id: appeal.id } };
   expect("nav-review", await nav.POST("/v1/appeals/{appeal_id}/nav-review", { params: appealPath }), 200);
   const sent: Uint8Array[] = [];
-  for (const category of ["appeal", "decision", "forwarding_letter"] as const) {
+  for (const category of ["appeal", "decision", "forwarding_letter", "application"] as const) {
     const data = pdf(`${category} for ${reference}`);
     sent.push(data);
     await upload(nav, appeal.id, category, data);

@@ -175,6 +175,8 @@ _SETTABLE = frozenset(
         "nav_outcome_on",
         "nav_reasoning",
         "expected_decision_on",
+        "urgent",
+        "urgent_reason",
         "statsforvalter_case_number",
         "statsforvalter_office_id",
         "statsforvalter_outcome",

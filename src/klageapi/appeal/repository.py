@@ -241,6 +241,7 @@ _APPEAL_FIELDS = (
     "decision_reference",
     "decision_decided_on",
     "decision_notified_on",
+    "legal_basis",
     "received_on",
     "channel",
     "grounds",

@@ -15,6 +15,7 @@ from klageapi.models.appeal import (
     Appeal,
     AppealStatus,
     Channel,
+    LegalBasis,
     NavOutcome,
     StatsforvalterOutcome,
 )
@@ -112,6 +113,12 @@ class DecisionRef(Schema):
     reference: Text = Field(min_length=1, max_length=200, examples=["VEDTAK-2026-0042"])
     decided_on: dt.date
     notified_on: dt.date
+    legal_basis: LegalBasis = Field(
+        default=LegalBasis.economic_assistance,
+        description="What the decision was about (the provision of sosialtjenesteloven it"
+        " applied): forwarding needs the documents the Statsforvalter offices list for it."
+        " economic_assistance (§ 18) when not given.",
+    )
 
     # Field validators, not model validators, so the error names the field
     # (decision.notified_on), not the object around it.
@@ -267,6 +274,7 @@ def appeal_read(appeal: Appeal) -> AppealRead:
             reference=appeal.decision_reference,
             decided_on=appeal.decision_decided_on,
             notified_on=appeal.decision_notified_on,
+            legal_basis=appeal.legal_basis,
         ),
         received_on=appeal.received_on,
         channel=appeal.channel,

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from klageapi.appeal.preconditions import expected_versions
 from klageapi.case_package import archive, bundle, service
+from klageapi.case_package.repository import FeedPosition
 from klageapi.case_package.schemas import (
     DocumentationRequestCreate,
     DocumentationRequestList,
@@ -29,7 +30,7 @@ from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyDep
-from klageapi.core.pagination import PageParamsDep
+from klageapi.core.pagination import InvalidCursor, PageParams, PageParamsDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.models import (
@@ -67,6 +68,8 @@ def _summary_fields(
         and package.frozen_at < overdue_threshold,
         "received_at": package.received_at,
         "statsforvalter_case_number": package.statsforvalter_case_number,
+        "urgent": package.urgent,
+        "urgent_reason": package.urgent_reason,
         "first_downloaded_at": package.first_downloaded_at,
         "first_downloaded_by": package.first_downloaded_by,
     }
@@ -79,6 +82,23 @@ def _read(package: CasePackage, clock: Clock, settings: Settings) -> PackageRead
         rejection_reason=package.rejection_reason,
         rejection_description=package.rejection_description,
     )
+
+
+def _feed_position(page: PageParams) -> FeedPosition | None:
+    """Where the previous page ended: (urgent, frozen_at, id). A cursor handed out before the
+    feed put urgent packages first holds (frozen_at, id) and continues among the others."""
+    position = page.position("packages")
+    if position is None:
+        return None
+    if len(position) == 2:
+        position = [False, *position]
+    try:
+        urgent, frozen_at, package_id = position
+        if not isinstance(urgent, bool):
+            raise TypeError("urgent")
+        return urgent, dt.datetime.fromisoformat(frozen_at), uuid.UUID(package_id)
+    except (ValueError, TypeError) as error:
+        raise InvalidCursor() from error
 
 
 def _request_read(request: DocumentationRequest, clock: Clock) -> DocumentationRequestRead:
@@ -147,7 +167,7 @@ async def list_packages(
 ) -> PackagePage:
     """The pull feed of the caller's Statsforvalter offices, oldest first."""
     settings: Settings = request.app.state.settings
-    after = page.after_time_and_id("packages")
+    after = _feed_position(page)
     threshold = _overdue_threshold(clock, settings)
     rows = await service.feed(
         session,
@@ -158,7 +178,7 @@ async def list_packages(
         limit=page.limit + 1,
     )
     packages, cursor = page.page(
-        "packages", list(rows), lambda p: [p.frozen_at.isoformat(), str(p.id)]
+        "packages", list(rows), lambda p: [p.urgent, p.frozen_at.isoformat(), str(p.id)]
     )
     return PackagePage(
         items=[PackageSummary(**_summary_fields(p, clock, threshold)) for p in packages],

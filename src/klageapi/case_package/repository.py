@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -20,7 +20,11 @@ from klageapi.models import (
 )
 from klageapi.registry import access
 
+FeedPosition = tuple[bool, dt.datetime, uuid.UUID]
+"""(urgent, frozen_at, id): where a page of the feed ended."""
+
 __all__ = [
+    "FeedPosition",
     "documentation_requests_of",
     "feed",
     "get",
@@ -59,11 +63,11 @@ async def feed(
     offices: access.Offices,
     status: PackageStatus | None,
     frozen_before: dt.datetime | None,
-    after: tuple[dt.datetime, uuid.UUID] | None,
+    after: FeedPosition | None,
     limit: int,
 ) -> Sequence[CasePackage]:
-    """Packages for the offices, oldest first; none of appeals withdrawn or closed since they
-    were forwarded (nobody is to receive those)."""
+    """Packages for the offices, urgent ones first, then the oldest; none of appeals withdrawn
+    or closed since they were forwarded (nobody is to receive those)."""
     query = (
         select(CasePackage)
         .join(Appeal, Appeal.id == CasePackage.appeal_id)
@@ -77,8 +81,18 @@ async def feed(
     if frozen_before is not None:
         query = query.where(CasePackage.frozen_at < frozen_before)
     if after is not None:
-        query = query.where(tuple_(CasePackage.frozen_at, CasePackage.id) > tuple_(*after))
-    query = query.order_by(CasePackage.frozen_at, CasePackage.id).limit(limit)
+        urgent, frozen_at, package_id = after
+        later = tuple_(CasePackage.frozen_at, CasePackage.id) > tuple_(frozen_at, package_id)
+        # Urgent ones come first: after an urgent package come the later urgent ones and then
+        # every other; after another, the later others.
+        query = query.where(
+            or_(CasePackage.urgent.is_(False), later)
+            if urgent
+            else and_(CasePackage.urgent.is_(False), later)
+        )
+    query = query.order_by(CasePackage.urgent.desc(), CasePackage.frozen_at, CasePackage.id).limit(
+        limit
+    )
     return (await session.scalars(query)).all()
 
 

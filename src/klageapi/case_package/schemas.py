@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
 from klageapi.appeal.schemas import OCCURRED_AT
 from klageapi.core.pagination import Page
@@ -17,6 +17,7 @@ from klageapi.models import (
     DocumentCategory,
     PackageKind,
     PackageStatus,
+    UrgentReason,
 )
 
 __all__ = [
@@ -35,7 +36,64 @@ __all__ = [
 
 
 class PackageCreate(Schema):
+    """What the Statsforvalter offices' forwarding forms ask of NAV besides the documents."""
+
+    urgent: bool = Field(
+        default=False, description="The case must be handled first; `urgent_reason` says why."
+    )
+    urgent_reason: UrgentReason | None = Field(
+        default=None, validate_default=True, description="Required when urgent, else absent."
+    )
+    deferred_enforcement_requested: bool | None = Field(
+        default=None, description="The appellant asked for deferred enforcement (fvl § 42)."
+    )
+    case_presentation_sent_on: dt.date | None = Field(
+        default=None,
+        description="When the case presentation (saksfremlegg) was sent to the appellant"
+        " (fvl § 33).",
+    )
+    comment_deadline_on: dt.date | None = Field(
+        default=None,
+        validate_default=True,
+        description="The appellant's deadline to comment on it; not before it was sent.",
+    )
+    other_appeal_pending: bool | None = Field(
+        default=None, description="The appellant has another appeal pending."
+    )
+    children_affected: bool | None = Field(
+        default=None, description="Children are affected by the decision."
+    )
+    children_needs_assessed: bool | None = Field(
+        default=None, description="NAV has assessed and made visible the children's needs."
+    )
     occurred_at: AwareDatetime | None = OCCURRED_AT
+
+    # Field validators, so the error names the field.
+    @field_validator("urgent_reason")
+    @classmethod
+    def _reason_when_urgent(
+        cls, reason: UrgentReason | None, info: ValidationInfo
+    ) -> UrgentReason | None:
+        urgent = info.data.get("urgent")
+        if urgent and reason is None:
+            raise ValueError("an urgent case needs its reason")
+        if urgent is False and reason is not None:
+            raise ValueError("only an urgent case has a reason")
+        return reason
+
+    @field_validator("comment_deadline_on")
+    @classmethod
+    def _deadline_after_presentation(
+        cls, deadline: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        sent = info.data.get("case_presentation_sent_on")
+        if deadline is not None and sent is not None and deadline < sent:
+            raise ValueError("the comment deadline cannot be before the case presentation was sent")
+        return deadline
+
+    def facts(self) -> dict[str, object]:
+        """The forwarding form's answers, as the manifest keeps them."""
+        return self.model_dump(mode="json", exclude={"occurred_at"})
 
 
 class PackageSummary(Schema):
@@ -56,6 +114,8 @@ class PackageSummary(Schema):
     overdue: bool = Field(description="Awaiting receipt longer than the office's target.")
     received_at: dt.datetime | None = Field(description="When it was received (business time).")
     statsforvalter_case_number: str | None
+    urgent: bool = Field(description="Urgent: served first in the feed.")
+    urgent_reason: UrgentReason | None
     first_downloaded_at: dt.datetime | None = Field(
         description="When the Statsforvalter's side first began downloading its bundle."
     )

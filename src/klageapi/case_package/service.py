@@ -17,6 +17,7 @@ from klageapi.appeal.lifecycle import Action, Step
 from klageapi.appeal.timeline import working_days_between
 from klageapi.audit import service as audit
 from klageapi.case_package import repository
+from klageapi.case_package.checklist import missing_documents
 from klageapi.case_package.errors import (
     DocumentationRequestNotFound,
     DocumentationRequestNotOpen,
@@ -49,7 +50,6 @@ from klageapi.models import (
     Document,
     DocumentationRequest,
     DocumentationRequestStatus,
-    DocumentCategory,
     NavOutcome,
     PackageDocument,
     PackageKind,
@@ -60,7 +60,6 @@ from klageapi.registry import service as registry
 from klageapi.registry.access import Role
 
 __all__ = [
-    "REQUIRED_CATEGORIES",
     "acknowledge",
     "feed",
     "forward",
@@ -73,11 +72,6 @@ __all__ = [
     "waited_working_days",
 ]
 
-REQUIRED_CATEGORIES = (
-    DocumentCategory.appeal,
-    DocumentCategory.decision,
-    DocumentCategory.forwarding_letter,
-)
 _FORWARDABLE_OUTCOMES = frozenset({NavOutcome.upheld, NavOutcome.partial_reversal})
 
 
@@ -88,12 +82,16 @@ def _manifest(
     files: Sequence[Document],
     frozen_at: dt.datetime,
     request: DocumentationRequest | None,
+    forwarding: dict[str, object] | None,
 ) -> dict[str, object]:
     """What the package says, frozen: later changes to the appeal never reach it."""
     return {
         "package_id": str(package_id),
         "kind": kind.value,
         "frozen_at": frozen_at.isoformat(),
+        "urgent": appeal.urgent,
+        "urgent_reason": appeal.urgent_reason.value if appeal.urgent_reason else None,
+        "forwarding": forwarding,
         "appeal": {
             "id": str(appeal.id),
             "national_id": appeal.national_id,
@@ -105,6 +103,7 @@ def _manifest(
                 "reference": appeal.decision_reference,
                 "decided_on": appeal.decision_decided_on.isoformat(),
                 "notified_on": appeal.decision_notified_on.isoformat(),
+                "legal_basis": appeal.legal_basis.value,
             },
             "received_on": appeal.received_on.isoformat(),
             "channel": appeal.channel.value,
@@ -144,6 +143,7 @@ def _freeze(
     *,
     clock: Clock,
     request: DocumentationRequest | None = None,
+    forwarding: dict[str, object] | None = None,
 ) -> CasePackage:
     """The package of the step just taken on `appeal`, frozen when that step happened."""
     frozen_at = _step_time(appeal)
@@ -153,7 +153,9 @@ def _freeze(
         kind=kind,
         status=PackageStatus.awaiting_receipt,
         statsforvalter_office_id=appeal.statsforvalter_office_id,
-        manifest=_manifest(package_id, kind, appeal, files, frozen_at, request),
+        manifest=_manifest(package_id, kind, appeal, files, frozen_at, request, forwarding),
+        urgent=appeal.urgent,
+        urgent_reason=appeal.urgent_reason,
         frozen_at=frozen_at,
         recorded_at=clock.now(),
         documentation_request_id=request.id if request else None,
@@ -183,24 +185,38 @@ async def forward(
     clock: Clock,
     expected_versions: frozenset[int] | None,
 ) -> CasePackage:
-    """Freeze the appeal and its documents into a package for the Statsforvalter."""
+    """Freeze the appeal and its documents into a package for the Statsforvalter, with what
+    the offices' forwarding forms ask (urgency, deferred enforcement, the case presentation,
+    children)."""
     package_id = uuid.uuid4()
     step = Step(
         Action.forward,
         occurred_at=body.occurred_at,
         expected_versions=expected_versions,
-        details={"package_id": str(package_id), "kind": PackageKind.initial.value},
+        sets={"urgent": body.urgent, "urgent_reason": body.urgent_reason},
+        details={
+            "package_id": str(package_id),
+            "kind": PackageKind.initial.value,
+            "urgent": body.urgent,
+        },
     )
     appeal = await lifecycle.apply(session, appeal_id, step, actor=organisation, clock=clock)
     # Judged on the locked appeal; a refusal rolls the step back with the transaction.
     if appeal.nav_outcome not in _FORWARDABLE_OUTCOMES:
         raise NavOutcomeRequired()
     files = await documents.of_appeal(session, appeal.id)
-    present = {document.category for document in files}
-    missing = [c.value for c in REQUIRED_CATEGORIES if c not in present]
+    missing = missing_documents(appeal.legal_basis, {document.category for document in files})
     if missing:
         raise RequiredDocumentsMissing(missing)
-    package = _freeze(session, package_id, PackageKind.initial, appeal, files, clock=clock)
+    package = _freeze(
+        session,
+        package_id,
+        PackageKind.initial,
+        appeal,
+        files,
+        clock=clock,
+        forwarding=body.facts(),
+    )
     await session.flush()
     return package
 
@@ -227,10 +243,11 @@ async def feed(
     organisation: Organisation,
     status: PackageStatus | None,
     overdue_before: dt.datetime | None,
-    after: tuple[dt.datetime, uuid.UUID] | None,
+    after: repository.FeedPosition | None,
     limit: int,
 ) -> Sequence[CasePackage]:
-    """The pull feed of the Statsforvalter offices the caller acts for, oldest first."""
+    """The pull feed of the Statsforvalter offices the caller acts for: urgent packages first,
+    then the oldest."""
     offices = await access.offices_of(session, organisation)
     if not offices.statsforvalter:
         return []
@@ -308,6 +325,12 @@ async def _read(
         clock=clock,
     )
     return package, roles
+
+
+async def _urgent(session: AsyncSession, appeal_id: uuid.UUID) -> bool:
+    """Whether NAV marked the appeal urgent (from the appeal the caller's access check read)."""
+    appeal = await session.get(Appeal, appeal_id)
+    return bool(appeal and appeal.urgent)
 
 
 def _refuse_unless_waiting(package: CasePackage) -> None:
@@ -416,7 +439,12 @@ async def reject(
             Action.reroute_package,
             occurred_at=body.occurred_at,
             sets={"statsforvalter_office_id": target},
-            details={**details, "rerouted_to": target, "kind": "rerouted"},
+            details={
+                **details,
+                "rerouted_to": target,
+                "kind": "rerouted",
+                "urgent": package.urgent,
+            },
         )
         await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
         package.statsforvalter_office_id = target
@@ -505,6 +533,7 @@ async def fulfil(
     if refused:
         raise DocumentsNotEligible(refused)
     package_id = uuid.uuid4()
+    urgent = await _urgent(session, request.appeal_id)
     step = Step(
         Action.fulfil_documentation,
         occurred_at=body.occurred_at,
@@ -512,6 +541,7 @@ async def fulfil(
             "documentation_request_id": str(request.id),
             "package_id": str(package_id),
             "kind": PackageKind.supplementary.value,
+            "urgent": urgent,
         },
     )
     appeal = await lifecycle.apply(

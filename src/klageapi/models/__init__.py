@@ -6,8 +6,10 @@ from klageapi.models.appeal import (
     AppealHistory,
     AppealStatus,
     Channel,
+    LegalBasis,
     NavOutcome,
     StatsforvalterOutcome,
+    UrgentReason,
 )
 from klageapi.models.audit import APPEND_ONLY, AuditEntry
 from klageapi.models.base import Base, Trigger
@@ -55,6 +57,7 @@ __all__ = [
     "Event",
     "FanoutCursor",
     "IdempotencyRecord",
+    "LegalBasis",
     "NavOffice",
     "NavOutcome",
     "PackageDocument",
@@ -62,6 +65,7 @@ __all__ = [
     "PackageStatus",
     "StatsforvalterOffice",
     "StatsforvalterOutcome",
+    "UrgentReason",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookSubscription",

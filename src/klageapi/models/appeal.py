@@ -33,8 +33,10 @@ __all__ = [
     "AppealHistory",
     "AppealStatus",
     "Channel",
+    "LegalBasis",
     "NavOutcome",
     "StatsforvalterOutcome",
+    "UrgentReason",
 ]
 
 
@@ -66,6 +68,32 @@ class StatsforvalterOutcome(enum.StrEnum):
     new_decision = "new_decision"
     annulled = "annulled"
     dismissed = "dismissed"
+
+
+class LegalBasis(enum.StrEnum):
+    """What the appealed decision was about: the provision of sosialtjenesteloven it applied.
+    The Statsforvalter offices' forwarding checklists ask for different documents by it."""
+
+    economic_assistance = "economic_assistance"
+    """§ 18: financial assistance for subsistence (stønad til livsopphold)."""
+    special_circumstances = "special_circumstances"
+    """§ 19: assistance in special circumstances."""
+    conditions = "conditions"
+    """§§ 20 and 20 a: conditions attached to assistance, the duty of activity."""
+    temporary_housing = "temporary_housing"
+    """§ 27: temporary accommodation (midlertidig botilbud)."""
+    refund_claim = "refund_claim"
+    """§§ 25-26: the municipality's claim to have assistance refunded."""
+
+
+class UrgentReason(enum.StrEnum):
+    """Why a forwarded appeal is urgent, as the offices' forwarding forms list it."""
+
+    emergency_help = "emergency_help"
+    eviction = "eviction"
+    electricity_arrears = "electricity_arrears"
+    temporary_housing = "temporary_housing"
+    other = "other"
 
 
 class Channel(enum.StrEnum):
@@ -147,6 +175,9 @@ class Appeal(Base, TimestampMixin):
     decision_reference: Mapped[str] = mapped_column(Text)
     decision_decided_on: Mapped[dt.date]
     decision_notified_on: Mapped[dt.date]
+    legal_basis: Mapped[LegalBasis] = mapped_column(
+        text_enum(LegalBasis, "legal_basis"), server_default=LegalBasis.economic_assistance.value
+    )
     received_on: Mapped[dt.date]
     channel: Mapped[Channel] = mapped_column(text_enum(Channel, "channel"))
     grounds: Mapped[str] = mapped_column(Text)
@@ -163,6 +194,12 @@ class Appeal(Base, TimestampMixin):
     nav_reasoning: Mapped[str | None] = mapped_column(Text)
     expected_decision_on: Mapped[dt.date | None] = mapped_column(
         doc="From the latest preliminary reply (foreløpig svar)."
+    )
+    urgent: Mapped[bool] = mapped_column(
+        server_default=text("false"), doc="Marked urgent by NAV when it last forwarded it."
+    )
+    urgent_reason: Mapped[UrgentReason | None] = mapped_column(
+        text_enum(UrgentReason, "urgent_reason")
     )
     forwarded_at: Mapped[dt.datetime | None] = mapped_column(
         doc="When the appeal was first forwarded; the Statsforvalter office sees it from then on."

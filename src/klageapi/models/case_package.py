@@ -6,10 +6,11 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from klageapi.models.appeal import UrgentReason
 from klageapi.models.base import Base, text_enum
 
 __all__ = [
@@ -40,7 +41,15 @@ class CasePackage(Base):
 
     __tablename__ = "case_package"
     __table_args__ = (
-        Index("ix_case_package_feed", "statsforvalter_office_id", "status", "frozen_at", "id"),
+        # The pull feed: urgent packages first, then the oldest.
+        Index(
+            "ix_case_package_feed",
+            "statsforvalter_office_id",
+            "status",
+            text("urgent DESC"),
+            "frozen_at",
+            "id",
+        ),
         Index("ix_case_package_appeal_id", "appeal_id", "frozen_at"),
     )
 
@@ -50,6 +59,10 @@ class CasePackage(Base):
     status: Mapped[PackageStatus] = mapped_column(text_enum(PackageStatus, "package_status"))
     statsforvalter_office_id: Mapped[str] = mapped_column(ForeignKey("statsforvalter_office.id"))
     manifest: Mapped[dict[str, object]] = mapped_column(JSONB, doc="Frozen when forwarded.")
+    urgent: Mapped[bool] = mapped_column(server_default=text("false"))
+    urgent_reason: Mapped[UrgentReason | None] = mapped_column(
+        text_enum(UrgentReason, "urgent_reason")
+    )
     frozen_at: Mapped[dt.datetime] = mapped_column(
         doc="When it was forwarded (business time: the step's occurred_at)."
     )

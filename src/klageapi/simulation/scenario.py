@@ -213,7 +213,7 @@ def _plan_steps(
             statuses.append((status, at))
 
     step("register", dt.timedelta(0), "received")
-    for category in ("appeal", "decision"):
+    for category in ("appeal", "decision", "application"):
         step("upload", dt.timedelta(minutes=5), category=category)
     step("nav_review", _days(rng, 4 * nav_pace), "under_nav_review")
     withdraw_at = rng.random() < 0.03
