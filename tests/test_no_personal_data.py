@@ -38,6 +38,7 @@ from tests.webhook.conftest import Receiver, make_dispatcher
 pytest_plugins = ["pytester"]
 
 receiver = webhook_fixtures.receiver  # the webhook tests' real receiver on loopback
+receiver_server = webhook_fixtures.receiver_server
 
 # A minute or two on a busy two-core machine; set it higher for a fuller year.
 APPEALS = int(os.environ.get("KLAGEAPI_TEST_LEAK_SCAN_APPEALS", "60"))

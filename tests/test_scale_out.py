@@ -56,6 +56,7 @@ from tests.factories import NATIONAL_ID
 from tests.journey import AuthHeaders
 from tests.webhook.conftest import Receiver
 from tests.webhook.conftest import receiver as receiver
+from tests.webhook.conftest import receiver_server as receiver_server
 
 SERVER_URL_VARIABLE = "KLAGEAPI_SCALE_OUT_DATABASE_URL"
 PERIOD = {"from": "2026-10-01", "to": "2026-10-31"}  # journey appeals are received 2026-10-15

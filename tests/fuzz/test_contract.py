@@ -221,12 +221,12 @@ def _negatable(operation: schemathesis.APIOperation) -> bool:
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
-def _keep_webhooks_local(case: Case, receiver_url: str) -> None:
+def _keep_webhooks_local(case: Case, receiver_root: str) -> None:
     """A webhook URL is pinged when a subscription is made or changed: one whose host would be
     looked up or reached (a name, a public address) is pointed at the loopback receiver, keeping
-    its path, so the fuzzer never sends anything off this machine. A URL the app must refuse
-    before any lookup (no host, a bad port or bracket, a host with no IDNA form) is sent as
-    generated."""
+    its path (under the receiver's root), so the fuzzer never sends anything off this machine. A
+    URL the app must refuse before any lookup (no host, a bad port or bracket, a host with no
+    IDNA form) is sent as generated."""
     if not isinstance(case.body, dict) or not isinstance(case.body.get("url"), str):
         return
     url: str = case.body["url"]
@@ -242,8 +242,8 @@ def _keep_webhooks_local(case: Case, receiver_url: str) -> None:
         host.encode("idna")
     except UnicodeError:
         return  # no IDNA form: the lookup fails before it is sent
-    receiver = urlsplit(receiver_url)
-    case.body["url"] = parts._replace(netloc=receiver.netloc).geturl()
+    root = urlsplit(receiver_root)
+    case.body["url"] = parts._replace(netloc=root.netloc, path=root.path + parts.path).geturl()
 
 
 def _described(failure: BaseException) -> str:
@@ -331,7 +331,7 @@ def _send(
     jobs: queue.Queue[Job | None],
     served: Served,
     callers: dict[str, Callable[[], str]],
-    receiver_url: str,
+    receiver_root: str,
     findings: Findings,
 ) -> None:
     """Send each case from every kind of caller, in its drawn order (one caller's step changes
@@ -339,7 +339,7 @@ def _send(
     with requests.Session() as session:
         while (job := jobs.get()) is not _DONE:
             label, case, order = job
-            _keep_webhooks_local(case, receiver_url)
+            _keep_webhooks_local(case, receiver_root)
             findings.sent()
             for caller in order:
                 try:
@@ -377,7 +377,7 @@ async def test_the_app_keeps_its_contract_under_generated_requests(
         await asyncio.gather(
             asyncio.to_thread(_generate, operations, known, sorted(callers), jobs, SENDERS),
             *(
-                asyncio.to_thread(_send, jobs, served, callers, receiver.url, findings)
+                asyncio.to_thread(_send, jobs, served, callers, receiver.root, findings)
                 for _ in range(SENDERS)
             ),
         )
