@@ -42,8 +42,11 @@ async def _feed(client: httpx.AsyncClient, auth: AuthHeaders) -> list[str]:
     return [item["id"] for item in response.json()["items"]]
 
 
-async def _bundle(client: httpx.AsyncClient, auth: AuthHeaders, package_id: str) -> str:
-    """Downloads as the Statsforvalter; checks the archive files; returns the saksmappe id."""
+async def _bundle(
+    client: httpx.AsyncClient, auth: AuthHeaders, package_id: str
+) -> tuple[str, list[str]]:
+    """Downloads as the Statsforvalter; checks the archive files; returns the saksmappe id and
+    the journal post's notes."""
     response = await client.get(
         f"/v1/packages/{package_id}/bundle", headers=auth(org=SF_ROGALAND_ORG)
     )
@@ -55,7 +58,8 @@ async def _bundle(client: httpx.AsyncClient, auth: AuthHeaders, package_id: str)
     )
     case_id = arkivmelding.findtext("a:mappe/a:systemID", namespaces=NS)
     assert case_id is not None
-    return case_id
+    notes = arkivmelding.findall("a:mappe/a:basisregistrering/a:merknad/a:merknadstekst", NS)
+    return case_id, [note.text or "" for note in notes]
 
 
 def _announced(events: list[Json], type_: str) -> list[tuple[str, str, object]]:
@@ -99,8 +103,13 @@ async def test_packages_travel_into_the_statsforvalter_s_archive_and_are_announc
     mine = [p for p in feed if p in {ordinary_package["id"], urgent_package["id"]}]
     assert mine == [urgent_package["id"], ordinary_package["id"]]
 
-    # Its bundle is what an archive takes in; NAV hears that it was downloaded.
-    case_id = await _bundle(client, auth, urgent_package["id"])
+    # Its bundle is what an archive takes in, the forwarding form's answers as the journal
+    # post's notes; NAV hears that it was downloaded.
+    case_id, notes = await _bundle(client, auth, urgent_package["id"])
+    assert notes == [
+        "Hastesak: utkastelse.",
+        "Barn er berørt av vedtaket; barnas behov er ikke vurdert.",
+    ]
     assert _announced(await _events(session, urgent["id"]), "package.downloaded") == [
         (urgent_package["id"], "sf-rogaland", None)
     ]
@@ -119,7 +128,7 @@ async def test_packages_travel_into_the_statsforvalter_s_archive_and_are_announc
     assert fulfilled.status_code == 201, fulfilled.text
     supplementary = fulfilled.json()
     assert supplementary["urgent"] is True
-    assert await _bundle(client, auth, supplementary["id"]) == case_id
+    assert await _bundle(client, auth, supplementary["id"]) == (case_id, ["Hastesak: utkastelse."])
     assert _announced(await _events(session, urgent["id"]), "package.forwarded") == [
         (urgent_package["id"], "sf-rogaland", "initial"),
         (supplementary["id"], "sf-rogaland", "supplementary"),

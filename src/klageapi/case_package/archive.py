@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal.deadline import is_working_day
 from klageapi.core.clock import NORWAY
-from klageapi.models import CasePackage, Document, DocumentCategory, PackageKind
+from klageapi.models import CasePackage, Document, DocumentCategory, PackageKind, UrgentReason
 from klageapi.registry import repository as registry
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "Party",
     "arkivmelding_xml",
     "context_for",
+    "forwarding_notes",
     "receipt_overdue_at",
     "sbd_json",
 ]
@@ -242,6 +243,41 @@ def _dokumentbeskrivelse(xml: _Xml, package: CasePackage, entry: _Entry) -> None
             xml.leaf("referanseDokumentfil", entry.name)
 
 
+_URGENT_REASONS = {
+    UrgentReason.emergency_help: "nødhjelp",
+    UrgentReason.eviction: "utkastelse",
+    UrgentReason.electricity_arrears: "strømrestanse",
+    UrgentReason.temporary_housing: "midlertidig botilbud",
+    UrgentReason.other: "annen grunn",
+}
+
+
+def forwarding_notes(package: CasePackage) -> list[str]:
+    """What NAV's forwarding form says, as the journal post's notes (merknad: Noark 5 has no
+    field of its own for any of it), in Norwegian as the archive keeps them. Codes, dates and
+    yes/no only: nothing about the person."""
+    facts = package.manifest.get("forwarding")
+    form = facts if isinstance(facts, dict) else {}
+    notes = []
+    if package.urgent and package.urgent_reason is not None:
+        notes.append(f"Hastesak: {_URGENT_REASONS[package.urgent_reason]}.")
+    if form.get("deferred_enforcement_requested"):
+        notes.append("Klageren har bedt om utsatt iverksetting (fvl. § 42).")
+    if form.get("case_presentation_sent_on"):
+        deadline = form.get("comment_deadline_on")
+        notes.append(
+            f"Saksfremlegg sendt klageren {form['case_presentation_sent_on']}"
+            + (f", merknadsfrist {deadline}" if deadline else "")
+            + " (fvl. § 33)."
+        )
+    if form.get("other_appeal_pending"):
+        notes.append("Klageren har en annen klage til behandling.")
+    if form.get("children_affected"):
+        assessed = "er vurdert" if form.get("children_needs_assessed") else "er ikke vurdert"
+        notes.append(f"Barn er berørt av vedtaket; barnas behov {assessed}.")
+    return notes
+
+
 def arkivmelding_xml(
     package: CasePackage, files: Sequence[tuple[str, Document]], context: ArchiveContext
 ) -> bytes:
@@ -280,6 +316,11 @@ def arkivmelding_xml(
                 title = _RECORD_TITLES[package.kind].format(office=nav.name)
                 xml.leaf("tittel", title)
                 xml.leaf("offentligTittel", title)
+                for text in forwarding_notes(package):
+                    with xml.element("merknad"):
+                        xml.leaf("merknadstekst", text)
+                        xml.leaf("merknadsdato", frozen)
+                        xml.leaf("merknadRegistrertAv", _SYSTEM)
                 xml.leaf("journalposttype", "Inngående dokument")
                 xml.leaf("journalstatus", "Journalført")
                 xml.leaf("journaldato", package.frozen_at.astimezone(NORWAY).date())
