@@ -262,3 +262,41 @@ async def test_a_citizen_cannot_use_the_organisation_endpoints(
     response = await client.get(f"/v1/appeals/{appeal['id']}", headers=citizen())
 
     assert response.status_code == 403
+
+
+async def test_a_step_is_dated_by_its_change_of_status_not_by_a_later_row(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    # NAV's review began on 8 October; its outcome (12 October) and a preliminary reply
+    # (14 October) change no status, so they date no step and do not move `since`.
+    appeal = await journey.register(
+        client, auth, received_on="2026-10-06", occurred_at="2026-10-07T08:00:00Z"
+    )
+    path = f"/v1/appeals/{appeal['id']}"
+    steps: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        ("nav-review", {"occurred_at": "2026-10-08T08:00:00Z"}, {}),
+        (
+            "nav-outcome",
+            {
+                "outcome": "upheld",
+                "decided_on": "2026-10-12",
+                "reasoning": "Vedtaket står.",
+                "occurred_at": "2026-10-12T08:00:00Z",
+            },
+            {"If-Match": '"2"'},
+        ),
+        (
+            "preliminary-replies",
+            {"expected_decision_on": "2026-12-01", "occurred_at": "2026-10-14T08:00:00Z"},
+            {},
+        ),
+    ]
+    for step, body, extra in steps:
+        response = await client.post(f"{path}/{step}", json=body, headers={**auth(), **extra})
+        assert response.status_code == 200, response.text
+
+    view = await _view(client, citizen(), appeal["id"])
+
+    assert view["now"]["step"] == "nav_review"
+    assert view["now"]["since"] == "2026-10-08"
+    assert [(s["step"], s["on"]) for s in view["done"]] == [("received", "2026-10-06")]

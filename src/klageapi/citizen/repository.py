@@ -65,10 +65,14 @@ async def get_own(
 async def steps(
     session: AsyncSession, appeal_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[AppealStatus, dt.datetime]]]:
-    """Every status each appeal entered, with when, in order."""
+    """Every status each appeal entered, with when, in order. Only a change of status dates a
+    step: NAV's outcome, a preliminary reply or a re-route is a row of the history, no step."""
     query = (
         select(AppealHistory.appeal_id, AppealHistory.to_status, AppealHistory.occurred_at)
-        .where(AppealHistory.appeal_id.in_(appeal_ids))
+        .where(
+            AppealHistory.appeal_id.in_(appeal_ids),
+            AppealHistory.from_status.is_distinct_from(AppealHistory.to_status),
+        )
         .order_by(AppealHistory.appeal_id, AppealHistory.id)
     )
     found: dict[uuid.UUID, list[tuple[AppealStatus, dt.datetime]]] = {}
