@@ -138,6 +138,12 @@ async def build_world(client: httpx.AsyncClient, auth: AuthHeaders, session: Asy
     rerouted = _objects(appeal, documents)
     rerouted = Objects(rerouted.appeal_id, rerouted.document_ids, str(package["id"]), None)
     rerouted_events = {str(event.event_id) for event in await events_of(session, appeal["id"])}
+    # The re-route's rejection is addressed to the office that rejected: Rogaland hears of it.
+    seen |= {
+        str(event.event_id)
+        for event in await events_of(session, appeal["id"])
+        if event.type == "package.rejected" and event.statsforvalter_office_id == "sf-rogaland"
+    }
 
     # No API makes a delivery without a dispatcher and a receiver: the rows are written as the
     # dispatcher would, for an event of the main appeal.

@@ -348,6 +348,10 @@ ROWS: dict[tuple[str, str], Row] = {
         Kind.citizen_collection, Party.citizen, NONE, owner_sees=_main_appeal
     ),
     ("GET", "/v1/me/appeals/{appeal_id}"): Row(Kind.citizen_object, Party.citizen, NONE, _APPEAL),
+    # The appeal deadline for a notification date: no personal data, any reader.
+    ("GET", "/v1/appeal-deadlines"): _nav(
+        Kind.collection, READ, params={"notified_on": "2026-11-02"}
+    ),
     # Statistics: figures over the appeals the caller may see.
     ("GET", "/v1/statistics/processing-times"): _nav(
         Kind.collection, READ_OR_ADMIN, params={"from": "2026-01-01", "to": "2026-12-31"}
@@ -566,8 +570,8 @@ def _check_not_listed(
     hidden = _hidden_ids(principal, objects, world)
     if path == "/v1/events" and principal is Principal.sf_rerouted_away:
         # The events Rogaland was sent while the appeal was its stay in its feed (they carry
-        # no personal data, and a consumer paging the feed must not find them vanish); nothing
-        # recorded from the re-route on is shown.
+        # no personal data, and a consumer paging the feed must not find them vanish), and
+        # the re-route's rejection reaches it; nothing recorded after the re-route is shown.
         items = response.json()["items"]
         of_appeal = {i["id"] for i in items if i["appeal_id"] == objects.appeal_id}
         assert of_appeal <= world.rerouted_events_seen_at_rogaland, of_appeal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from klageapi.appeal.endpoints import deadlines_router as appeal_deadlines_router
 from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.audit.endpoints import router as audit_router
 from klageapi.case_package.endpoints import router as case_package_router
@@ -20,6 +21,7 @@ __all__ = ["router"]
 # reach routes that were declared on the included routers.
 router = APIRouter(prefix="/v1")
 router.include_router(appeal_router)
+router.include_router(appeal_deadlines_router)
 router.include_router(registry_router)
 router.include_router(audit_router)
 router.include_router(document_router)

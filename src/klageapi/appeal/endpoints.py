@@ -3,6 +3,7 @@ Statsforvalter on an appeal."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from typing import Annotated, Protocol, TypeVar
@@ -16,6 +17,7 @@ from klageapi.appeal.lifecycle import Action
 from klageapi.appeal.preconditions import answer, etag, expected_versions
 from klageapi.appeal.schemas import (
     AppealCreate,
+    AppealDeadlineRead,
     AppealHistoryRead,
     AppealPage,
     AppealRead,
@@ -37,7 +39,7 @@ from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import Schema, problem_responses
 from klageapi.models import Appeal, AppealStatus
 
-__all__ = ["router"]
+__all__ = ["deadlines_router", "router"]
 
 # The route class is the router's own: an including router's route_class does not reach routes
 # that were declared before.
@@ -47,6 +49,34 @@ router = APIRouter(
     responses=problem_responses(401, 403),
     route_class=JsonRoute,
 )
+
+# The appeal deadline has no appeal: a path of its own, with the appeal's code.
+deadlines_router = APIRouter(
+    prefix="/appeal-deadlines",
+    tags=["appeals"],
+    responses=problem_responses(401, 403),
+    route_class=JsonRoute,
+)
+
+
+@deadlines_router.get(
+    "",
+    operation_id="get_appeal_deadline",
+    response_model=AppealDeadlineRead,
+    responses=problem_responses(422),
+)
+async def get_appeal_deadline(
+    _organisation: ReaderDep,
+    clock: ClockDep,
+    notified_on: Annotated[dt.date, Query(description="When the decision was notified.")],
+) -> AppealDeadlineRead:
+    """The appeal deadline for a decision notified on `notified_on` (from 2000 to a year
+    ahead), for NAV's decision letters. No personal data."""
+    three_weeks_on, deadline = service.appeal_deadline_for(notified_on, clock=clock)
+    return AppealDeadlineRead(
+        notified_on=notified_on, three_weeks_on=three_weeks_on, appeal_deadline_on=deadline
+    )
+
 
 IfMatch = Annotated[
     str | None,

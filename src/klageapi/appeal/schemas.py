@@ -23,6 +23,7 @@ from klageapi.models.appeal import (
 __all__ = [
     "OCCURRED_AT",
     "AppealCreate",
+    "AppealDeadlineRead",
     "AppealHistoryRead",
     "AppealPage",
     "AppealRead",
@@ -194,6 +195,17 @@ class AppealRead(Schema):
     statsforvalter_decision_document_id: uuid.UUID | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class AppealDeadlineRead(Schema):
+    """The appeal deadline for a decision notified on a day (fvl §§ 29-30), for decision letters."""
+
+    notified_on: dt.date
+    three_weeks_on: dt.date = Field(description="Three weeks after the notification.")
+    appeal_deadline_on: dt.date = Field(
+        description="The last day to appeal: three weeks after, moved to the next working day"
+        " past weekends and Norwegian public holidays."
+    )
 
 
 class AppealPage(Page[AppealRead]):

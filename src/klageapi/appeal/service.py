@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import lifecycle, repository, timeline
-from klageapi.appeal.deadline import appeal_deadline
+from klageapi.appeal.deadline import APPEAL_PERIOD, appeal_deadline
 from klageapi.appeal.errors import (
     AppealNotFound,
     DecisionDocumentRequired,
@@ -29,6 +30,7 @@ from klageapi.appeal.schemas import (
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
+from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.core.pagination import PageParams
 from klageapi.core.validation import check_dates_against_today
 from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
@@ -39,6 +41,7 @@ from klageapi.registry.errors import UnknownCounty
 
 __all__ = [
     "add_preliminary_reply",
+    "appeal_deadline_for",
     "decide",
     "get",
     "history",
@@ -220,6 +223,28 @@ async def history(
     await visible_with_roles(session, appeal_id, organisation=organisation)
     entries = await repository.history(session, appeal_id)
     return entries, timeline.time_in_states(entries, now=clock.now())
+
+
+DEADLINES_FROM = dt.date(2000, 1, 1)
+DEADLINES_AHEAD = dt.timedelta(days=366)
+"""How far ahead a notification date may lie: decision letters are written before they go."""
+
+
+def appeal_deadline_for(notified_on: dt.date, *, clock: Clock) -> tuple[dt.date, dt.date]:
+    """Three weeks after `notified_on`, and the deadline that is (moved off weekends and
+    holidays), for a notification from 2000 to a year ahead."""
+    latest = clock.today() + DEADLINES_AHEAD
+    if not DEADLINES_FROM <= notified_on <= latest:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "notified_on",
+                    f"must be between {DEADLINES_FROM} and {latest}",
+                    "out_of_range",
+                )
+            ]
+        )
+    return notified_on + APPEAL_PERIOD, appeal_deadline(notified_on)
 
 
 async def take_step(
