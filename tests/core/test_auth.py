@@ -17,6 +17,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey, Key, KeySet, RSAKey
 from sqlalchemy import select
@@ -725,3 +728,46 @@ async def test_remembered_token_is_refused_once_it_expires(
 
     with pytest.raises(Unauthenticated):
         await jwks_verifier.verify(token)
+
+
+# --- Hostile shapes: whatever a token holds, the answer is 401, never a 500 --------------------
+
+_PROPERTY = hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _nested(depth: int, kind: str) -> str:
+    """JSON nested `depth` deep: closed (valid JSON) or left open (as deep, and invalid)."""
+    if kind == "closed-arrays":
+        return "[" * depth + "]" * depth
+    if kind == "closed-objects":
+        return '{"a":' * depth + "1" + "}" * depth
+    return "[" * depth
+
+
+@_PROPERTY
+@given(
+    depth=st.integers(min_value=1, max_value=11_000),
+    kind=st.sampled_from(["closed-arrays", "closed-objects", "open"]),
+    part=st.sampled_from(["header", "payload", "inside-a-claim"]),
+)
+async def test_token_with_deeply_nested_json_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, depth: int, kind: str, part: str
+) -> None:
+    nested = _nested(depth, kind)
+    header, payload = _unsigned({"alg": "RS256", "typ": "JWT"}, _claims())
+    if part == "header":
+        header = _b64(nested.encode())
+    elif part == "payload":
+        payload = _b64(nested.encode())
+    else:
+        payload = _b64(json.dumps(_claims())[:-1].encode() + b', "x": ' + nested.encode() + b"}")
+    audited = await count(session, AuditEntry)
+
+    response = await _get_some_appeal(client, _bearer(f"{header}.{payload}.c2ln"))
+
+    _assert_unauthenticated(response)
+    assert await count(session, AuditEntry) == audited

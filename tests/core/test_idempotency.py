@@ -8,11 +8,14 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -571,3 +574,45 @@ async def test_an_upload_with_a_key_but_no_digest_is_refused(
 
     assert_problem(response, status=400, code="content_digest_required")
     assert await count(session, Document) == 0
+
+
+# Operations taking an Idempotency-Key, with and without a body of their own.
+_KEYED_TARGETS = {
+    "no body": "/v1/webhook-subscriptions/{id}/secret-rotation",
+    "no body, two ids": "/v1/webhook-subscriptions/{id}/deliveries/{id}/redelivery",
+    "optional body": "/v1/appeals/{id}/preparatory-review",
+    "body": "/v1/appeals",
+}
+
+
+@hypothesis.settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(
+    depth=st.integers(min_value=1, max_value=50_000),
+    opening=st.sampled_from(["[", '{"a":']),
+    closed=st.booleans(),
+    target=st.sampled_from(sorted(_KEYED_TARGETS)),
+)
+async def test_a_keyed_request_with_deeply_nested_json_is_refused_or_served_never_a_500(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    depth: int,
+    opening: str,
+    closed: bool,
+    target: str,
+) -> None:
+    closing = ("]" if opening == "[" else "1}") * depth if closed else ""
+    body = (opening * depth + closing).encode()
+    path = _KEYED_TARGETS[target].replace("{id}", str(uuid.uuid4()))
+    headers = _keyed(auth(), **{"Content-Type": "application/json"})
+    before = await _counts(session)
+
+    response = await client.post(path, content=body, headers=headers)
+
+    assert response.status_code in {400, 404, 422}, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await _counts(session) == before

@@ -125,7 +125,8 @@ def _unverified_part(token: str, index: int) -> dict[str, Any]:
     try:
         part = token.split(".")[index]
         value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError) as error:
+    # RecursionError: JSON nested deeper than the parser descends, sent by anyone, unsigned.
+    except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as error:
         raise Unauthenticated("The bearer token is not a well-formed JWT.") from error
     if not isinstance(value, dict):
         raise Unauthenticated("The bearer token is not a well-formed JWT.")

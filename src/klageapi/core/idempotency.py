@@ -126,7 +126,9 @@ def _fingerprint(body: bytes) -> str:
         body = b"{}"
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    # Not JSON, or nested deeper than the parser descends (an endpoint without a body of its
+    # own never had FastAPI refuse it): the bytes as they came identify it as well.
+    except (ValueError, RecursionError):
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
 
