@@ -771,3 +771,75 @@ async def test_token_with_deeply_nested_json_is_refused(
 
     _assert_unauthenticated(response)
     assert await count(session, AuditEntry) == audited
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+
+
+# The JSON type each claim klageapi or joserfc reads must have.
+_CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "acr": (str,),
+    "pid": (str,),
+    "scope": (str,),
+    "consumer": (dict,),
+    "supplier": (dict,),
+    "iss": (str,),
+    "aud": (str, list),
+    "exp": (int, float),
+    "nbf": (int, float),
+    "iat": (int, float),
+}
+
+
+def _of_another_type(claim: str) -> st.SearchStrategy[Any]:
+    """Any JSON value but null and the type the claim must have."""
+    expected = _CLAIM_TYPES[claim]
+    return _JSON_VALUES.filter(
+        lambda value: (
+            value is not None and not (isinstance(value, expected) and not isinstance(value, bool))
+        )
+    )
+
+
+@_PROPERTY
+@given(data=st.data(), claim=st.sampled_from(sorted(_CLAIM_TYPES)))
+async def test_signed_token_with_a_claim_of_another_json_type_is_refused(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    make_token: TokenFactory,
+    data: st.DataObject,
+    claim: str,
+) -> None:
+    value = data.draw(_of_another_type(claim), label=claim)
+    citizen = claim in {"acr", "pid"}
+    claims: dict[str, Any] = {"pid": NATIONAL_ID, "acr": "idporten-loa-high"} if citizen else {}
+    claims[claim] = value
+    token = make_token(org=None if citizen else NAV_STAVANGER_ORG, **claims)
+    audited = await count(session, AuditEntry)
+
+    response = await _get_some_appeal(client, _bearer(token))
+
+    _assert_unauthenticated(response)
+    assert await count(session, AuditEntry) == audited
+
+
+@pytest.mark.parametrize(
+    "pid",
+    ["15076500564", "15076500575", "00000000000", "99999999999", "15136500565"],
+    ids=["second-check-digit", "first-check-digit", "zeros", "nines", "no-such-month"],
+)
+async def test_citizen_token_whose_pid_fails_the_check_digits_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, make_token: TokenFactory, pid: str
+) -> None:
+    token = make_token(org=None, scope=None, pid=pid, acr="idporten-loa-high")
+
+    audited = await count(session, AuditEntry)
+
+    response = await client.get("/v1/me/appeals", headers=_bearer(token))
+
+    _assert_unauthenticated(response)
+    assert await count(session, AuditEntry) == audited

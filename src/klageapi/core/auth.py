@@ -25,6 +25,7 @@ from joserfc.jwk import KeySet
 
 from klageapi.core.config import IssuerSettings
 from klageapi.core.errors import Forbidden, InsufficientScope, Unauthenticated
+from klageapi.core.validation import validate_national_id
 
 __all__ = [
     "SCOPE_ADMIN",
@@ -195,21 +196,54 @@ class TokenVerifier:
         return _principal_from(decoded.claims), float(decoded.claims["exp"])
 
 
+# The claims read here and by joserfc's checks, and the JSON types they must have when present.
+_CLAIM_TYPES: dict[str, tuple[type, ...]] = {
+    "iss": (str,),
+    "aud": (str, list),
+    "exp": (int, float),
+    "nbf": (int, float),
+    "iat": (int, float),
+    "pid": (str,),
+    "acr": (str,),
+    "scope": (str,),
+    "consumer": (dict,),
+    "supplier": (dict,),
+}
+
+
+def _is_national_id(pid: str) -> bool:
+    try:
+        validate_national_id(pid)
+    except ValueError:
+        return False
+    return True
+
+
 def _organisation_number(claim: object) -> str | None:
     if not isinstance(claim, dict):
         return None
     identifier = claim.get("ID")
     if isinstance(identifier, str) and identifier.startswith("0192:"):
         number = identifier.removeprefix("0192:")
-        if len(number) == 9 and number.isdigit():
+        if len(number) == 9 and number.isascii() and number.isdigit():
             return number
     return None
 
 
+def _claims_of_their_types(claims: dict[str, Any]) -> None:
+    """Refuse a token whose claims klageapi reads are not of their JSON type: a signed token
+    from a trusted issuer is still input, and a list where a string belongs is no identity."""
+    for name, types in _CLAIM_TYPES.items():
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            raise Unauthenticated(f"The token's {name!r} claim is not of its type.")
+
+
 def _principal_from(claims: dict[str, Any]) -> Principal:
+    _claims_of_their_types(claims)
     if "pid" in claims:
         pid, acr = claims.get("pid"), claims.get("acr")
-        if not (isinstance(pid, str) and len(pid) == 11 and pid.isdigit()):
+        if not (isinstance(pid, str) and _is_national_id(pid)):
             raise Unauthenticated("The citizen token's pid is not a national identity number.")
         if acr not in CITIZEN_ACRS:
             raise Unauthenticated(
@@ -220,8 +254,7 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
     organisation = _organisation_number(claims.get("consumer"))
     if organisation is None:
         raise Unauthenticated("The token names no organisation (consumer.ID 0192:<orgnr>).")
-    scope = claims.get("scope", "")
-    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+    scopes = frozenset(str(claims.get("scope", "")).split())
     return Organisation(
         organisation_number=organisation,
         scopes=scopes,
