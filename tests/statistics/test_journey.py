@@ -83,3 +83,34 @@ async def test_a_journey_over_http_shows_up_in_the_statsforvalters_figures(
         "waiting_for_documentation": 4.0,
         "total": 14.0,
     }
+
+
+async def test_an_appeal_waiting_at_the_statsforvalter_is_in_its_open_backlog_and_queue(
+    client: httpx.AsyncClient, auth: Callable[..., dict[str, str]], clock: FixedClock
+) -> None:
+    appeal, _ = await ready_to_forward(client, auth)  # received_on 2026-10-15
+    package = await forward(client, auth, appeal["id"])
+    await acknowledge(client, auth, package["id"])  # received by Rogaland now
+    clock.advance(95 * DAY)  # 95 days later, still not decided
+
+    response = await client.get(
+        "/v1/statistics/processing-times",
+        params={"from": "2026-10-01", "to": "2027-02-28"},
+        headers=auth(org=SF_ROGALAND_ORG),
+    )
+
+    assert response.status_code == 200, response.text
+    figures = response.json()
+    (rogaland,) = [g for g in figures["groups"] if g["key"] == "sf-rogaland"]
+    backlog = rogaland["open"]
+    assert backlog["appeals"] >= 1
+    assert backlog["by_status"]["received_by_statsforvalter"] >= 1
+    assert backlog["at_statsforvalter"] >= 1
+    assert backlog["past_90_days_share"] == 1.0  # every one waiting there is past 90 days
+    assert backlog["age"]["oldest_days"] >= 95
+    (queue,) = [q for q in figures["queue_health"] if q["statsforvalter_office"] == "sf-rogaland"]
+    assert queue["queue_size"] == backlog["at_statsforvalter"]
+    assert queue["decisions_per_week"] == 0
+    assert queue["load"] is None  # no decisions in the window: no capacity to divide by
+    assert queue["pressure"] > 1  # a mean wait of 13.6 weeks against 90 days (12.9 weeks)
+    assert queue["target_mean_wait_weeks"] == round(90 / 7 / 4, 2)

@@ -113,6 +113,7 @@ DECIDED_FIGURES_COLUMNS = [
     "statsforvalter_received_at",
     "statsforvalter_review_started_at",
     "documentation_wait_seconds",
+    "received_on",
 ]
 """What the processing-time statistics read of a decided appeal besides `decided_at`."""
 

@@ -160,6 +160,7 @@ async def play_with(
         )
         response.raise_for_status()
         reported[group_by] = response.json()
-        truth = figures(plans, group_by=group_by, start=start, end=end)
+        as_of = dt.datetime.fromisoformat(reported[group_by]["as_of"])
+        truth = figures(plans, group_by=group_by, start=start, end=end, as_of=as_of)
         differences += compare(truth, reported[group_by], group_by=group_by)
     return Outcome(plans, requests, seconds, reported, differences)

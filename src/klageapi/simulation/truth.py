@@ -23,6 +23,15 @@ STAGES = (
     "total",
 )
 _NAV_OUTCOMES = ("full_reversal", "partial_reversal", "upheld", "dismissed")
+_OPEN = (
+    "received",
+    "under_nav_review",
+    "forwarded",
+    "received_by_statsforvalter",
+    "under_statsforvalter_review",
+    "awaiting_documentation",
+)
+_AT_STATSFORVALTER = _OPEN[3:]
 _DECISIONS = ("upheld", "new_decision", "annulled", "dismissed")
 # The endpoint rounds days to two decimals and shares to four.
 _TOLERANCE = 0.0051
@@ -85,7 +94,51 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def _group(plans: list[PlannedAppeal], start: dt.date, end: dt.date) -> dict[str, Any]:
+def _received_midnight(plan: PlannedAppeal) -> dt.datetime:
+    """NAV's receipt as the statistics count it: the start of `received_on`, a Norwegian day."""
+    return dt.datetime.combine(plan.received_at.date(), dt.time(), tzinfo=NORWAY)
+
+
+def _first_receipt(plan: PlannedAppeal) -> dt.datetime | None:
+    return next((at for s, at in plan.statuses if s == "received_by_statsforvalter"), None)
+
+
+def _waits(values: list[float]) -> dict[str, Any]:
+    return {
+        "count": len(values),
+        "median_days": _percentile(values, 0.5),
+        "p90_days": _percentile(values, 0.9),
+        "p99_days": _percentile(values, 0.99),
+    }
+
+
+def _open(plans: list[PlannedAppeal], as_of: dt.datetime) -> dict[str, Any]:
+    """The appeals still open at the end of the year, as counted at `as_of`."""
+    still = [p for p in plans if p.statuses[-1][0] in _OPEN]
+    ages = [(as_of - _received_midnight(p)).total_seconds() / _DAY for p in still]
+    waiting = [p for p in still if p.statuses[-1][0] in _AT_STATSFORVALTER]
+    past = 0
+    for plan in waiting:
+        receipt = _first_receipt(plan)
+        assert receipt is not None
+        past += (_day(as_of) - _day(receipt)).days > 90
+    return {
+        "appeals": len(still),
+        "by_status": {s: sum(p.statuses[-1][0] == s for p in still) for s in _OPEN},
+        "age": {
+            "count": len(still),
+            "median_days": _percentile(ages, 0.5),
+            "p90_days": _percentile(ages, 0.9),
+            "oldest_days": max(ages, default=None),
+        },
+        "at_statsforvalter": len(waiting),
+        "past_90_days_share": past / len(waiting) if waiting else None,
+    }
+
+
+def _group(
+    plans: list[PlannedAppeal], start: dt.date, end: dt.date, as_of: dt.datetime
+) -> dict[str, Any]:
     received = [p for p in plans if start <= p.received_at.date() <= end]
     decided = [
         p
@@ -96,8 +149,15 @@ def _group(plans: list[PlannedAppeal], start: dt.date, end: dt.date) -> dict[str
     for plan in received:
         nav_outcomes[plan.nav_outcome or "pending"] += 1
     stage_values: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    whole: list[float] = []
+    official: list[float] = []
     within = 0
     for plan in decided:
+        decided_at = plan.statuses[-1][1]
+        whole.append((decided_at - _received_midnight(plan)).total_seconds() / _DAY)
+        first = _first_receipt(plan)
+        if first is not None:
+            official.append((decided_at - first).total_seconds() / _DAY)
         for stage, days in _stages(plan).items():
             if days is not None:
                 stage_values[stage].append(days)
@@ -127,21 +187,30 @@ def _group(plans: list[PlannedAppeal], start: dt.date, end: dt.date) -> dict[str
                 }
                 for stage, values in stage_values.items()
             },
+            "whole_wait": _waits(whole),
+            "official_measure": _waits(official),
         },
+        "open": _open(plans, as_of),
     }
 
 
 def figures(
-    plans: list[PlannedAppeal], *, group_by: str, start: dt.date, end: dt.date
+    plans: list[PlannedAppeal],
+    *,
+    group_by: str,
+    start: dt.date,
+    end: dt.date,
+    as_of: dt.datetime,
 ) -> dict[str | None, dict[str, Any]]:
-    """Per group key (and None for all together), the figures as the endpoint reports them."""
+    """Per group key (and None for all together), the figures as the endpoint reports them;
+    the open appeals as counted at `as_of`."""
     groups: dict[str, list[PlannedAppeal]] = {}
     for plan in plans:
         groups.setdefault(_key(plan, group_by), []).append(plan)
     found: dict[str | None, dict[str, Any]] = {
-        key: _group(members, start, end) for key, members in groups.items()
+        key: _group(members, start, end, as_of) for key, members in groups.items()
     }
-    found[None] = _group(plans, start, end)
+    found[None] = _group(plans, start, end, as_of)
     return found
 
 

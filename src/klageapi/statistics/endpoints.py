@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from klageapi.core.auth import ReaderOrAdminDep
+from klageapi.core.clock import ClockDep
 from klageapi.core.db import ReadSessionDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
@@ -36,6 +37,7 @@ async def get_processing_times(
     # Aggregates over history: a replica's lag of a moment changes nothing that matters.
     session: ReadSessionDep,
     organisation: ReaderOrAdminDep,
+    clock: ClockDep,
     from_: Annotated[
         dt.date, Query(alias="from", description="First day of the period (Norwegian date).")
     ],
@@ -47,8 +49,10 @@ async def get_processing_times(
 ) -> ProcessingTimes:
     """Where the waiting happens: per group, the time in each stage (count, median, 90th
     percentile, in days) and the share decided within 90 days of the Statsforvalter's receipt,
-    for the appeals decided in the period; and the digital share and NAV's outcomes, for the
-    appeals received in the period.
+    for the appeals decided in the period, with the citizen's whole wait and the official
+    measure (median, 90th and 99th percentile); the digital share and NAV's outcomes, for the
+    appeals received in the period; the appeals open now and their age; and each
+    Statsforvalter office's queue by the waiting-list formulas.
 
     Administrators (`klageapi:admin`) see every appeal, NAV offices their own, Statsforvalter
     offices the appeals forwarded to them. Stage times come from when each step happened.
@@ -60,4 +64,5 @@ async def get_processing_times(
         end=to,
         group_by=group_by,
         channel=channel,
+        clock=clock,
     )

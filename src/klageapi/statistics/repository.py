@@ -12,10 +12,13 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Date,
+    DateTime,
     and_,
     cast,
     func,
+    literal,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -26,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
     Appeal,
+    AppealStatus,
     Channel,
     NavOutcome,
     StatsforvalterOutcome,
@@ -33,10 +37,14 @@ from klageapi.models import (
 from klageapi.registry import access
 
 __all__ = [
+    "OPEN_STATUSES",
     "STAGES",
+    "WAITS",
     "GroupBy",
     "Scope",
     "decided_figures",
+    "open_figures",
+    "queue_figures",
     "received_figures",
 ]
 
@@ -49,6 +57,18 @@ STAGES = (
     "waiting_for_documentation",
     "total",
 )
+WAITS = ("whole_wait", "official_measure")
+"""The waits of a decided appeal measured with their 99th percentile too: the citizen's whole
+wait from NAV's receipt, and the official measure from the Statsforvalter's receipt."""
+OPEN_STATUSES = (
+    AppealStatus.received,
+    AppealStatus.under_nav_review,
+    AppealStatus.forwarded,
+    AppealStatus.received_by_statsforvalter,
+    AppealStatus.under_statsforvalter_review,
+    AppealStatus.awaiting_documentation,
+)
+_AT_STATSFORVALTER = OPEN_STATUSES[3:]
 _NORWAY = "Europe/Oslo"
 _DAY_SECONDS = 86400.0
 _WORK_MEM = "64MB"
@@ -102,6 +122,19 @@ def _median_and_p90(days: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.percentile_cont(literal_column("ARRAY[0.5, 0.9]")).within_group(days)
 
 
+def _median_p90_p99(days: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.percentile_cont(literal_column("ARRAY[0.5, 0.9, 0.99]")).within_group(days)
+
+
+def _norwegian_midnight(day: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The start of a Norwegian calendar day, as a moment."""
+    return func.timezone(_NORWAY, cast(day, DateTime()))
+
+
+def _norwegian_date(moment: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.timezone(_NORWAY, moment), Date)
+
+
 async def decided_figures(
     session: AsyncSession,
     *,
@@ -119,6 +152,7 @@ async def decided_figures(
             _group_key(group_by).label("key"),
             Appeal.statsforvalter_outcome.label("outcome"),
             Appeal.decided_at,
+            Appeal.received_on,
             Appeal.registered_at,
             Appeal.last_forwarded_at.label("forwarded_at"),
             Appeal.statsforvalter_received_at.label("sf_received_at"),
@@ -149,6 +183,8 @@ async def decided_figures(
         ).label("statsforvalter_work"),
         documentation_days.label("waiting_for_documentation"),
         _days(m.decided_at, m.registered_at).label("total"),
+        _days(m.decided_at, _norwegian_midnight(m.received_on)).label("whole_wait"),
+        _days(m.decided_at, m.sf_received_at).label("official_measure"),
     ).cte("stages")
     st = stages.c
     columns: list[ColumnElement[Any]] = [
@@ -164,6 +200,11 @@ async def decided_figures(
         columns += [
             func.count(st[name]).label(f"{name}_count"),
             _median_and_p90(st[name]).label(f"{name}_percentiles"),
+        ]
+    for name in WAITS:
+        columns += [
+            func.count(st[name]).label(f"{name}_count"),
+            _median_p90_p99(st[name]).label(f"{name}_percentiles"),
         ]
     query = select(*columns).group_by(_grouping_sets(st.key))
     # Sorting every decided appeal's stages for the percentiles: in memory, not in temporary
@@ -199,5 +240,68 @@ async def received_figures(
         select(*columns)
         .where(Appeal.received_on >= start, Appeal.received_on <= end, _scope_clause(scope))
         .group_by(_grouping_sets(key))
+    )
+    return (await session.execute(query)).mappings().all()
+
+
+async def open_figures(
+    session: AsyncSession, *, now: dt.datetime, group_by: GroupBy, scope: Scope
+) -> Sequence[RowMapping]:
+    """The appeals open at `now`: per group (and all together), how many in each status, their
+    age since NAV's receipt ([median, 90th percentile] and the oldest, in days), how many wait
+    at the Statsforvalter, and how many of those for more than 90 days since its receipt."""
+    at = literal(now, DateTime(timezone=True))
+    key = _group_key(group_by).label("key")
+    age = _days(at, _norwegian_midnight(Appeal.received_on.expression))
+    at_statsforvalter = Appeal.status.in_(_AT_STATSFORVALTER)
+    waited = _norwegian_date(at) - _norwegian_date(Appeal.statsforvalter_received_at.expression)
+    columns: list[ColumnElement[Any]] = [
+        func.grouping(key).label("is_total"),
+        key,
+        func.count().label("appeals"),
+        _median_and_p90(age).label("age_percentiles"),
+        func.max(age).label("oldest_days"),
+        func.count().filter(at_statsforvalter).label("at_statsforvalter"),
+        func.count().filter(at_statsforvalter, waited > literal_column("90")).label("past_90_days"),
+    ]
+    for status in OPEN_STATUSES:
+        columns.append(func.count().filter(Appeal.status == status).label(f"status_{status}"))
+    query = (
+        select(*columns)
+        .where(Appeal.status.in_(OPEN_STATUSES), _scope_clause(scope))
+        .group_by(_grouping_sets(key))
+    )
+    return (await session.execute(query)).mappings().all()
+
+
+async def queue_figures(
+    session: AsyncSession, *, now: dt.datetime, since: dt.datetime, scope: Scope
+) -> Sequence[RowMapping]:
+    """Per Statsforvalter office: appeals it received and decided in [since, now), the appeals
+    waiting at it now, and their mean time since its receipt, in days."""
+    at = literal(now, DateTime(timezone=True))
+    start = literal(since, DateTime(timezone=True))
+    waiting = Appeal.status.in_(_AT_STATSFORVALTER)
+    received = (Appeal.statsforvalter_received_at >= start) & (
+        Appeal.statsforvalter_received_at < at
+    )
+    decided = (Appeal.decided_at >= start) & (Appeal.decided_at < at)
+    query = (
+        select(
+            Appeal.statsforvalter_office_id.label("office"),
+            func.count().filter(received).label("arrivals"),
+            func.count().filter(decided).label("decisions"),
+            func.count().filter(waiting).label("queue"),
+            func.avg(_days(at, Appeal.statsforvalter_received_at.expression))
+            .filter(waiting)
+            .label("mean_wait_days"),
+        )
+        .where(
+            Appeal.statsforvalter_received_at.is_not(None),
+            or_(received, decided, waiting),
+            _scope_clause(scope),
+        )
+        .group_by(Appeal.statsforvalter_office_id)
+        .order_by(Appeal.statsforvalter_office_id)
     )
     return (await session.execute(query)).mappings().all()

@@ -13,11 +13,15 @@ from klageapi.statistics.repository import GroupBy
 __all__ = [
     "DecidedFigures",
     "GroupFigures",
+    "OpenAge",
+    "OpenFigures",
     "Period",
     "ProcessingTimes",
+    "QueueHealth",
     "ReceivedFigures",
     "StageTimes",
     "Stages",
+    "WaitTimes",
 ]
 
 
@@ -27,6 +31,15 @@ class StageTimes(Schema):
     count: int = Field(description="Appeals with this stage.")
     median_days: float | None = Field(description="Median; null without appeals.")
     p90_days: float | None = Field(description="90th percentile (interpolated).")
+
+
+class WaitTimes(Schema):
+    """A wait in calendar days, with its long tail."""
+
+    count: int
+    median_days: float | None
+    p90_days: float | None
+    p99_days: float | None
 
 
 class Stages(Schema):
@@ -75,6 +88,61 @@ class DecidedFigures(Schema):
         examples=[{"upheld": 30, "new_decision": 5, "annulled": 2, "dismissed": 1}],
     )
     stages: Stages
+    whole_wait: WaitTimes = Field(
+        description="The citizen's whole wait: NAV's receipt (`received_on`, from the start of"
+        " that Norwegian day) → the Statsforvalter's decision."
+    )
+    official_measure: WaitTimes = Field(
+        description="The measure of the 90 % target: the Statsforvalter's receipt → its decision."
+    )
+
+
+class OpenAge(Schema):
+    """How long open appeals have waited since NAV's receipt, in days."""
+
+    count: int
+    median_days: float | None
+    p90_days: float | None
+    oldest_days: float | None
+
+
+class OpenFigures(Schema):
+    """Appeals open now (`as_of`), whatever the period: what the offices can act on."""
+
+    appeals: int
+    by_status: dict[str, int] = Field(description="Open appeals in each open status.")
+    age: OpenAge
+    at_statsforvalter: int = Field(
+        description="Received by the Statsforvalter and not decided (under review or awaiting"
+        " documentation included)."
+    )
+    past_90_days_share: float | None = Field(
+        description="Of those, the share waiting more than 90 days since the Statsforvalter's"
+        " receipt: the ones the completed-case target no longer rewards deciding."
+    )
+
+
+class QueueHealth(Schema):
+    """One Statsforvalter office's queue by the waiting-list formulas of Fong et al. (2022),
+    in weeks, from its weekly arrivals (receipts) and decisions over the window before
+    `as_of`; the target is the 90 days of the official measure."""
+
+    statsforvalter_office: str
+    window_weeks: int
+    arrivals_per_week: float = Field(description="Demand.")
+    decisions_per_week: float = Field(description="Capacity.")
+    queue_size: int = Field(description="Appeals waiting at the office now.")
+    mean_wait_weeks: float | None = Field(description="Their mean time since the office's receipt.")
+    load: float | None = Field(description="Demand / capacity: at 1 or more the queue grows.")
+    pressure: float | None = Field(
+        description="2 * mean wait / target: above 1 the target will likely be missed."
+    )
+    target_mean_wait_weeks: float = Field(description="Target / 4 (about 98 % within it).")
+    target_queue_size: float = Field(description="Demand * target / 4 (Little's law).")
+    relief_capacity: float = Field(
+        description="Decisions a week that meet demand and bring the queue to its target size"
+        " in 26 weeks."
+    )
 
 
 class GroupFigures(Schema):
@@ -85,6 +153,7 @@ class GroupFigures(Schema):
     )
     received: ReceivedFigures
     decided: DecidedFigures
+    open: OpenFigures
 
 
 class Period(Schema):
@@ -96,5 +165,9 @@ class ProcessingTimes(Schema):
     period: Period
     group_by: GroupBy
     channel: Channel | None
+    as_of: dt.datetime = Field(description="When the open appeals and the queues were counted.")
     groups: list[GroupFigures] = Field(description="One per group with figures, by key.")
     total: GroupFigures = Field(description="All the caller's appeals together.")
+    queue_health: list[QueueHealth] = Field(
+        description="Per Statsforvalter office the caller may see, by id."
+    )
