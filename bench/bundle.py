@@ -1,20 +1,26 @@
-"""Bundle throughput: a forwarded package's ZIP (20 PDFs, 1 GiB in all) streamed over HTTP to the
-Statsforvalter, against reading the same 20 files from disk, and the service's memory meanwhile.
+"""Bundle throughput: a package's ZIP downloaded over HTTP, against reading and hashing its files.
+
+A forwarded package's ZIP (20 PDFs, 1 GiB in all, with manifest.json, arkivmelding.xml and
+sbd.json) is streamed over HTTP to the Statsforvalter, against reading and sha256-hashing the
+same 20 files in one thread, and the service's memory is watched meanwhile.
 
 The service runs under uvicorn (one worker) on a fresh data folder in a temporary directory
 (embedded PostgreSQL, documents under <data_dir>/documents); the test files are written to the
 same directory. NAV Stavanger registers an appeal, records its outcome (upheld), uploads the
 documents (appeal, decision, forwarding_letter, the rest supporting_document) and forwards it;
 Statsforvalteren i Rogaland then downloads GET /v1/packages/{id}/bundle with httpx, counting
-the bytes and keeping none. The baseline reads the 20 source files in 1 MiB pieces in this
-process. By default both read files in the page cache (just written), so the baseline runs at
-memory speed and the ratio cannot approach the goal; with `--cold` the source files and the
-stored documents are dropped from the page cache (posix_fadvise) before each side reads them,
-and both read from the disk. While downloading, the service's resident memory is sampled every
-20 ms. `--verify` downloads once more to a file and checks it with zipfile.
+the bytes and keeping none. Two baselines read the 20 source files in 1 MiB pieces in this
+process: one only reads them, the other also hashes them with sha256 in the same thread, which
+is what the service must do with every byte it sends (it checks each document's sha256 on the
+way out), so a bundle cannot go faster than that on one core. By default every side reads files
+in the page cache (just written); with `--cold` the source files and the stored documents are
+dropped from the page cache (posix_fadvise) before each side reads them, and all read from the
+disk. While downloading, the service's resident memory is sampled every 20 ms. `--verify`
+downloads once more to a file and checks it with zipfile.
 
-Goals: bundle download >= 0.5 x reading the files; peak RSS growth of the service during a
-download <= 64 MiB.
+Goals: bundle download >= 0.8 x reading and hashing the files; peak RSS growth of the service
+during a download <= 64 MiB. The ratio to reading alone is printed too (the goal was 0.5 of it
+before the sha256 check was accepted as the limit).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -52,9 +59,10 @@ from _bulk import (
     write_pdf,
 )
 
-RATIO_GOAL = 0.5
+RATIO_GOAL = 0.8  # of reading and hashing
 RSS_GOAL_MIB = 64.0
-_REQUIRED = ("appeal", "decision", "forwarding_letter")
+_REQUIRED = ("appeal", "decision", "forwarding_letter", "application")
+_LEADING = ("manifest.json", "arkivmelding.xml", "sbd.json")
 _TIMEOUT = httpx.Timeout(300.0)
 
 
@@ -84,6 +92,22 @@ def _write_sources(folder: Path, *, total: int, count: int) -> list[_Source]:
         sha256 = write_pdf(path, size, label=f"bundle {index + 1}")
         sources.append(_Source(path=path, category=category, size=size, sha256=sha256))
     return sources
+
+
+def _read_and_hash(paths: list[Path], *, chunk_bytes: int = MIB) -> int:
+    """Read the files through in `chunk_bytes` pieces and sha256 each, in this one thread; the
+    bytes read."""
+    buffer = bytearray(chunk_bytes)
+    view = memoryview(buffer)
+    total = 0
+    for path in paths:
+        digest = hashlib.sha256()
+        with path.open("rb", buffering=0) as file:
+            while count := file.readinto(view):
+                digest.update(view[:count])
+                total += count
+        digest.hexdigest()
+    return total
 
 
 def _forwarded_package(client: httpx.Client, sources: list[_Source]) -> str:
@@ -159,17 +183,25 @@ def _download(
 
 
 def _verify(path: Path, sources: list[_Source]) -> None:
-    """The ZIP lists the manifest and every document in order, with the right sizes, CRCs and
-    sha256s."""
+    """The ZIP lists the manifest, the archive files and every document in order, with the right
+    sizes, CRCs and sha256s, and the arkivmelding names exactly the documents."""
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
-        if len(members) != len(sources) + 1 or members[0].filename != "manifest.json":
+        leading = [member.filename for member in members[: len(_LEADING)]]
+        if len(members) != len(sources) + len(_LEADING) or leading != list(_LEADING):
             raise RuntimeError(f"unexpected members: {[m.filename for m in members][:5]} ...")
         manifest = json.loads(archive.read("manifest.json"))
         listed = [document["sha256"] for document in manifest["documents"]]
         if listed != [source.sha256 for source in sources]:
             raise RuntimeError("the manifest lists other documents")
-        for member, source in zip(members[1:], sources, strict=True):
+        documents = members[len(_LEADING) :]
+        referenced = re.findall(
+            r"<referanseDokumentfil>([^<]+)</referanseDokumentfil>",
+            archive.read("arkivmelding.xml").decode(),
+        )
+        if sorted(referenced) != sorted(member.filename for member in documents):
+            raise RuntimeError("the arkivmelding names other files than the ZIP's documents")
+        for member, source in zip(documents, sources, strict=True):
             if member.compress_type != zipfile.ZIP_STORED or member.file_size != source.size:
                 raise RuntimeError(f"{member.filename}: not stored, or {member.file_size} bytes")
             digest = hashlib.sha256()
@@ -179,8 +211,8 @@ def _verify(path: Path, sources: list[_Source]) -> None:
             if digest.hexdigest() != source.sha256:
                 raise RuntimeError(f"{member.filename}: sha256 differs from its source")
     print(
-        f"  verified: {len(sources) + 1} members (manifest.json first), stored, CRC-32, sizes "
-        "and sha256 as uploaded"
+        f"  verified: {len(sources) + len(_LEADING)} members ({', '.join(_LEADING)} first), "
+        "stored, CRC-32, sizes and sha256 as uploaded, every document named in the arkivmelding"
     )
 
 
@@ -205,8 +237,8 @@ def _run(folder: Path, *, total: int, count: int, rounds: int, verify: bool, col
         if len(stored) != count:
             raise RuntimeError(f"{len(stored)} files in the store, expected {count}")
 
-        read_seconds = bundle_seconds = 0.0
-        cpu = {"service": 0.0, "client": 0.0, "read": 0.0}
+        read_seconds = hash_seconds = bundle_seconds = 0.0
+        cpu = {"service": 0.0, "client": 0.0, "read": 0.0, "read+sha256": 0.0}
         growth = 0
         size = 0
         for index in range(1, rounds + 1):
@@ -217,6 +249,13 @@ def _run(folder: Path, *, total: int, count: int, rounds: int, verify: bool, col
             seconds = time.perf_counter() - started
             cpu["read"] += time.process_time() - read_cpu
             read_seconds += seconds
+            if cold:
+                evict(paths)
+            started, hash_cpu = time.perf_counter(), time.process_time()
+            hashed = _read_and_hash(paths)
+            hashing = time.perf_counter() - started
+            cpu["read+sha256"] += time.process_time() - hash_cpu
+            hash_seconds += hashing
             if cold:
                 evict(stored)
             size, sent, client_cpu, load = _download(service, package_id)
@@ -230,8 +269,10 @@ def _run(folder: Path, *, total: int, count: int, rounds: int, verify: bool, col
                 f"  round {index}: bundle {mib_per_s(size, sent):.1f} MiB/s "
                 f"({size / MIB:.1f} MiB in {sent:.1f} s; RSS {load.rss_before / MIB:.0f} MiB "
                 f"+{load.rss_growth / MIB:.1f} MiB in {load.samples} samples), "
-                f"read {mib_per_s(read, seconds):.1f} MiB/s ({seconds:.2f} s); "
-                f"ratio {mib_per_s(size, sent) / mib_per_s(read, seconds):.2f}",
+                f"read {mib_per_s(read, seconds):.1f} MiB/s ({seconds:.2f} s), "
+                f"read+sha256 {mib_per_s(hashed, hashing):.1f} MiB/s ({hashing:.2f} s); "
+                f"ratio {mib_per_s(size, sent) / mib_per_s(hashed, hashing):.2f} to read+sha256, "
+                f"{mib_per_s(size, sent) / mib_per_s(read, seconds):.2f} to read",
                 flush=True,
             )
         if verify:
@@ -244,13 +285,16 @@ def _run(folder: Path, *, total: int, count: int, rounds: int, verify: bool, col
     print("  CPU ms per MiB: " + ", ".join(f"{k} {v * 1000 / mib:.2f}" for k, v in cpu.items()))
     bundle_rate = mib_per_s(size * rounds, bundle_seconds)
     read_rate = mib_per_s(total * rounds, read_seconds)
-    ratio = bundle_rate / read_rate
+    hash_rate = mib_per_s(total * rounds, hash_seconds)
+    ratio = bundle_rate / hash_rate
     growth_mib = growth / MIB
     ratio_met = ratio >= RATIO_GOAL
     rss_met = growth_mib <= RSS_GOAL_MIB
     print(
-        f"bundle: service {bundle_rate:.1f} MiB/s, read {read_rate:.1f} MiB/s, ratio {ratio:.2f} "
-        f"(goal >= {RATIO_GOAL}: {'met' if ratio_met else 'MISSED'}); "
+        f"bundle: service {bundle_rate:.1f} MiB/s, read+sha256 {hash_rate:.1f} MiB/s, "
+        f"read {read_rate:.1f} MiB/s; ratio to read+sha256 {ratio:.2f} "
+        f"(goal >= {RATIO_GOAL}: {'met' if ratio_met else 'MISSED'}), "
+        f"ratio to read {bundle_rate / read_rate:.2f}; "
         f"peak RSS growth {growth_mib:.1f} MiB "
         f"(goal <= {RSS_GOAL_MIB:.0f}: {'met' if rss_met else 'MISSED'})"
     )
