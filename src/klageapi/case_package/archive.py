@@ -79,12 +79,16 @@ _DOCUMENT_TYPES = {
     DocumentCategory.appeal: "Klage",
     DocumentCategory.decision: "Vedtak",
     DocumentCategory.forwarding_letter: "Oversendelsesbrev",
+    DocumentCategory.application: "Søknad",
+    DocumentCategory.journal_note: "Journalnotat",
+    DocumentCategory.advance_notice: "Forhåndsvarsel",
+    DocumentCategory.settlement_list: "Oppgjørsliste",
     DocumentCategory.citizen_comment: "Merknad fra klager",
     DocumentCategory.documentation_response: "Ettersendt dokumentasjon",
     DocumentCategory.statsforvalter_decision: "Statsforvalterens vedtak",
     DocumentCategory.correspondence: "Korrespondanse",
 }
-_OTHER_DOCUMENT_TYPE = "Saksdokument"
+_OTHER_DOCUMENT_TYPE = "Saksdokument"  # supporting documents, and categories added later
 # A title is NAV's free text; eleven digits in it may be a national id, which an arkivmelding
 # has no field for and must not carry in any other.
 _NATIONAL_ID_LIKE = re.compile(r"(?<!\d)\d{6}\s?\d{5}(?!\d)")
