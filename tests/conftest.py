@@ -309,15 +309,14 @@ class CommittedApp:
 
 @pytest.fixture
 async def race_track(
-    database_template: DatabaseTemplate, settings: Settings
+    database_template: DatabaseTemplate, settings: Settings, http_client: httpx.AsyncClient
 ) -> AsyncIterator[CommittedApp]:
     """For tests of concurrency and commits: a migrated and seeded scratch database of its
     own, the real session dependency (no rollback harness), dropped afterwards."""
     async with database_template.copy(settings, prefix="race") as engine:
-        app = create_app(settings, engine=engine, clock=FixedClock(NOW))
+        app = create_app(settings, engine=engine, clock=FixedClock(NOW), http_client=http_client)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://klageapi.test"
         ) as client:
             yield CommittedApp(app=app, engine=engine, client=client)
-        await app.state.http_client.aclose()
