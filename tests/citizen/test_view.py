@@ -197,6 +197,13 @@ async def test_a_decided_appeal_shows_the_outcome_and_nothing_ahead(
     assert view["expected_decision"] is None
     assert view["you_can"] == []
     assert view["now"]["who_has_the_case"] == "Ingen har saka no."
+    assert view["after_decision"] == (
+        "Statsforvaltaren har sjølv gjort eit nytt vedtak i saka, som gjeld i staden for"
+        " vedtaket frå NAV. Vedtaket frå Statsforvaltaren er endeleg. Du kan ikkje klage på det"
+        " til nokon annan forvaltingsinstans (forvaltningslova § 28). Meiner du at saka er"
+        " handsama feil, kan du be Sivilombodet sjå på ho. Vedtaksbrevet frå Statsforvaltaren"
+        " er sendt til deg og forklarar kva som er avgjort, og kvifor."
+    )
 
 
 async def test_the_list_holds_only_the_citizen_s_own_appeals_and_each_read_is_audited(
@@ -300,3 +307,79 @@ async def test_a_step_is_dated_by_its_change_of_status_not_by_a_later_row(
     assert view["now"]["step"] == "nav_review"
     assert view["now"]["since"] == "2026-10-08"
     assert [(s["step"], s["on"]) for s in view["done"]] == [("received", "2026-10-06")]
+
+
+@pytest.mark.parametrize(
+    ("language", "about"),
+    [
+        (
+            "nb",
+            "Klagen gjelder vedtak VEDTAK-REF-7 fra NAV Stavanger (demo), datert 1. oktober 2026,"
+            " om krav om tilbakebetaling av stønad (sosialtjenesteloven §§ 25 og 26).",
+        ),
+        (
+            "en",
+            "The appeal concerns decision VEDTAK-REF-7 by NAV Stavanger (demo), dated 1 October"
+            " 2026, on a claim to repay assistance (Social Services Act sections 25 and 26).",
+        ),
+    ],
+)
+async def test_the_citizen_can_tell_appeals_apart_by_the_decision_they_concern(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, language: str, about: str
+) -> None:
+    decision = {
+        "reference": "VEDTAK-REF-7",
+        "decided_on": "2026-10-01",
+        "notified_on": "2026-10-02",
+        "legal_basis": "refund_claim",
+    }
+    appeal = await journey.register(client, auth, decision=decision)
+
+    view = await _view(client, citizen(**{"Accept-Language": language}), appeal["id"])
+
+    assert view["decision"] == {
+        "reference": "VEDTAK-REF-7",
+        "decided_on": "2026-10-01",
+        "nav_office": "NAV Stavanger (demo)",
+        "legal_basis": "refund_claim",
+        "about": about,
+    }
+    assert view["late"] is None
+    assert view["after_decision"] is None
+
+
+async def test_a_late_appeal_says_what_arriving_after_the_deadline_means(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal = await journey.register(client, auth, received_on="2026-10-30")  # deadline 23 Oct
+
+    view = await _view(client, citizen(), appeal["id"])
+
+    assert view["late"].startswith("Klagen kom inn etter klagefristen, som var 23. oktober 2026.")
+    assert "forvaltningsloven § 31" in view["late"]
+
+
+async def test_an_open_documentation_request_says_what_is_asked_for_and_by_when(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    appeal, _, _ = await journey.under_statsforvalter_review(client, auth)
+    response = await client.post(
+        f"/v1/appeals/{appeal['id']}/documentation-requests",
+        json={
+            "description": "Kontoutskrifter for mars",
+            "categories": ["application", "supporting_document"],
+            "due_on": "2026-11-16",
+        },
+        headers=auth(org=journey.SF_ROGALAND_ORG),
+    )
+    assert response.status_code == 201, response.text
+
+    view = await _view(client, citizen(**{"Accept-Language": "en"}), appeal["id"])
+
+    (send,) = [a for a in view["you_can"] if a["action"] == "send_documentation"]
+    assert send["due_on"] == "2026-11-16"
+    assert send["text"].endswith(
+        "The County Governor needs the application with its attachments and documentation in"
+        " the case from NAV by 16 November 2026."
+    )
+    assert "Kontoutskrifter" not in send["text"]  # the offices' own words stay theirs

@@ -23,10 +23,11 @@ from klageapi.models import (
 
 __all__ = [
     "OfficeRecord",
+    "OpenRequests",
     "OwnAppeal",
     "get_own",
     "list_own",
-    "open_documentation_due_on",
+    "open_documentation_requests",
     "recent_time_to_decision",
     "steps",
 ]
@@ -81,19 +82,38 @@ async def steps(
     return found
 
 
-async def open_documentation_due_on(
+@dataclass(frozen=True)
+class OpenRequests:
+    """What an appeal's open documentation requests ask for (document categories), and the
+    earliest due date among them."""
+
+    due_on: dt.date
+    categories: tuple[str, ...]
+
+
+async def open_documentation_requests(
     session: AsyncSession, appeal_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, dt.date]:
-    """The earliest due date of each appeal's open documentation requests."""
+) -> dict[uuid.UUID, OpenRequests]:
     query = (
-        select(DocumentationRequest.appeal_id, func.min(DocumentationRequest.due_on))
+        select(
+            DocumentationRequest.appeal_id,
+            DocumentationRequest.due_on,
+            DocumentationRequest.categories,
+        )
         .where(
             DocumentationRequest.appeal_id.in_(appeal_ids),
             DocumentationRequest.status == DocumentationRequestStatus.open,
         )
-        .group_by(DocumentationRequest.appeal_id)
+        .order_by(DocumentationRequest.due_on)
     )
-    return {appeal_id: due_on for appeal_id, due_on in (await session.execute(query)).all()}
+    found: dict[uuid.UUID, OpenRequests] = {}
+    for appeal_id, due_on, categories in (await session.execute(query)).all():
+        earlier = found.get(appeal_id)
+        asked = (*earlier.categories, *categories) if earlier else tuple(categories)
+        found[appeal_id] = OpenRequests(
+            earlier.due_on if earlier else due_on, tuple(dict.fromkeys(asked))
+        )
+    return found
 
 
 @dataclass(frozen=True)

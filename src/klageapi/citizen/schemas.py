@@ -8,10 +8,11 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from klageapi.models import AppealStatus
+from klageapi.models import AppealStatus, LegalBasis
 
 __all__ = [
     "ActionRead",
+    "AppealedDecisionRead",
     "CitizenAppealPage",
     "CitizenAppealRead",
     "CurrentStepRead",
@@ -60,10 +61,25 @@ class ActionRead(BaseModel):
     due_on: dt.date | None = None
 
 
+class AppealedDecisionRead(BaseModel):
+    """Which decision the appeal is about, so a citizen with several can tell them apart."""
+
+    reference: str = Field(examples=["VEDTAK-2026-0042"])
+    decided_on: dt.date
+    nav_office: str = Field(examples=["NAV Stavanger"])
+    legal_basis: LegalBasis
+    about: str = Field(description="The same in a sentence.")
+
+
 class CitizenAppealRead(BaseModel):
     id: uuid.UUID
     title: str
     received_on: dt.date
+    decision: AppealedDecisionRead
+    late: str | None = Field(
+        default=None,
+        description="When the appeal came after the deadline: what that means (fvl § 31).",
+    )
     done: list[StepRead]
     now: CurrentStepRead
     ahead: list[StepRead]
@@ -71,6 +87,11 @@ class CitizenAppealRead(BaseModel):
         description="When an answer can be expected; none once the case is closed."
     )
     you_can: list[ActionRead] = Field(description="What the citizen can do now.")
+    after_decision: str | None = Field(
+        default=None,
+        description="Once decided: what the decision means, that it is final in the ordinary"
+        " appeal process and the Parliamentary Ombud may be asked, and where the letter is.",
+    )
 
 
 class CitizenAppealPage(BaseModel):

@@ -15,6 +15,7 @@ from klageapi.citizen.language import Catalogue
 from klageapi.citizen.repository import OwnAppeal
 from klageapi.citizen.schemas import (
     ActionRead,
+    AppealedDecisionRead,
     CitizenAppealRead,
     CurrentStepRead,
     DecisionWindowRead,
@@ -100,14 +101,16 @@ async def _views(
     if not ids:
         return []
     steps = await repository.steps(session, ids)
-    due = await repository.open_documentation_due_on(session, ids)
+    requests = await repository.open_documentation_requests(session, ids)
     views = []
     records: dict[tuple[str, AppealStatus], repository.OfficeRecord] = {}
     for item in own:
         window = await _window(
             session, item, steps[item.appeal.id], records, texts=texts, clock=clock
         )
-        views.append(_view(item, steps[item.appeal.id], due.get(item.appeal.id), window, texts))
+        views.append(
+            _view(item, steps[item.appeal.id], requests.get(item.appeal.id), window, texts)
+        )
     await audit.record_many(
         session,
         principal=citizen,
@@ -126,7 +129,7 @@ def _day(moment: dt.datetime) -> dt.date:
 def _view(
     item: OwnAppeal,
     steps: Steps,
-    documentation_due_on: dt.date | None,
+    requests: repository.OpenRequests | None,
     window: DecisionWindowRead | None,
     texts: Catalogue,
 ) -> CitizenAppealRead:
@@ -150,6 +153,10 @@ def _view(
         id=appeal.id,
         title=texts.text("title"),
         received_on=appeal.received_on,
+        decision=_decision(item, texts),
+        late=texts.text("late", deadline=texts.date(appeal.appeal_deadline_on))
+        if appeal.late
+        else None,
         done=[StepRead(step=s, title=texts.text("steps", s), on=reached[s]) for s in done_steps],
         now=CurrentStepRead(
             step=None if appeal.status in _CLOSED or appeal.status is S.decided else current,
@@ -161,8 +168,48 @@ def _view(
         ),
         ahead=[StepRead(step=s, title=texts.text("steps", s)) for s in ahead_steps],
         expected_decision=window,
-        you_can=_actions(appeal, documentation_due_on, texts),
+        you_can=_actions(appeal, requests, texts),
+        after_decision=_after_decision(appeal, texts),
     )
+
+
+def _decision(item: OwnAppeal, texts: Catalogue) -> AppealedDecisionRead:
+    appeal = item.appeal
+    return AppealedDecisionRead(
+        reference=appeal.decision_reference,
+        decided_on=appeal.decision_decided_on,
+        nav_office=item.nav_office_name,
+        legal_basis=appeal.legal_basis,
+        about=texts.text(
+            "about",
+            "decision",
+            reference=appeal.decision_reference,
+            office=item.nav_office_name,
+            decided_on=texts.date(appeal.decision_decided_on),
+            concerns=texts.text("about", "concerns", appeal.legal_basis.value),
+        ),
+    )
+
+
+def _after_decision(appeal: Appeal, texts: Catalogue) -> str | None:
+    if appeal.status is not S.decided or appeal.statsforvalter_outcome is None:
+        return None
+    parts = [
+        texts.text("after_decision", appeal.statsforvalter_outcome.value),
+        texts.text("after_decision", "final"),
+        texts.text("after_decision", "letter"),
+    ]
+    return " ".join(parts)
+
+
+def _asked(categories: tuple[str, ...], texts: Catalogue) -> str:
+    """The categories a request asks for as words: "a, b and c"."""
+    names = list(dict.fromkeys(texts.text("categories", c) for c in categories))
+    if not names:
+        return texts.text("more_documentation")
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} {texts.text('and')} {names[-1]}"
 
 
 def _who(item: OwnAppeal, texts: Catalogue) -> str:
@@ -183,7 +230,7 @@ def _outcome(appeal: Appeal, texts: Catalogue) -> str | None:
 
 
 def _actions(
-    appeal: Appeal, documentation_due_on: dt.date | None, texts: Catalogue
+    appeal: Appeal, requests: repository.OpenRequests | None, texts: Catalogue
 ) -> list[ActionRead]:
     actions = []
     if appeal.status in _FORWARDED:
@@ -193,14 +240,14 @@ def _actions(
                 text=texts.text("actions", "comment_on_forwarding_letter"),
             )
         )
-    if appeal.status is S.awaiting_documentation and documentation_due_on is not None:
+    if appeal.status is S.awaiting_documentation and requests is not None:
+        due_on = texts.date(requests.due_on)
+        asked = texts.text("documentation", asked=_asked(requests.categories, texts), due_on=due_on)
         actions.append(
             ActionRead(
                 action="send_documentation",
-                text=texts.text(
-                    "actions", "send_documentation", due_on=texts.date(documentation_due_on)
-                ),
-                due_on=documentation_due_on,
+                text=f"{texts.text('actions', 'send_documentation', due_on=due_on)} {asked}",
+                due_on=requests.due_on,
             )
         )
     if appeal.status in _OPEN:
