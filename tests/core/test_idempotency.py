@@ -580,7 +580,7 @@ async def test_an_upload_with_a_key_but_no_digest_is_refused(
 _KEYED_TARGETS = {
     "no body": "/v1/webhook-subscriptions/{id}/secret-rotation",
     "no body, two ids": "/v1/webhook-subscriptions/{id}/deliveries/{id}/redelivery",
-    "optional body": "/v1/appeals/{id}/preparatory-review",
+    "optional body": "/v1/appeals/{id}/nav-review",
     "body": "/v1/appeals",
 }
 

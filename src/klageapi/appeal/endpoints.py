@@ -9,7 +9,6 @@ import uuid
 from typing import Annotated, Protocol, TypeVar
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import repository, service
@@ -37,6 +36,7 @@ from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import Schema, problem_responses
+from klageapi.core.validation import DateTime
 from klageapi.models import Appeal, AppealStatus
 
 __all__ = ["deadlines_router", "router"]
@@ -138,7 +138,7 @@ async def list_appeals(
     statsforvalter_office: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{2,64}$")] = None,
     # Aware only: a time without an offset would be read as UTC, and a client meaning Oslo
     # time would miss the changes of the hour or two in between.
-    updated_after: Annotated[AwareDatetime | None, Query()] = None,
+    updated_after: Annotated[DateTime | None, Query()] = None,
     late: bool | None = None,
 ) -> AppealPage:
     """The appeals the caller may see, oldest change first (`updated_at`, then id)."""

@@ -6,11 +6,11 @@ import datetime as dt
 import enum
 import uuid
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
-from klageapi.core.validation import MunicipalityNumber, NationalId, Text, UnitNumber
+from klageapi.core.validation import DateTime, MunicipalityNumber, NationalId, Text, UnitNumber
 from klageapi.models.appeal import (
     Appeal,
     AppealStatus,
@@ -149,7 +149,7 @@ class AppealCreate(Schema):
         description="The case system's own id for the appeal; unique per NAV office.",
         examples=["SAK-2026-000123"],
     )
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
     @field_validator("received_on")
     @classmethod
@@ -215,7 +215,7 @@ class AppealPage(Page[AppealRead]):
 class StepCreate(Schema):
     """A step that needs nothing but, optionally, when it happened."""
 
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
 
 class NavOutcomeCreate(Schema):
@@ -225,21 +225,21 @@ class NavOutcomeCreate(Schema):
     outcome: NavOutcome
     decided_on: dt.date
     reasoning: Text = Field(min_length=1, max_length=20_000)
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
 
 class DecisionCreate(Schema):
     outcome: StatsforvalterOutcome
     decided_on: dt.date
     document_id: uuid.UUID = Field(description="An uploaded statsforvalter_decision document.")
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
 
 class PreliminaryReplyCreate(Schema):
     """A preliminary reply (foreløpig svar, fvl § 11a) was sent to the citizen."""
 
     expected_decision_on: dt.date = Field(description="Not in the past.")
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
 
 class HistoryEntryRead(Schema):

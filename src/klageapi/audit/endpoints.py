@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from klageapi.core.db import ReadSessionDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
+from klageapi.core.validation import DateTime
 
 __all__ = ["router"]
 
@@ -37,8 +37,8 @@ async def list_audit_log(
         str | None, Query(pattern=r"^0192:[0-9]{9}$", examples=["0192:977777771"])
     ] = None,
     action: Annotated[str | None, Query(max_length=60, examples=["appeal.read"])] = None,
-    occurred_from: dt.datetime | None = None,
-    occurred_to: dt.datetime | None = None,
+    occurred_from: DateTime | None = None,
+    occurred_to: DateTime | None = None,
 ) -> AuditEntryPage:
     """Audit entries, oldest first; the log is append-only (the database refuses changes)."""
     after = page.after_int("audit")

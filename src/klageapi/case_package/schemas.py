@@ -6,12 +6,12 @@ import datetime as dt
 import enum
 import uuid
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from klageapi.appeal.schemas import OCCURRED_AT
 from klageapi.core.pagination import Page
 from klageapi.core.schemas import Schema
-from klageapi.core.validation import Text
+from klageapi.core.validation import DateTime, Text
 from klageapi.models import (
     DocumentationRequestStatus,
     DocumentCategory,
@@ -66,7 +66,7 @@ class PackageCreate(Schema):
     children_needs_assessed: bool | None = Field(
         default=None, description="NAV has assessed and made visible the children's needs."
     )
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
     # Field validators, so the error names the field.
     @field_validator("urgent_reason")
@@ -140,7 +140,7 @@ class ReceiptCreate(Schema):
     statsforvalter_case_number: str = Field(
         min_length=1, max_length=100, pattern=r"^[\x21-\x7e][\x20-\x7e]*$", examples=["2026/1234"]
     )
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
 
 class RejectionReason(enum.StrEnum):
@@ -154,7 +154,7 @@ class RejectionCreate(Schema):
     reason: RejectionReason
     statsforvalter_office_id: str | None = Field(default=None, pattern=r"^[a-z0-9-]{2,64}$")
     description: Text | None = Field(default=None, min_length=1, max_length=5000)
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
     @model_validator(mode="after")
     def _reason_needs_its_field(self) -> RejectionCreate:
@@ -169,7 +169,7 @@ class DocumentationRequestCreate(Schema):
     description: Text = Field(min_length=1, max_length=5000)
     categories: list[DocumentCategory] = Field(default=[], max_length=10)
     due_on: dt.date = Field(description="Not in the past.")
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT
 
 
 class DocumentationRequestRead(Schema):
@@ -192,4 +192,4 @@ class DocumentationRequestList(Schema):
 
 class FulfilmentCreate(Schema):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    occurred_at: AwareDatetime | None = OCCURRED_AT
+    occurred_at: DateTime | None = OCCURRED_AT

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 from stdnum.no import fodselsnummer, orgnr
 
 from klageapi.core.clock import NORWAY, Clock
@@ -16,6 +16,7 @@ from klageapi.core.errors import FieldError, ValidationFailed
 __all__ = [
     "DATE_IN_FUTURE",
     "DATE_IN_PAST",
+    "DateTime",
     "MunicipalityNumber",
     "NationalId",
     "OrganisationNumber",
@@ -96,3 +97,21 @@ OrganisationNumber = Annotated[
 ]
 MunicipalityNumber = Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["1103"])]
 UnitNumber = Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["1103"])]
+
+# A day inside either end of Python's calendar: a time in this range can be shown in any time
+# zone (Oslo's, the database's UTC) and moved by a day without leaving the calendar.
+_FIRST_DATE_TIME = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+_LAST_DATE_TIME = dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=dt.UTC)
+
+
+def _within_the_calendar(value: dt.datetime) -> dt.datetime:
+    # RFC 3339 allows 0001-01-01T00:00:00+14:00, which is in year 0 in UTC: converting it (for
+    # the database, for Oslo's date) raised OverflowError, a 500. Comparing does not convert.
+    if not _FIRST_DATE_TIME <= value <= _LAST_DATE_TIME:
+        raise ValueError("must lie between 0001-01-02 and 9999-12-30 in UTC")
+    return value
+
+
+DateTime = Annotated[AwareDatetime, AfterValidator(_within_the_calendar)]
+"""A date-time from a client: with its UTC offset, and far enough inside the calendar to be
+converted to any time zone. Every body and query parameter that takes a date-time uses it."""

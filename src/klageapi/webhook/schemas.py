@@ -6,10 +6,10 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from klageapi.core.schemas import Schema
-from klageapi.core.validation import Text
+from klageapi.core.validation import DateTime, Text
 from klageapi.event.schemas import EventType
 from klageapi.models import DeliveryReason, DeliveryStatus, WebhookSubscription
 
@@ -116,8 +116,8 @@ class DeliveryPage(BaseModel):
 
 
 class ReplayCreate(Schema):
-    since: AwareDatetime = Field(description="Events recorded from this time ...")
-    until: AwareDatetime | None = Field(default=None, description="... until this (now if none).")
+    since: DateTime = Field(description="Events recorded from this time ...")
+    until: DateTime | None = Field(default=None, description="... until this (now if none).")
 
     @model_validator(mode="after")
     def _ordered(self) -> ReplayCreate:
