@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -379,18 +381,75 @@ async def test_upheld_or_partial_reversal_keeps_the_appeal_under_nav_review(
     ]
 
 
-async def test_nav_outcome_accepts_a_weak_etag_and_a_list_of_etags(
-    client: httpx.AsyncClient, auth: AuthHeaders
+async def test_nav_outcome_refuses_a_weak_etag_and_matches_a_list_of_strong_ones(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
 ) -> None:
     appeal = await under_review(client, auth)
+    path = f"/v1/appeals/{appeal['id']}/nav-outcome"
+
+    # RFC 9110 section 13.1.1: If-Match compares strongly, and a weak tag never matches.
+    weak = await client.post(
+        path, json=outcome_body("upheld"), headers={**auth(), "If-Match": 'W/"2"'}
+    )
+    weak_in_a_list = await client.post(
+        path, json=outcome_body("upheld"), headers={**auth(), "If-Match": '"1", W/"2"'}
+    )
+    assert (weak.status_code, weak.json()["code"]) == (412, "precondition_failed")
+    assert weak_in_a_list.status_code == 412
+    assert len(await history_of(session, appeal["id"])) == 2  # nothing was recorded
+
+    strong_list = await client.post(
+        path, json=outcome_body("upheld"), headers={**auth(), "If-Match": '"1", "2"'}
+    )
+
+    assert strong_list.status_code == 200, strong_list.text
+
+
+# Header values as a client may send them: any latin-1 text (what HTTP carries), and lists of
+# entity tags, weak or strong, of characters Python calls digits though they are not ASCII.
+_DIGITS_OF_ALL_KINDS = st.sampled_from("0123456789²³¹¼½¾")
+_LATIN_1 = st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+_TAGS = st.builds(
+    lambda weak, quoted, body: ("W/" if weak else "") + (f'"{body}"' if quoted else body),
+    st.booleans(),
+    st.booleans(),
+    st.text(alphabet=st.one_of(_DIGITS_OF_ALL_KINDS, _LATIN_1), max_size=12),
+)
+_IF_MATCH = st.one_of(
+    st.lists(_TAGS, min_size=1, max_size=3).map(", ".join),
+    st.text(alphabet=st.one_of(_DIGITS_OF_ALL_KINDS, _LATIN_1), max_size=30),
+)
+
+
+@hypothesis.settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(if_match=_IF_MATCH)
+@hypothesis.example(if_match='"²"')
+@hypothesis.example(if_match='"½", "2"')
+async def test_if_match_is_a_strong_tag_of_ascii_digits_or_refused_never_a_500(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, if_match: str
+) -> None:
+    hypothesis.assume(if_match.strip() not in {"", "*", '"2"'})
+    hypothesis.assume(if_match == if_match.strip())
+    appeal = await under_review(client, auth)
+    # The current version, strongly, as the only way through: any list holding "2" matches.
+    matches = '"2"' in [tag.strip() for tag in if_match.split(",")]
 
     response = await client.post(
         f"/v1/appeals/{appeal['id']}/nav-outcome",
         json=outcome_body("upheld"),
-        headers={**auth(), "If-Match": '"1", W/"2"'},
+        headers={**auth(), "If-Match": if_match.encode("latin-1")},  # type: ignore[dict-item]
     )
 
-    assert response.status_code == 200, response.text
+    if matches:
+        assert response.status_code == 200, response.text
+    else:
+        assert response.status_code == 412, response.text
+        assert response.json()["code"] == "precondition_failed"
+        assert len(await history_of(session, appeal["id"])) == 2
 
 
 async def test_nav_outcome_is_audited(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Response
 
 from klageapi.appeal.errors import PreconditionFailed, PreconditionRequired
@@ -9,6 +11,8 @@ from klageapi.appeal.schemas import AppealRead, appeal_read
 from klageapi.models import Appeal
 
 __all__ = ["answer", "etag", "expected_versions"]
+
+_STRONG_VERSION_TAG = re.compile(r'"([0-9]{1,9})"')
 
 
 def etag(appeal: Appeal) -> str:
@@ -31,11 +35,13 @@ def expected_versions(if_match: str | None, *, required: bool) -> frozenset[int]
         if required:  # "any version" is not a version the client has seen
             raise PreconditionRequired()
         return None
-    versions = set()
-    for tag in if_match.split(","):
-        value = tag.strip().removeprefix("W/").strip('"')
-        if value.isdigit() and len(value) < 10:
-            versions.add(int(value))
+    # RFC 9110 section 13.1.1: If-Match compares strongly, so a weak tag (W/"3") never
+    # matches. A version is ASCII digits: str.isdigit() also admits "²", which int() refuses.
+    versions = {
+        int(match.group(1))
+        for tag in if_match.split(",")
+        if (match := _STRONG_VERSION_TAG.fullmatch(tag.strip())) is not None
+    }
     if not versions:
         raise PreconditionFailed(current_version=None)
     return frozenset(versions)
