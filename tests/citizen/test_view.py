@@ -60,10 +60,11 @@ async def test_an_appeal_under_nav_review_in_bokmal(
         "decided",
     ]
     assert [a["action"] for a in view["you_can"]] == ["withdraw"]
+    # NAV has it: its review comes first, and with no history no dates are made up.
     window = view["expected_decision"]
-    assert window["basis"] == "fallback"
-    assert window["latest"] == "2027-01-31"  # 90 days from today, nothing received yet
-    assert "for lite erfaring" in window["explanation"]
+    assert (window["basis"], window["earliest"], window["latest"]) == ("nav_first", None, None)
+    assert window["explanation"].startswith("NAV ser først på vedtaket sitt på nytt.")
+    assert "90 dager etter at den er mottatt" in window["explanation"]
 
 
 @pytest.mark.parametrize(
@@ -146,12 +147,12 @@ async def test_a_preliminary_reply_sets_the_expected_date(
     assert "15. februar 2027" in window["explanation"]
 
 
-async def test_the_window_comes_from_the_office_s_recent_decisions_when_there_are_enough(
-    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
-) -> None:
-    # Decided appeals at sf-rogaland: from registration to decision took 30 + n days.
+async def _recent_history(session: AsyncSession, *, to_forwarding: int, to_decision: int) -> None:
+    """Decided appeals of NAV Stavanger at sf-rogaland, received 200 days ago: forwarded
+    `to_forwarding` + n days later and decided `to_decision` + n days after that."""
     for n in range(MIN_DECIDED_FOR_ESTIMATE):
         received = NOW - dt.timedelta(days=200)
+        forwarded = received + dt.timedelta(days=to_forwarding + n)
         decided_appeal = await make_appeal(session, national_id=OTHER_NATIONAL_ID)
         decided_appeal.status = AppealStatus.decided
         await session.execute(
@@ -159,26 +160,55 @@ async def test_the_window_comes_from_the_office_s_recent_decisions_when_there_ar
             .where(AppealHistory.appeal_id == decided_appeal.id)
             .values(occurred_at=received)
         )
-        session.add(
-            AppealHistory(
-                appeal_id=decided_appeal.id,
-                action="decide",
-                from_status=AppealStatus.under_statsforvalter_review,
-                to_status=AppealStatus.decided,
-                actor_organisation="0192:922222223",
-                occurred_at=received + dt.timedelta(days=30 + n),
-                recorded_at=NOW,
+        for from_status, to_status, at in (
+            (AppealStatus.under_nav_review, AppealStatus.forwarded, forwarded),
+            (
+                AppealStatus.under_statsforvalter_review,
+                AppealStatus.decided,
+                forwarded + dt.timedelta(days=to_decision + n),
+            ),
+        ):
+            session.add(
+                AppealHistory(
+                    appeal_id=decided_appeal.id,
+                    action="step",
+                    from_status=from_status,
+                    to_status=to_status,
+                    actor_organisation="0192:922222223",
+                    occurred_at=at,
+                    recorded_at=NOW,
+                )
             )
-        )
     await session.flush()
-    appeal = await journey.register(client, auth)
+
+
+async def test_the_window_comes_from_the_office_s_recent_decisions_when_there_are_enough(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
+) -> None:
+    # At sf-rogaland, from forwarding to decision took 30 + n days.
+    await _recent_history(session, to_forwarding=10, to_decision=30)
+    appeal, _, _ = await journey.forwarded(client, auth)
 
     window = (await _view(client, citizen(), appeal["id"]))["expected_decision"]
 
-    # p50 of 30..49 days is 39.5 days, p90 47.1 days, from today (registered now).
+    # p50 of 30..49 days is 39.5 days, p90 47.1 days, from today (forwarded now).
     assert window["basis"] == "office_history"
     assert (window["earliest"], window["latest"]) == ("2026-12-11", "2026-12-19")
     assert "mellom 11. desember 2026 og 19. desember 2026" in window["explanation"]
+
+
+async def test_while_nav_has_the_appeal_the_window_adds_nav_s_time_to_the_statsforvalter_s(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any, session: AsyncSession
+) -> None:
+    await _recent_history(session, to_forwarding=10, to_decision=30)
+    appeal = await journey.register(client, auth)  # received (by NAV) now
+
+    window = (await _view(client, citizen(), appeal["id"]))["expected_decision"]
+
+    # NAV: p50 19.5, p90 27.1 days to forwarding; then p50 39.5, p90 47.1 to the decision.
+    assert window["basis"] == "nav_and_office_history"
+    assert (window["earliest"], window["latest"]) == ("2026-12-31", "2027-01-15")
+    assert window["explanation"].startswith("NAV ser først på vedtaket sitt på nytt.")
 
 
 async def test_a_decided_appeal_shows_the_outcome_and_nothing_ahead(

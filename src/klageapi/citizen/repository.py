@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -29,6 +29,7 @@ __all__ = [
     "list_own",
     "open_documentation_requests",
     "recent_time_to_decision",
+    "recent_time_to_forwarding",
     "steps",
 ]
 
@@ -128,14 +129,47 @@ class OfficeRecord:
 async def recent_time_to_decision(
     session: AsyncSession, *, office_id: str, status: AppealStatus, since: dt.datetime
 ) -> OfficeRecord:
-    """Over the office's appeals decided since `since`: the median and 90th percentile of the
-    time from first entering `status` to the decision (business time)."""
-    decided = (
-        select(AppealHistory.appeal_id, func.max(AppealHistory.occurred_at).label("decided_at"))
+    """Over the Statsforvalter office's appeals decided since `since`: the median and 90th
+    percentile of the time from first entering `status` to the decision (business time)."""
+    return await _recent_time(
+        session,
+        Appeal.statsforvalter_office_id == office_id,
+        status=status,
+        until=AppealStatus.decided,
+        since=since,
+    )
+
+
+async def recent_time_to_forwarding(
+    session: AsyncSession, *, unit_number: str, status: AppealStatus, since: dt.datetime
+) -> OfficeRecord:
+    """Over the NAV office's appeals forwarded since `since`: the median and 90th percentile of
+    the time from first entering `status` to the (last) forwarding."""
+    return await _recent_time(
+        session,
+        Appeal.nav_office_unit_number == unit_number,
+        status=status,
+        until=AppealStatus.forwarded,
+        since=since,
+    )
+
+
+async def _recent_time(
+    session: AsyncSession,
+    office: ColumnElement[bool],
+    *,
+    status: AppealStatus,
+    until: AppealStatus,
+    since: dt.datetime,
+) -> OfficeRecord:
+    reached = (
+        select(AppealHistory.appeal_id, func.max(AppealHistory.occurred_at).label("reached_at"))
         .join(Appeal, Appeal.id == AppealHistory.appeal_id)
         .where(
-            Appeal.statsforvalter_office_id == office_id,
-            AppealHistory.to_status == AppealStatus.decided,
+            office,
+            AppealHistory.to_status == until,
+            # Entering it: a re-route (forwarded → forwarded) is no new forwarding.
+            AppealHistory.from_status.is_distinct_from(until),
             AppealHistory.occurred_at >= since,
         )
         .group_by(AppealHistory.appeal_id)
@@ -143,17 +177,17 @@ async def recent_time_to_decision(
     )
     entered = (
         select(AppealHistory.appeal_id, func.min(AppealHistory.occurred_at).label("entered_at"))
-        .join(decided, decided.c.appeal_id == AppealHistory.appeal_id)
+        .join(reached, reached.c.appeal_id == AppealHistory.appeal_id)
         .where(AppealHistory.to_status == status)
         .group_by(AppealHistory.appeal_id)
         .subquery()
     )
-    seconds = func.extract("epoch", decided.c.decided_at - entered.c.entered_at)
+    seconds = func.extract("epoch", reached.c.reached_at - entered.c.entered_at)
     query = select(
         func.count(),
         func.percentile_cont(0.5).within_group(seconds),
         func.percentile_cont(0.9).within_group(seconds),
-    ).join_from(decided, entered, decided.c.appeal_id == entered.c.appeal_id)
+    ).join_from(reached, entered, reached.c.appeal_id == entered.c.appeal_id)
     count, p50, p90 = (await session.execute(query)).one()
     return OfficeRecord(
         count=int(count),

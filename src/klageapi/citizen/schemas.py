@@ -43,14 +43,19 @@ class WindowBasis(enum.StrEnum):
     preliminary_reply = "preliminary_reply"
     office_history = "office_history"
     fallback = "fallback"
+    nav_and_office_history = "nav_and_office_history"
+    nav_first = "nav_first"
 
 
 class DecisionWindowRead(BaseModel):
-    earliest: dt.date
-    latest: dt.date
+    earliest: dt.date | None = Field(description="Null when no honest estimate can be made.")
+    latest: dt.date | None
     basis: WindowBasis = Field(
-        description="A preliminary reply's date; the office's times over the last 12 months"
-        " (p50 to p90); or, with too little data, the 90-day target."
+        description="A preliminary reply's date; the Statsforvalter office's times over the"
+        " last 12 months (p50 to p90); or, with too little data, the 90-day target from its"
+        " receipt. While NAV has the appeal: NAV's review first, the NAV office's and the"
+        " Statsforvalter office's recent times added up (`nav_and_office_history`), or, with"
+        " too little data, no dates (`nav_first`)."
     )
     explanation: str
 

@@ -264,10 +264,11 @@ async def _window(
     texts: Catalogue,
     clock: Clock,
 ) -> DecisionWindowRead | None:
-    """When to expect an answer: a preliminary reply's date if there is one; else the office's
-    p50 to p90 of the time from the appeal's current status to a decision over the last
-    12 months, counted from when the appeal entered it; else the 90-day target. `records`
-    keeps the office figures already read for this answer."""
+    """When to expect an answer: a preliminary reply's date if there is one; while NAV has the
+    appeal, NAV's review first (`_window_at_nav`); else the office's p50 to p90 of the time
+    from the appeal's current status to a decision over the last 12 months, counted from when
+    the appeal entered it; else the 90-day target. `records` keeps the office figures already
+    read for this answer."""
     appeal = item.appeal
     if appeal.status not in _OPEN:
         return None
@@ -281,6 +282,8 @@ async def _window(
             basis=WindowBasis.preliminary_reply,
             explanation=texts.text("window", "preliminary_reply", to=texts.date(expected)),
         )
+    if appeal.status in _AT_NAV:
+        return await _window_at_nav(session, item, steps, records, texts=texts, clock=clock)
     # Waiting for documentation is part of the Statsforvalter's handling, as in the steps.
     status = (
         S.under_statsforvalter_review
@@ -319,4 +322,57 @@ async def _window(
         latest=latest,
         basis=WindowBasis.fallback,
         explanation=texts.text("window", "fallback", office=office, to=texts.date(latest)),
+    )
+
+
+async def _window_at_nav(
+    session: AsyncSession,
+    item: OwnAppeal,
+    steps: Steps,
+    records: dict[tuple[str, AppealStatus], repository.OfficeRecord],
+    *,
+    texts: Catalogue,
+    clock: Clock,
+) -> DecisionWindowRead:
+    """NAV reviews its decision first, then the Statsforvalter decides: the NAV office's recent
+    time from this status to the forwarding plus the Statsforvalter office's from forwarding to
+    decision (p50 plus p50 to p90 plus p90), when both offices have enough recent appeals; else
+    no dates, only that NAV's review comes first (never 90 days from today, as if the
+    Statsforvalter had the case)."""
+    appeal = item.appeal
+    since = clock.now() - dt.timedelta(days=365)
+    nav_key = (f"nav:{appeal.nav_office_unit_number}", appeal.status)
+    if nav_key not in records:
+        records[nav_key] = await repository.recent_time_to_forwarding(
+            session, unit_number=appeal.nav_office_unit_number, status=appeal.status, since=since
+        )
+    sf_key = (appeal.statsforvalter_office_id, S.forwarded)
+    if sf_key not in records:
+        records[sf_key] = await repository.recent_time_to_decision(
+            session, office_id=appeal.statsforvalter_office_id, status=S.forwarded, since=since
+        )
+    nav, sf = records[nav_key], records[sf_key]
+    enough = all(r.count >= MIN_DECIDED_FOR_ESTIMATE and r.p50 and r.p90 for r in (nav, sf))
+    if not enough or not (nav.p50 and nav.p90 and sf.p50 and sf.p90):
+        return DecisionWindowRead(
+            earliest=None,
+            latest=None,
+            basis=WindowBasis.nav_first,
+            explanation=texts.text("window", "nav_first", nav_office=item.nav_office_name),
+        )
+    entered = min((at for s, at in steps if s is appeal.status), default=clock.now())
+    today = clock.today()
+    earliest = max(_day(entered + nav.p50 + sf.p50), today)
+    latest = max(_day(entered + nav.p90 + sf.p90), earliest)
+    return DecisionWindowRead(
+        earliest=earliest,
+        latest=latest,
+        basis=WindowBasis.nav_and_office_history,
+        explanation=texts.text(
+            "window",
+            "nav_and_office_history",
+            nav_office=item.nav_office_name,
+            office=item.statsforvalter_office_name,
+            **{"from": texts.date(earliest), "to": texts.date(latest)},
+        ),
     )
