@@ -642,6 +642,19 @@ async def test_the_bundle_declares_its_length_before_it_is_made(
     assert "transfer-encoding" not in response.headers
 
 
+async def test_the_bundle_is_neither_sniffed_nor_run_by_a_browser(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    _, _, package = await forwarded(client, auth)
+
+    response = await client.get(
+        f"/v1/packages/{package['id']}/bundle", headers=auth(org=SF_ROGALAND_ORG)
+    )
+
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
 @pytest.mark.parametrize("corrupted", [False, True], ids=["intact", "corrupted"])
 async def test_a_download_that_waits_for_the_sha256_check_at_every_chunk(
     client: httpx.AsyncClient,

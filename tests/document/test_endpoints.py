@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 from fastapi import FastAPI
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -1030,3 +1032,60 @@ async def test_an_upload_whose_key_is_in_use_is_a_409_the_contract_declares(
     assert response.json()["code"] == "idempotency_key_in_use"
     problem = _declared("/v1/appeals/{appeal_id}/documents", "post", "409")["content"]
     assert "application/problem+json" in problem  # type: ignore[operator]
+
+
+# -- what a client's Range and bytes can do -----------------------------------------------------
+
+
+@pytest.mark.parametrize("range_", [None, "bytes=0-9"], ids=["whole", "range"])
+async def test_content_is_neither_sniffed_nor_run_by_a_browser(
+    client: httpx.AsyncClient, auth: AuthHeaders, range_: str | None
+) -> None:
+    document = await _stored(client, auth, pdf(100))
+    headers = auth() if range_ is None else {**auth(), "Range": range_}
+
+    response = await client.get(f"/v1/documents/{document['id']}/content", headers=headers)
+
+    assert response.status_code in {200, 206}
+    # A file from a client is served as what it was checked to be, and a browser that opens it
+    # runs nothing in it (a PDF's scripts, an HTML page declared as an image).
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
+
+
+_NUMBERS = st.one_of(
+    st.text(alphabet="0123456789²³¹¼½", max_size=25),
+    st.integers(min_value=4_000, max_value=6_000).map(lambda digits: "9" * digits),
+)
+_RANGES = st.one_of(
+    st.builds(lambda first, last: f"bytes={first}-{last}", _NUMBERS, _NUMBERS),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")),
+)
+
+
+@hypothesis.settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(range_=_RANGES)
+@hypothesis.example(range_="bytes=" + "9" * 5000 + "-")
+@hypothesis.example(range_="bytes=-" + "9" * 5000)
+async def test_any_range_header_is_served_ignored_or_416_never_a_500(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, range_: str
+) -> None:
+    data = pdf(100)
+    document = await _stored(client, auth, data)
+    downloads = len(await _downloads(session))
+
+    response = await client.get(
+        f"/v1/documents/{document['id']}/content",
+        headers={**auth(), "Range": range_.strip().encode("latin-1")},  # type: ignore[dict-item]
+    )
+
+    assert response.status_code in {200, 206, 416}, response.text
+    if response.status_code == 416:
+        assert response.json()["code"] == "range_not_satisfiable"
+        assert len(await _downloads(session)) == downloads  # nothing served, nothing audited
+    else:
+        assert data.find(response.content) >= 0

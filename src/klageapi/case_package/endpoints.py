@@ -29,6 +29,7 @@ from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
+from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import InvalidCursor, PageParams, PageParamsDep
 from klageapi.core.routing import JsonRoute
@@ -238,6 +239,7 @@ async def get_package_bundle(
         bundle.bundle(package, files, request.app.state.blob_store, context=context),
         media_type="application/zip",
         headers={
+            **DOWNLOAD_HEADERS,
             "Content-Disposition": f'attachment; filename="package-{package.id}.zip"',
             # Known up front; it also spares the server chunked encoding's copy of every piece.
             "Content-Length": str(bundle.bundle_size(package, files, context=context)),

@@ -16,6 +16,7 @@ from klageapi.core.clock import ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
+from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import UploadIdempotencyKeyDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
@@ -29,7 +30,10 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["documents"], responses=problem_responses(401, 403), route_class=JsonRoute)
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# Positions of more digits lie past any document (and int() refuses more than 4,300 digits).
+_MAX_POSITION_DIGITS = 18
+_PAST_ANY_DOCUMENT: int = 10**_MAX_POSITION_DIGITS
 # The media types of the default KLAGEAPI_DOCUMENT_MEDIA_TYPES: what goes in comes out as itself.
 _DOCUMENT_CONTENT: dict[str, object] = {
     media_type: {"schema": {"type": "string", "format": "binary"}}
@@ -111,13 +115,20 @@ async def list_documents(
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int | None] | None:
     """A single `bytes=` range as [start, end); None for no range or one we do not serve."""
-    match = _RANGE.match(header.strip()) if header else None
+    match = _RANGE.fullmatch(header.strip()) if header else None
     if match is None or match.group(1) == match.group(2) == "":
         return None
     first, last = match.group(1), match.group(2)
     if first == "":  # the last N bytes; the last 0 are none at all (RFC 9110 14.1.2): 416
-        return (max(size - int(last), 0) if int(last) else size, None)
-    return (int(first), int(last) + 1 if last else None)
+        return (max(size - _position(last), 0) if _position(last) else size, None)
+    return (_position(first), _position(last) + 1 if last else None)
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > _MAX_POSITION_DIGITS:
+        return _PAST_ANY_DOCUMENT
+    return int(significant)
 
 
 @router.get(
@@ -155,6 +166,7 @@ async def get_document_content(
         byte_range=wanted,
     )
     headers = {
+        **DOWNLOAD_HEADERS,
         "ETag": etag,
         "Accept-Ranges": "bytes",
         "Content-Length": str(stream.length),
