@@ -18,9 +18,17 @@ from klageapi.models import Event
 from klageapi.webhook.signing import signed_headers
 from klageapi.webhook.targets import Network, RefusedTarget, Target, resolve
 
-__all__ = ["EXCERPT_BYTES", "Outcome", "event_message", "ping_message", "send"]
+__all__ = [
+    "EXCERPT_BYTES",
+    "RETRY_AFTER_LONGEST_READ",
+    "Outcome",
+    "event_message",
+    "ping_message",
+    "send",
+]
 
 EXCERPT_BYTES = 2048
+RETRY_AFTER_LONGEST_READ = 10.0**9  # seconds: some 30 years, past any configured cap
 _USER_AGENT = f"klageapi-webhooks/{__version__}"
 
 
@@ -128,8 +136,10 @@ def _retry_after(value: str | None, now: dt.datetime) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    # ASCII digits only: str.isdigit() admits "²", which float() refuses (a crash of the
+    # dispatcher); a delay of more digits than a float holds is read as the longest.
+    if value.isascii() and value.isdigit():
+        return min(float(value), RETRY_AFTER_LONGEST_READ)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
