@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import Appeal, CountyRoute, NavOffice, StatsforvalterOffice
+from tests.conftest import CommittedApp
 from tests.factories import appeal_body, count
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -661,3 +663,42 @@ async def test_office_name_with_a_nul_character_is_refused(
     problem = _assert_problem(response, 422, "validation_failed")
     assert [error["field"] for error in problem["errors"]] == ["name"]
     assert await session.get(NavOffice, "4601") is None
+
+
+# -- concurrent creates ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "model", "key"),
+    [
+        ("/v1/offices/nav/4601", _nav_office(), NavOffice, "4601"),
+        (
+            "/v1/offices/statsforvalter/sf-staf",
+            {"name": "STAF", "organisation_number": VALID_ORG},
+            StatsforvalterOffice,
+            "sf-staf",
+        ),
+        ("/v1/offices/routing/99", {"statsforvalter_office_id": "sf-agder"}, CountyRoute, "99"),
+    ],
+    ids=["nav-office", "statsforvalter-office", "county-route"],
+)
+async def test_concurrent_puts_creating_the_same_thing_create_it_once(
+    race_track: CommittedApp,
+    auth: AuthHeaders,
+    path: str,
+    body: dict[str, Any],
+    model: type[NavOffice | StatsforvalterOffice | CountyRoute],
+    key: str,
+) -> None:
+    headers = auth(scope=ADMIN)
+
+    # Eight at once, each in its own committed transaction, as administrators' scripts retry.
+    responses = await asyncio.gather(
+        *(race_track.client.put(path, json=body, headers=headers) for _ in range(8))
+    )
+
+    assert sorted(response.status_code for response in responses) == [200] * 7 + [201], [
+        response.text for response in responses
+    ]
+    async with AsyncSession(race_track.engine) as session:
+        assert await session.get(model, key) is not None

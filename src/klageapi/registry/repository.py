@@ -1,15 +1,22 @@
-"""SQL for the registry."""
+"""SQL for the registry.
+
+A PUT creates its row with INSERT ... ON CONFLICT DO NOTHING rather than the ORM's flush (the
+flush has no way to say "unless it exists"): concurrent creates of one office then give one
+201 and 200s, where eight at once gave several 500s on the primary key."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, inspect, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.models import CountyRoute, NavOffice, StatsforvalterOffice
+from klageapi.models import Base, CountyRoute, NavOffice, StatsforvalterOffice
 
 __all__ = [
+    "add_if_absent",
     "get_nav_office",
     "get_statsforvalter_office",
     "list_county_routes",
@@ -18,6 +25,19 @@ __all__ = [
     "nav_office_with_route",
     "office_for_county",
 ]
+
+
+async def add_if_absent(session: AsyncSession, model: type[Base], **values: Any) -> bool:
+    """Insert a row unless one with its primary key exists; whether it was inserted.
+
+    INSERT ... ON CONFLICT DO NOTHING: of several transactions creating the same row at once,
+    one inserts it and the others wait for it and find it, where a read and then an insert let
+    each of them insert and all but one fail on the primary key."""
+    key = inspect(model).primary_key
+    statement = (
+        insert(model).values(**values).on_conflict_do_nothing(index_elements=key).returning(*key)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def get_nav_office(session: AsyncSession, unit_number: str) -> NavOffice | None:

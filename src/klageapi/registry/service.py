@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
@@ -19,6 +20,8 @@ from klageapi.registry.schemas import (
     StatsforvalterOfficeRead,
     StatsforvalterOfficeWrite,
 )
+
+_Row = TypeVar("_Row", NavOffice, StatsforvalterOffice, CountyRoute)
 
 __all__ = [
     "RegistrationTarget",
@@ -81,34 +84,26 @@ async def put_nav_office(
 ) -> tuple[NavOffice, bool]:
     """Create or replace a NAV office; returns it and whether it was created."""
     await _check_municipalities(session, body.municipality_numbers)
-    office = await repository.get_nav_office(session, unit_number)
-    created = office is None
-    if office is None:
-        office = NavOffice(unit_number=unit_number)
-        session.add(office)
-    office.name = body.name
-    office.organisation_number = body.organisation_number
-    office.municipality_numbers = list(dict.fromkeys(body.municipality_numbers))
-    office.updated_at = func.now()
-    await session.flush()
-    await session.refresh(office)
+    values = {
+        "name": body.name,
+        "organisation_number": body.organisation_number,
+        "municipality_numbers": list(dict.fromkeys(body.municipality_numbers)),
+    }
+    created = await repository.add_if_absent(session, NavOffice, unit_number=unit_number, **values)
+    office = await _replaced(session, NavOffice, unit_number, values, created=created)
     return office, created
 
 
 async def put_statsforvalter_office(
     session: AsyncSession, office_id: str, body: StatsforvalterOfficeWrite
 ) -> tuple[StatsforvalterOffice, bool]:
-    office = await repository.get_statsforvalter_office(session, office_id)
-    created = office is None
-    if office is None:
-        office = StatsforvalterOffice(id=office_id)
-        session.add(office)
-    office.name = body.name
-    office.organisation_number = body.organisation_number
-    office.agent_organisation_numbers = list(dict.fromkeys(body.agent_organisation_numbers))
-    office.updated_at = func.now()
-    await session.flush()
-    await session.refresh(office)
+    values = {
+        "name": body.name,
+        "organisation_number": body.organisation_number,
+        "agent_organisation_numbers": list(dict.fromkeys(body.agent_organisation_numbers)),
+    }
+    created = await repository.add_if_absent(session, StatsforvalterOffice, id=office_id, **values)
+    office = await _replaced(session, StatsforvalterOffice, office_id, values, created=created)
     return office, created
 
 
@@ -121,16 +116,25 @@ async def put_county_route(
         raise ValidationFailed(
             [FieldError("statsforvalter_office_id", f"no office {office_id!r}", "unknown_office")]
         )
-    county_route = await session.get(CountyRoute, county)
-    created = county_route is None
-    if county_route is None:
-        county_route = CountyRoute(county=county, statsforvalter_office_id=office_id)
-        session.add(county_route)
-    else:
-        county_route.statsforvalter_office_id = office_id
-        county_route.updated_at = func.now()
-    await session.flush()
+    values = {"statsforvalter_office_id": office_id}
+    created = await repository.add_if_absent(session, CountyRoute, county=county, **values)
+    county_route = await _replaced(session, CountyRoute, county, values, created=created)
     return county_route, created
+
+
+async def _replaced(
+    session: AsyncSession, model: type[_Row], key: str, values: dict[str, Any], *, created: bool
+) -> _Row:
+    """The row `add_if_absent` inserted, or the one it found, given `values` (a replacement)."""
+    row = await session.get(model, key, populate_existing=True)
+    assert row is not None  # inserted, or there before: registry rows are never deleted
+    if not created:
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = func.now()
+        await session.flush()
+        await session.refresh(row)
+    return row
 
 
 async def counties_of(session: AsyncSession, office_ids: Sequence[str]) -> dict[str, list[str]]:
