@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -95,15 +97,24 @@ def _with_database(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server for the run: KLAGEAPI_TEST_DATABASE_URL's, or an embedded one."""
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server for the run: KLAGEAPI_TEST_DATABASE_URL's, or an embedded one.
+
+    The embedded one's folder is not under pytest's temporary root: run as root, the server runs
+    as another user, and every pytest that starts on the machine takes that user's access to the
+    root away again (it makes it 0700), so the server of a run still going could no longer open
+    its files (initdb failed, or a run's requests got 503)."""
     given = os.environ.get("KLAGEAPI_TEST_DATABASE_URL")
     if given:
         yield given
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), database="postgres")
-    yield embedded.start()
-    embedded.stop()
+    folder = Path(tempfile.mkdtemp(prefix="klageapi-tests-"))
+    embedded = EmbeddedPostgres(folder, database="postgres")
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def drop_database(server_url: str, *names: str) -> None:
