@@ -232,6 +232,11 @@ async def test_a_replay_window_over_14_days_is_refused(
         ({"url": "http://\udb8a/hooks"}, "validation_failed"),
         ({"url": "http://127.0.0.1/hooks\u0007"}, "webhook_target_refused"),
         ({"url": "http://127.0.0.1/\u0000"}, "webhook_target_refused"),
+        # Control characters that urlsplit drops without a word: refused, not stored as sent.
+        ({"url": "http://127.0.0.1/hooks\r\nX-Injected: 1"}, "webhook_target_refused"),
+        ({"url": "http://127.0.0.1\n/hooks"}, "webhook_target_refused"),
+        ({"url": "http://127.0.0.1/ho\toks"}, "webhook_target_refused"),
+        ({"url": "http://127.0.0.1/hooks\u007f"}, "webhook_target_refused"),
         ({"secret": "whsec_mine"}, "validation_failed"),
     ],
 )

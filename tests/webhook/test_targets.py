@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Callable
 
 import httpx
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from klageapi.webhook import sender
 from klageapi.webhook.targets import RefusedTarget, resolve
@@ -102,3 +105,93 @@ def test_retry_after_is_read_as_seconds_or_a_date(value: str | None, seconds: fl
     now = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
     assert sender._retry_after(value, now) == seconds
+
+
+# --- IPv6 addresses that reach an IPv4 address -------------------------------------------------
+
+# The IPv4 addresses (private, loopback, link-local, CGNAT, this network) an IPv6 address may
+# lead to: through NAT64 (the well-known /96 and the local-use /48), 6to4, the IPv4-compatible
+# and IPv4-mapped forms, and Teredo (its server and its client).
+_PRIVATE_V4 = st.sampled_from(
+    ["127.0.0.1", "10.0.0.5", "172.16.3.4", "192.168.1.1", "169.254.169.254", "100.64.12.1"]
+).map(ipaddress.IPv4Address)
+_PUBLIC_V4 = st.just(ipaddress.IPv4Address("93.184.215.14"))
+
+
+def _nat64(v4: ipaddress.IPv4Address) -> str:
+    return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(v4)))
+
+
+def _nat64_local_96(v4: ipaddress.IPv4Address) -> str:
+    return str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b:1::")) | int(v4)))
+
+
+def _nat64_local_48(v4: ipaddress.IPv4Address) -> str:
+    # RFC 6052 section 2.2 with a /48 prefix: 16 bits of the IPv4 address, the u octet, 16 more.
+    high, low = int(v4) >> 16, int(v4) & 0xFFFF
+    return str(
+        ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b:1::")) | high << 64 | low << 40)
+    )
+
+
+def _sixtofour(v4: ipaddress.IPv4Address) -> str:
+    return str(ipaddress.IPv6Address(0x2002 << 112 | int(v4) << 80 | 1))
+
+
+def _compatible(v4: ipaddress.IPv4Address) -> str:
+    return f"::{v4}"
+
+
+def _mapped(v4: ipaddress.IPv4Address) -> str:
+    return f"::ffff:{v4}"
+
+
+def _teredo_client(v4: ipaddress.IPv4Address) -> str:
+    server = int(ipaddress.IPv4Address("93.184.215.14"))
+    return str(
+        ipaddress.IPv6Address(0x20010000 << 96 | server << 64 | 0x8000 << 48 | 0xFFFFFFFF ^ int(v4))
+    )
+
+
+_EMBEDDINGS = st.sampled_from(
+    [_nat64, _nat64_local_96, _nat64_local_48, _sixtofour, _compatible, _mapped, _teredo_client]
+)
+
+
+@hypothesis.given(embed=_EMBEDDINGS, v4=_PRIVATE_V4)
+async def test_an_ipv6_address_reaching_a_private_ipv4_address_is_refused(
+    embed: Callable[[ipaddress.IPv4Address], str], v4: ipaddress.IPv4Address
+) -> None:
+    address = embed(v4)
+
+    with pytest.raises(RefusedTarget, match="not a public address"):
+        await resolve(f"http://[{address}]/hooks", allowed=[])
+
+
+@hypothesis.given(embed=st.sampled_from([_nat64, _sixtofour, _compatible]), v4=_PUBLIC_V4)
+async def test_an_ipv6_address_reaching_a_public_ipv4_address_is_judged_by_it(
+    embed: Callable[[ipaddress.IPv4Address], str], v4: ipaddress.IPv4Address
+) -> None:
+    address = ipaddress.IPv6Address(embed(v4))
+
+    target = await resolve(f"https://[{address}]/hooks", allowed=[])
+
+    assert target.url == f"https://[{address}]/hooks"
+
+
+async def test_an_allowed_ipv4_network_admits_its_addresses_behind_nat64() -> None:
+    target = await resolve("http://[64:ff9b::7f00:1]:9999/hooks", allowed=LOOPBACK)
+
+    assert target.url == "http://[64:ff9b::7f00:1]:9999/hooks"
+
+
+_CONTROL = st.sampled_from([chr(code) for code in range(0x20)] + ["\x7f"])
+
+
+@hypothesis.given(control=_CONTROL, where=st.integers(min_value=0, max_value=31))
+async def test_a_url_with_a_control_character_anywhere_is_refused(control: str, where: int) -> None:
+    url = "http://127.0.0.1:9999/hooks?x=1"
+    spoiled = url[:where] + control + url[where:]
+
+    with pytest.raises(RefusedTarget, match="not a"):
+        await resolve(spoiled, allowed=LOOPBACK)

@@ -41,18 +41,55 @@ class Target:
     server_name: str | None
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
 def _refused(address: IPAddress, allowed: Sequence[Network]) -> bool:
     if any(address in network for network in allowed):
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _refused(address.ipv4_mapped, allowed)
+    if isinstance(address, ipaddress.IPv6Address):
+        inside = _ipv4_inside(address)
+        if inside:
+            return any(_refused(ipv4, allowed) for ipv4 in inside)
     # is_global is false for private, loopback, link-local (and so the cloud metadata address
     # 169.254.169.254), CGNAT (100.64.0.0/10), documentation and reserved ranges.
     return not address.is_global or address.is_multicast
 
 
+def _ipv4_inside(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to, by which it is judged: the IPv4-mapped and
+    -compatible forms, 6to4, Teredo (server and client) and NAT64 (RFC 6052). Python calls
+    64:ff9b::7f00:1, 2002:7f00:1:: and ::127.0.0.1 global, though each reaches 127.0.0.1."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    bits = int(address)
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        return [ipaddress.IPv4Address(bits & 0xFFFFFFFF)]
+    if address in _NAT64_LOCAL_USE:
+        # A network chooses its own prefix length inside the local-use /48: judged by every
+        # place RFC 6052 lets the IPv4 address sit (/48, /56, /64, /96), refused if any is not
+        # public. Operators who use it list their NAT64 prefix in the allowed networks.
+        return [
+            ipaddress.IPv4Address((bits >> 64 & 0xFFFF) << 16 | bits >> 40 & 0xFFFF),
+            ipaddress.IPv4Address((bits >> 64 & 0xFF) << 24 | bits >> 32 & 0xFFFFFF),
+            ipaddress.IPv4Address(bits >> 24 & 0xFFFFFFFF),
+            ipaddress.IPv4Address(bits & 0xFFFFFFFF),
+        ]
+    return []
+
+
 async def resolve(url: str, *, allowed: Sequence[Network]) -> Target:
     """The checked target of `url`, or RefusedTarget saying why not."""
+    # urlsplit drops tabs, CR and LF without a word, so the URL stored would not be the one
+    # sent to; no URL holds a control character.
+    if any(char < " " or char == "\x7f" for char in url):
+        raise RefusedTarget("it is not a valid URL: it holds a control character")
     try:
         # An unbalanced bracket in the host or a port that is no port raise here.
         parts = urlsplit(url)
