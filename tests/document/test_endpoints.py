@@ -26,6 +26,7 @@ from klageapi.models import AuditEntry, Document, Event
 from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, SF_ROGALAND_ORG, CommittedApp
 from tests.document.conftest import SeaweedFS
 from tests.journey import (
+    REQUIRED,
     AuthHeaders,
     Json,
     blob_files,
@@ -533,7 +534,8 @@ async def test_statsforvalter_uploads_its_decision_to_a_forwarded_appeal(
 
     assert document["uploaded_by_organisation"] == "0192:922222223"
     assert document["category"] == "statsforvalter_decision"
-    [event] = [e for e in await events_of(session, appeal["id"]) if e.type == "document.added"][3:]
+    added = [e for e in await events_of(session, appeal["id"]) if e.type == "document.added"]
+    [event] = added[len(REQUIRED) :]  # after NAV's required documents
     assert (event.data["document_id"], event.statsforvalter_visible) == (document["id"], True)
 
 
