@@ -104,7 +104,7 @@ async def test_same_key_and_body_replays_the_registration(
         "Appeal": 1,
         "AppealHistory": 1,
         "Event": 1,
-        "AuditEntry": 1,
+        "AuditEntry": 2,  # the replay shows the national id again: audited
         "IdempotencyRecord": 1,
     }
 
@@ -145,21 +145,59 @@ async def test_replay_is_the_first_answer_even_after_the_appeal_moved_on(
     assert (replay.json()["status"], replay.headers["etag"]) == ("received", '"1"')
 
 
-async def test_replayed_registration_writes_no_audit_entry(
+async def test_a_replayed_registration_is_audited_as_the_first_answer_was(
     client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
 ) -> None:
-    # The replay is answered before the endpoint runs: neither `appeal.register` again nor the
-    # `appeal.register_repeated` that a retry without a key (same external_reference) records.
+    # The replay carries the appeal, and so its national id, again: it leaves an audit entry as
+    # the first answer did, though the endpoint does not run (so not `appeal.register_repeated`,
+    # which a retry without a key, the same external_reference, records).
     body = appeal_body()
     first = await client.post("/v1/appeals", json=body, headers=_keyed(auth()))
 
-    replay = await client.post("/v1/appeals", json=body, headers=_keyed(auth()))
+    replay = await client.post(
+        "/v1/appeals", json=body, headers=_keyed(auth(), **{"X-Request-ID": "retry-1"})
+    )
 
     assert replay.headers["idempotent-replayed"] == "true"
-    entries = (await session.scalars(select(AuditEntry))).all()
+    entries = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
     assert [(entry.action, str(entry.appeal_id)) for entry in entries] == [
-        ("appeal.register", first.json()["id"])
+        ("appeal.register", first.json()["id"]),
+        ("appeal.replayed", first.json()["id"]),
     ]
+    replayed = entries[-1]
+    assert (replayed.actor_organisation, replayed.request_id) == (
+        f"0192:{NAV_STAVANGER_ORG}",
+        "retry-1",
+    )
+
+
+async def test_a_replayed_step_is_audited_as_the_first_answer_was(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    appeal = await _register(client, auth())
+    path = f"/v1/appeals/{appeal['id']}/nav-review"
+    first = await client.post(path, headers=_keyed(auth()))
+
+    replay = await client.post(path, headers=_keyed(auth()))
+
+    assert_replay_of(replay, first)
+    assert await _audit_actions(session) == [
+        "appeal.register",
+        "appeal.start_nav_review",
+        "appeal.replayed",
+    ]
+
+
+async def test_a_replay_refused_before_it_is_answered_writes_no_audit_entry(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+) -> None:
+    first = await client.post("/v1/appeals", json=appeal_body(), headers=_keyed(auth()))
+
+    reused = await client.post("/v1/appeals", json=appeal_body(), headers=_keyed(auth()))
+
+    assert first.status_code == 201
+    assert_problem(reused, status=422, code="idempotency_key_reused")
+    assert await _audit_actions(session) == ["appeal.register"]
 
 
 async def test_same_key_replays_a_nav_review_without_a_second_transition(
@@ -176,7 +214,7 @@ async def test_same_key_replays_a_nav_review_without_a_second_transition(
     assert first.json()["status"] == "under_nav_review"
     assert_replay_of(replay, first)
     assert replay.headers["etag"] == '"2"'
-    assert await _counts(session) == before
+    assert await _counts(session) == {**before, "AuditEntry": before["AuditEntry"] + 1}
     assert await _actions(session) == ["register", "start_nav_review"]
     assert await count(session, Event) == 2  # appeal.received, appeal.status_changed
 
@@ -195,7 +233,7 @@ async def test_nav_outcome_replay_answers_the_first_result_though_its_if_match_i
     assert first.status_code == 200, first.text
     assert first.headers["etag"] == '"3"'
     assert_replay_of(replay, first)  # not 412: the version moved on because of this very request
-    assert await _counts(session) == before
+    assert await _counts(session) == {**before, "AuditEntry": before["AuditEntry"] + 1}
     assert await _actions(session) == ["register", "start_nav_review", "record_nav_outcome"]
 
 
@@ -392,7 +430,7 @@ async def test_just_before_the_retention_ends_the_answer_is_replayed(
     replay = await client.post("/v1/appeals", json=body, headers=_keyed(auth()))
 
     assert_replay_of(replay, first)
-    assert await _audit_actions(session) == ["appeal.register"]
+    assert await _audit_actions(session) == ["appeal.register", "appeal.replayed"]
 
 
 async def test_after_the_retention_the_same_key_runs_again(
@@ -616,3 +654,18 @@ async def test_a_keyed_request_with_deeply_nested_json_is_refused_or_served_neve
     assert response.status_code in {400, 404, 422}, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert await _counts(session) == before
+
+
+async def test_a_replay_is_audited_in_a_committed_database_too(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    # Outside the test harness: the request's own transaction is rolled back when the replay is
+    # raised through it, and the audit entry is written in one of its own.
+    body = appeal_body()
+    first = await race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth()))
+
+    replay = await race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth()))
+
+    assert_replay_of(replay, first)
+    async with AsyncSession(race_track.engine) as session:
+        assert await _audit_actions(session) == ["appeal.register", "appeal.replayed"]

@@ -8,7 +8,7 @@ import functools
 import uuid
 from typing import Annotated, Protocol, TypeVar
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.appeal import repository, service
@@ -32,7 +32,7 @@ from klageapi.core.auth import Organisation, ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.db import SessionDep
-from klageapi.core.idempotency import IdempotencyKeyDep
+from klageapi.core.idempotency import IdempotencyKeyHeader, IdempotentReplay, claim_json
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import Schema, problem_responses
@@ -84,6 +84,29 @@ IfMatch = Annotated[
 ]
 IfNoneMatch = Annotated[str | None, Header(description="An ETag; 304 when it is current.")]
 
+
+async def _claim_audited(
+    request: Request,
+    session: SessionDep,
+    organisation: WriterDep,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> str | None:
+    """The Idempotency-Key of a request answered with an appeal: a replay shows the national id
+    again, so it is written to the audit log as the first answer was."""
+    try:
+        return await claim_json(request, session, organisation, clock, idempotency_key)
+    except IdempotentReplay as replay:
+        replay.audit_entries.append(
+            service.replay_audit_entry(
+                replay.record.response_body, organisation=organisation, clock=clock
+            )
+        )
+        raise
+
+
+AuditedIdempotencyKeyDep = Annotated[str | None, Depends(_claim_audited, scope="function")]
+
 _STEP_RESPONSES = problem_responses(400, 404, 409, 412, 413, 415, 422)
 BodyT = TypeVar("BodyT", bound=Schema)
 BodyT_contra = TypeVar("BodyT_contra", bound=Schema, contravariant=True)
@@ -105,7 +128,7 @@ async def register_appeal(
     clock: ClockDep,
     body: AppealCreate,
     response: Response,
-    _idempotency: IdempotencyKeyDep,
+    _idempotency: AuditedIdempotencyKeyDep,
 ) -> AppealRead:
     """Register an appeal received by a NAV office.
 
@@ -233,7 +256,7 @@ def _step(
         appeal_id: uuid.UUID,
         body: BodyT,
         response: Response,
-        _idempotency: IdempotencyKeyDep,
+        _idempotency: AuditedIdempotencyKeyDep,
         if_match: IfMatch = None,
     ) -> AppealRead:
         appeal = await take(

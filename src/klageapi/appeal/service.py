@@ -48,6 +48,7 @@ __all__ = [
     "list_appeals",
     "record_nav_outcome",
     "register",
+    "replay_audit_entry",
     "take_step",
     "visible_with_roles",
 ]
@@ -138,6 +139,20 @@ async def register(
         # later statement sees; only a deleted appeal could get here.
         raise RuntimeError("the conflicting appeal vanished")
     return await _replay(session, existing, body, digest, organisation, clock), False
+
+
+def replay_audit_entry(
+    answer: bytes, *, organisation: Organisation, clock: Clock
+) -> dict[str, object]:
+    """The audit entry of a replayed answer (Idempotency-Key): the appeal it carries, with its
+    national id, is shown to the caller again, as the first answer showed it."""
+    return audit.entry(
+        principal=organisation,
+        action="appeal.replayed",
+        appeal_id=uuid.UUID(json.loads(answer)["id"]),
+        purpose="the stored answer to a retried request (Idempotency-Key)",
+        now=clock.now(),
+    )
 
 
 def _refuse_future_dates(body: AppealCreate, clock: Clock) -> None:

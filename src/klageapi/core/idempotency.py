@@ -9,6 +9,9 @@ change and its stored answer land together or not at all:
 - same key, different body                      → 422 `idempotency_key_reused`
 - same key while the first request still runs   → 409 `idempotency_key_in_use`
 - answers other than 2xx are not stored: a retry is simply tried again.
+
+A replayed answer that carries personal data (an appeal, with its national id) is written to
+the audit log as the first answer was: the domain adds the entry to the replay.
 """
 
 from __future__ import annotations
@@ -20,23 +23,25 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.auth import Organisation, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.db import SessionDep
 from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
-from klageapi.models import IdempotencyRecord
+from klageapi.models import AuditEntry, IdempotencyRecord
 
 __all__ = [
     "ContentDigestRequired",
     "IdempotencyKeyDep",
+    "IdempotencyKeyHeader",
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
     "IdempotentReplay",
     "InvalidIdempotencyKey",
     "UploadIdempotencyKeyDep",
+    "claim_json",
     "store_response",
     "sweep_expired",
 ]
@@ -90,11 +95,24 @@ class IdempotencyKeyReused(ValidationFailed):
 
 class IdempotentReplay(Exception):
     """Raised by the dependency to answer with a stored response instead of running the
-    endpoint; the route class turns it into that response."""
+    endpoint; the route class turns it into that response.
 
-    def __init__(self, record: IdempotencyRecord) -> None:
+    A domain whose answers carry personal data adds the audit entries a replay calls for
+    (`audit_entries`, as `audit.service.entry` builds them); the route class writes them."""
+
+    def __init__(self, record: IdempotencyRecord, session: AsyncSession) -> None:
         super().__init__("replay")
         self.record = record
+        self.session = session
+        self.audit_entries: list[dict[str, object]] = []
+
+    async def write_audit(self) -> None:
+        """Write the replay's audit entries in a transaction of their own: the request's was
+        rolled back when this was raised through it."""
+        if not self.audit_entries:
+            return
+        await self.session.execute(insert(AuditEntry), self.audit_entries)
+        await self.session.commit()
 
     def response(self) -> Response:
         headers = {**self.record.response_headers, "Idempotent-Replayed": "true"}
@@ -133,7 +151,7 @@ def _fingerprint(body: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-_KeyHeader = Annotated[
+IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         description="1-255 printable characters; a retry with the same key and body gets "
@@ -171,7 +189,7 @@ async def _claim(
     if record is not None:
         if record.request_hash != request_hash:
             raise IdempotencyKeyReused()
-        raise IdempotentReplay(record)
+        raise IdempotentReplay(record, session)
     retention = dt.timedelta(hours=request.app.state.settings.idempotency_retention_hours)
     request.state.idempotency_claim = _Claim(
         session=session,
@@ -185,13 +203,15 @@ async def _claim(
     return key
 
 
-async def _claim_json(
+async def claim_json(
     request: Request,
     session: SessionDep,
     organisation: WriterDep,
     clock: ClockDep,
-    idempotency_key: _KeyHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> str | None:
+    """The dependency of a JSON request's Idempotency-Key: None without one, else the key,
+    claimed for this request; raises IdempotentReplay with a stored answer to replay."""
     if idempotency_key is None:
         return None
     if not _valid_key(idempotency_key):
@@ -205,7 +225,7 @@ async def _claim_upload(
     session: SessionDep,
     organisation: WriterDep,
     clock: ClockDep,
-    idempotency_key: _KeyHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
     content_digest: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
     """For streamed uploads the body is never held to be hashed: the declared Content-Digest,
@@ -223,7 +243,7 @@ async def _claim_upload(
     return await _claim(request, session, organisation, clock, idempotency_key, fingerprint)
 
 
-IdempotencyKeyDep = Annotated[str | None, Depends(_claim_json, scope="function")]
+IdempotencyKeyDep = Annotated[str | None, Depends(claim_json, scope="function")]
 UploadIdempotencyKeyDep = Annotated[str | None, Depends(_claim_upload, scope="function")]
 
 

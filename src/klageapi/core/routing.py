@@ -45,6 +45,7 @@ class JsonRoute(APIRoute):
             try:
                 response = await handler(request)
             except IdempotentReplay as replay:
+                await replay.write_audit()
                 return replay.response()
             await store_response(request, response)
             return response
