@@ -22,7 +22,7 @@ from klageapi import __version__
 from klageapi.cli import app
 from klageapi.core.auth import Citizen, Organisation, TokenVerifier
 from klageapi.core.db import current_revision
-from klageapi.core.dev_issuer import DevIssuer
+from klageapi.core.dev_issuer import DevIssuer, remember_served
 from klageapi.core.migrations import head_revision
 from tests.conftest import create_database
 from tests.factories import NATIONAL_ID, appeal_body
@@ -191,3 +191,72 @@ async def test_migrate_brings_a_given_database_to_head(
         assert await current_revision(engine) == head_revision()
     finally:
         await engine.dispose()
+
+
+def test_dev_token_run_elsewhere_finds_the_data_folder_of_the_last_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, elsewhere = tmp_path / "served", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    issuer = DevIssuer(served)  # the key `serve` made in its data folder
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    remember_served(served)
+    monkeypatch.chdir(elsewhere)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLAGEAPI_")}
+
+    result = runner.invoke(app, ["dev-token", "--org", "0192:977777771"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert not (elsewhere / ".klageapi").exists()  # no new key made beside the caller
+    token = result.stdout.strip()
+    assert DevIssuer(served).settings() == issuer.settings()
+    assert token.count(".") == 2
+
+
+def test_dev_token_without_any_served_folder_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLAGEAPI_")}
+
+    result = runner.invoke(app, ["dev-token", "--org", "0192:977777771"], env=env)
+
+    assert result.exit_code == 1
+    assert "start `klageapi serve` first" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / ".klageapi").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "says"),
+    [
+        (["dev-token", "--org", "0192:977777772"], {}, "is not an organisation number"),
+        (["report", "--from", "2026-13-01"], {}, "is not a date"),
+        (["report", "--base-url", "http://127.0.0.1:9"], {}, "cannot reach http://127.0.0.1:9"),
+        (
+            ["migrate"],
+            {"KLAGEAPI_DATABASE_URL": "postgresql+asyncpg://klageapi@127.0.0.1:9/klageapi"},
+            "cannot use the database",
+        ),
+        (["version"], {"KLAGEAPI_LOG_LEVEL": "LOUD"}, ""),
+    ],
+)
+def test_an_ordinary_mistake_is_one_line_not_a_traceback(
+    tmp_path: Path, arguments: list[str], env: dict[str, str], says: str
+) -> None:
+    DevIssuer(tmp_path)  # a development key, as after `serve`
+    result = runner.invoke(app, arguments, env=_env(tmp_path, **env))
+
+    assert "Traceback" not in result.output
+    if says:
+        assert result.exit_code != 0
+        assert says in " ".join(result.output.split())
+
+
+def test_a_bad_setting_names_its_variable(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report"], env=_env(tmp_path, KLAGEAPI_WORKER_POLL_SECONDS="soon"))
+
+    assert result.exit_code == 2
+    assert "KLAGEAPI_WORKER_POLL_SECONDS" in result.output
+    assert "Traceback" not in result.output

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from klageapi import __version__
 from klageapi.core.config import Settings
-from klageapi.core.validation import validate_national_id
 
 app = typer.Typer(
     help="klageapi: appeals on economic social assistance.",
@@ -34,8 +35,64 @@ def _settings() -> Settings:
         return Settings()
     except ValidationError as error:
         for problem in error.errors():
-            _err.print(f"[red]configuration refused:[/red] {problem['msg']}")
+            variable = "KLAGEAPI_" + "_".join(str(part) for part in problem["loc"][:1]).upper()
+            _err.print(f"[red]configuration refused:[/red] {variable}: {problem['msg']}")
         raise typer.Exit(code=2) from error
+
+
+def _fail(message: str) -> typer.Exit:
+    """One line saying what went wrong and what to do; exit status 1."""
+    _err.print(f"[red]klageapi:[/red] {message}", soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _plainly(*, service: str | None = None) -> Iterator[None]:
+    """Ordinary mistakes (the service or the database not there, a token refused) as one line
+    each, not a traceback."""
+    import httpx
+    from sqlalchemy.exc import DBAPIError, InterfaceError
+
+    try:
+        yield
+    except httpx.ConnectError as error:
+        raise _fail(f"cannot reach {service}: is `klageapi serve` running there?") from error
+    except httpx.TimeoutException as error:
+        raise _fail(f"{service} did not answer in time") from error
+    except httpx.HTTPStatusError as error:
+        answer = error.response
+        code = ""
+        with contextlib.suppress(ValueError, AttributeError):
+            code = f" {answer.json().get('code')}"
+        hint = (
+            " (the token: its scope, issuer or data folder)"
+            if answer.status_code
+            in (
+                401,
+                403,
+            )
+            else ""
+        )
+        raise _fail(
+            f"{service} refused {error.request.url.path}: {answer.status_code}{code}{hint}"
+        ) from error
+    except (DBAPIError, InterfaceError, ConnectionError, OSError) as error:
+        # asyncpg's connection failures are OSErrors; SQLAlchemy wraps the rest.
+        raise _fail(
+            f"cannot use the database ({type(error).__name__}): check KLAGEAPI_DATABASE_URL and"
+            " that the server is up"
+        ) from error
+
+
+def _day(text: str | None, option: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option) from (
+            error
+        )
 
 
 @app.command()
@@ -43,9 +100,24 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The data folder (KLAGEAPI_DATA_DIR; default ./.klageapi): the embedded"
+            " PostgreSQL, documents on disk and the development issuer's key."
+        ),
+    ] = None,
 ) -> None:
     """Run the API. Without KLAGEAPI_DATABASE_URL it starts and migrates an embedded PostgreSQL."""
+    import uvicorn
+
+    from klageapi.core.dev_issuer import remember_served
+
+    if data_dir is not None:
+        os.environ["KLAGEAPI_DATA_DIR"] = str(data_dir)  # for the workers uvicorn starts
     settings = _settings()
+    if settings.is_development:
+        remember_served(settings.data_dir)
     with contextlib.ExitStack() as stack:
         if workers > 1 and settings.uses_embedded_database:
             # The workers join one embedded server, started here so that it lives as long as
@@ -142,7 +214,8 @@ def simulate(
         return 1
 
     if base_url is not None:
-        code = run(base_url, data_dir or _settings().data_dir)
+        with _plainly(service=base_url):
+            code = run(base_url, data_dir or _settings().data_dir)
     else:
         with runner.started_service() as (url, folder):
             code = run(url, folder)
@@ -183,21 +256,19 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report (inline SVG charts) of the processing times."""
-    import datetime as dt
-
     import httpx
 
-    from klageapi.core.dev_issuer import DevIssuer
     from klageapi.report.render import render
 
-    end = dt.date.fromisoformat(to) if to else dt.date.today()
-    start = dt.date.fromisoformat(from_) if from_ else end - dt.timedelta(days=365)
+    end = _day(to, "--to") or dt.date.today()
+    start = _day(from_, "--from") or end - dt.timedelta(days=365)
     if token is None:
-        token = DevIssuer(_settings().data_dir).organisation_token(
-            "0192:910000008", "klageapi:admin"
-        )
+        token = _issuer(_settings()).organisation_token(_REPORT_ADMIN, "klageapi:admin")
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+    with (
+        _plainly(service=base_url),
+        httpx.Client(base_url=base_url, headers=headers, timeout=120) as client,
+    ):
         answer = client.get(
             "/v1/statistics/processing-times",
             params={"from": start.isoformat(), "to": end.isoformat()},
@@ -240,7 +311,8 @@ def migrate(
             if embedded is not None:
                 embedded.stop()
 
-    asyncio.run(run())
+    with _plainly():
+        asyncio.run(run())
     _err.print(f"[green]database migrated to {revision}[/green]")
 
 
@@ -257,8 +329,10 @@ def dev_token(
     ] = None,
     citizen: Annotated[str | None, typer.Option(help="A citizen's national id (pid).")] = None,
 ) -> None:
-    """Print a bearer token from the development issuer (development only)."""
-    from klageapi.core.dev_issuer import DevIssuer
+    """Print a bearer token from the development issuer (development only): signed with the
+    key in the data folder of `klageapi serve` (KLAGEAPI_DATA_DIR, else ./.klageapi when it has
+    one, else the folder of the last development `serve` on this machine)."""
+    from stdnum.no import fodselsnummer, orgnr
 
     settings = _settings()
     if not settings.is_development:
@@ -266,15 +340,41 @@ def dev_token(
     if (org is None) == (citizen is None):
         raise typer.BadParameter("give exactly one of --org and --citizen")
     if citizen is not None:
-        try:
-            validate_national_id(citizen)
-        except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--citizen") from error
-        typer.echo(DevIssuer(settings.data_dir).citizen_token(citizen))
-    else:
-        assert org is not None
-        issuer = DevIssuer(settings.data_dir)
-        typer.echo(issuer.organisation_token(org, scope, supplier=supplier))
+        if not fodselsnummer.is_valid(citizen):
+            raise typer.BadParameter(
+                "not a national id (11 digits with valid check digits)", param_hint="--citizen"
+            )
+        typer.echo(_issuer(settings).citizen_token(citizen))
+        return
+    assert org is not None
+    for name, value in (("--org", org), ("--supplier", supplier)):
+        if value is not None and not orgnr.is_valid(value.removeprefix("0192:")):
+            raise typer.BadParameter(
+                f"{value!r} is not an organisation number (nine digits, valid check digit)",
+                param_hint=name,
+            )
+    typer.echo(_issuer(settings).organisation_token(org, scope, supplier=supplier))
+
+
+_REPORT_ADMIN = "0192:910000004"
+"""The administrator the development report token is made for (any valid number)."""
+
+
+def _issuer(settings: Settings) -> Any:
+    """The development issuer of the data folder that `klageapi serve` uses."""
+    from klageapi.core.dev_issuer import KEY_FILE, DevIssuer, last_served
+
+    folder = settings.data_dir
+    given = "data_dir" in settings.model_fields_set
+    if not given and not (folder / KEY_FILE).is_file():
+        served = last_served()
+        if served is None:
+            raise _fail(
+                f"no development key in {folder.resolve()}: start `klageapi serve` first, or"
+                " set KLAGEAPI_DATA_DIR to the data folder it runs with"
+            )
+        folder = served
+    return DevIssuer(folder)
 
 
 @app.command()

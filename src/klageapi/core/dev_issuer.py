@@ -16,14 +16,41 @@ from joserfc.jwk import ECKey, KeySet
 from klageapi.core.config import DEFAULT_AUDIENCE, DEV_ISSUER, IssuerSettings
 from klageapi.core.files import read_or_create
 
-__all__ = ["DevIssuer"]
+__all__ = ["KEY_FILE", "DevIssuer", "last_served", "remember_served"]
+
+KEY_FILE = "dev-issuer-key.json"
+
+
+def _served_record() -> Path:
+    return Path.home() / ".cache" / "klageapi" / "served-data-dir"
+
+
+def remember_served(data_dir: Path) -> None:
+    """Leave the data folder of a development `klageapi serve` where `dev-token`, run from
+    another folder, finds it (the issuer's key is in it)."""
+    record = _served_record()
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(str(data_dir.resolve()), encoding="utf-8")
+    except OSError:
+        pass  # a read-only home: dev-token then needs KLAGEAPI_DATA_DIR
+
+
+def last_served() -> Path | None:
+    """The data folder of the last development `klageapi serve` on this machine, if its key
+    is still there."""
+    try:
+        folder = Path(_served_record().read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+    return folder if (folder / KEY_FILE).is_file() else None
 
 
 class DevIssuer:
     """Signs tokens with an ES256 key kept at `<data_dir>/dev-issuer-key.json`."""
 
     def __init__(self, data_dir: Path) -> None:
-        self._path = data_dir / "dev-issuer-key.json"
+        self._path = data_dir / KEY_FILE
         self._key = self._load_or_create()
 
     def _load_or_create(self) -> ECKey:

@@ -27,7 +27,7 @@ from klageapi.simulation.truth import GROUPINGS, Difference, compare, figures
 
 __all__ = ["ADMIN_ORGANISATION", "Outcome", "play", "play_with", "started_service"]
 
-ADMIN_ORGANISATION = "0192:910000008"  # the simulation's administrator (development tokens)
+ADMIN_ORGANISATION = "0192:910000004"  # the simulation's administrator (development tokens)
 _READY_SECONDS = 180
 
 
