@@ -21,20 +21,20 @@ from typing import Any, TypeVar
 
 from klageapi_client import AuthenticatedClient
 from klageapi_client.api.appeals import (
+    decide_appeal,
     get_appeal,
     record_nav_outcome,
     register_appeal,
     start_nav_review,
+    start_statsforvalter_review,
 )
 from klageapi_client.api.citizen import list_my_appeals
 from klageapi_client.api.packages import (
     acknowledge_package,
-    decide_appeal,
     forward_appeal,
     get_package,
     get_package_bundle,
     list_packages,
-    start_statsforvalter_review,
 )
 from klageapi_client.models import (
     AppealCreate,
@@ -169,6 +169,7 @@ def run(base_url: str, nav_token: str, sf_token: str, citizen_token: str, nation
             DocumentCategory.APPEAL,
             DocumentCategory.DECISION,
             DocumentCategory.FORWARDING_LETTER,
+            DocumentCategory.APPLICATION,
         )
     ]
     current = get_appeal.sync_detailed(appeal.id, client=nav)

@@ -124,6 +124,7 @@ async function run(): Promise<void> {
           reference: `VEDTAK-${reference}`,
           decided_on: isoDate(20),
           notified_on: isoDate(19),
+          legal_basis: "economic_assistance",
         },
         received_on: isoDate(5),
         channel: "digital",
