@@ -118,3 +118,17 @@ async def test_statsforvalter_does_not_see_an_appeal_before_it_is_forwarded(
     response = await client.get(f"/v1/appeals/{appeal.id}", headers=auth(org=SF_ROGALAND_ORG))
 
     assert response.status_code == 404
+
+
+async def test_a_retry_without_nav_s_links_matches_and_one_with_them_conflicts(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    body = appeal_body()
+    first = await client.post("/v1/appeals", json=body, headers=auth())
+    again = await client.post("/v1/appeals", json=body, headers=auth())
+    conflicting = await client.post(
+        "/v1/appeals", json={**body, "digisos_case_id": "abc"}, headers=auth()
+    )
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert conflicting.status_code == 409, conflicting.text

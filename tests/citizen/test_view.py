@@ -413,3 +413,34 @@ async def test_an_open_documentation_request_says_what_is_asked_for_and_by_when(
         " the case from NAV by 16 November 2026."
     )
     assert "Kontoutskrifter" not in send["text"]  # the offices' own words stay theirs
+
+
+async def test_an_appeal_links_to_nav_s_case_and_the_citizen_s_list_filters_by_it(
+    client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
+) -> None:
+    other_decision = {
+        "reference": "VEDTAK-2",
+        "decided_on": "2026-10-03",
+        "notified_on": "2026-10-04",
+    }
+    linked = await journey.register(
+        client,
+        auth,
+        digisos_case_id="1a2b3c4d-0000-4000-8000-00000000abcd",
+        nav_appeal_id="klage-77",
+        other_decisions=[other_decision],
+    )
+    await journey.register(client, auth)  # of no Digisos case
+
+    listed = await client.get(
+        "/v1/me/appeals",
+        params={"digisos_case_id": "1a2b3c4d-0000-4000-8000-00000000abcd"},
+        headers=citizen(),
+    )
+
+    assert [item["id"] for item in listed.json()["items"]] == [linked["id"]]
+    assert (linked["digisos_case_id"], linked["nav_appeal_id"]) == (
+        "1a2b3c4d-0000-4000-8000-00000000abcd",
+        "klage-77",
+    )
+    assert linked["other_decisions"] == [{**other_decision, "legal_basis": "economic_assistance"}]

@@ -150,6 +150,27 @@ class AppealCreate(Schema):
         examples=["SAK-2026-000123"],
     )
     occurred_at: DateTime | None = OCCURRED_AT
+    digisos_case_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="The Digisos case (nav.no's fiksDigisosId) the decision belongs to, so"
+        " nav.no can show the appeal beside it; the citizen's list filters by it.",
+    )
+    nav_appeal_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="NAV's own id of the appeal (klageId in NAV's klage format).",
+    )
+    other_decisions: list[DecisionRef] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Further decisions the appeal concerns; the appeal deadline and `late`"
+        " follow `decision`.",
+    )
 
     @field_validator("received_on")
     @classmethod
@@ -193,6 +214,9 @@ class AppealRead(Schema):
     )
     statsforvalter_decided_on: dt.date | None
     statsforvalter_decision_document_id: uuid.UUID | None
+    digisos_case_id: str | None = None
+    nav_appeal_id: str | None = None
+    other_decisions: list[DecisionRef] = Field(default_factory=list)
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -307,6 +331,9 @@ def appeal_read(appeal: Appeal) -> AppealRead:
         else None,
         statsforvalter_decided_on=appeal.statsforvalter_decided_on,
         statsforvalter_decision_document_id=appeal.statsforvalter_decision_document_id,
+        digisos_case_id=appeal.digisos_case_id,
+        nav_appeal_id=appeal.nav_appeal_id,
+        other_decisions=[DecisionRef.model_validate(d) for d in appeal.other_decisions],
         created_at=appeal.created_at,
         updated_at=appeal.updated_at,
     )

@@ -54,11 +54,17 @@ __all__ = [
 ]
 
 
+_ADDED_FIELDS = frozenset({"digisos_case_id", "nav_appeal_id", "other_decisions"})
+
+
 def _digest(body: AppealCreate) -> str:
     content = body.model_dump(mode="json")
+    # Fields added after the first registrations, left out when not sent: a retry of an appeal
+    # registered before they existed still matches its digest.
     if "legal_basis" not in body.decision.model_fields_set:
-        # As appeals registered before the field existed were digested: their retries match.
         del content["decision"]["legal_basis"]
+    for name in _ADDED_FIELDS - body.model_fields_set:
+        del content[name]
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -99,6 +105,9 @@ async def register(
         "decision_decided_on": body.decision.decided_on,
         "decision_notified_on": body.decision.notified_on,
         "legal_basis": body.decision.legal_basis,
+        "digisos_case_id": body.digisos_case_id,
+        "nav_appeal_id": body.nav_appeal_id,
+        "other_decisions": [decision.model_dump(mode="json") for decision in body.other_decisions],
         "received_on": body.received_on,
         "channel": body.channel,
         "grounds": body.grounds,
@@ -162,6 +171,14 @@ def _refuse_future_dates(body: AppealCreate, clock: Clock) -> None:
             "decision.decided_on": body.decision.decided_on,
             "decision.notified_on": body.decision.notified_on,
             "received_on": body.received_on,
+            **{
+                f"other_decisions.{n}.{field}": day
+                for n, other in enumerate(body.other_decisions)
+                for field, day in (
+                    ("decided_on", other.decided_on),
+                    ("notified_on", other.notified_on),
+                )
+            },
         },
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from klageapi.citizen import service
 from klageapi.citizen.language import LANGUAGES, Catalogue, catalogue, negotiate
@@ -54,12 +54,21 @@ async def list_my_appeals(
     clock: ClockDep,
     response: Response,
     accept_language: AcceptLanguage = None,
+    digisos_case_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Only the appeals of this Digisos case, for showing them beside it.",
+        ),
+    ] = None,
 ) -> CitizenAppealPage:
     """The appeals the logged-in citizen made, newest first, in plain language: the steps done,
     the step now and who has the case, the steps ahead, when to expect an answer, and what the
     citizen can do. Needs an ID-porten token at level idporten-loa-high."""
     texts = _texts(accept_language, response)
-    items = await service.list_own(session, citizen=citizen, texts=texts, clock=clock)
+    items = await service.list_own(
+        session, citizen=citizen, texts=texts, clock=clock, digisos_case_id=digisos_case_id
+    )
     return CitizenAppealPage(items=items)
 
 

@@ -49,9 +49,13 @@ def _own() -> Select[Appeal, str, str]:
     )
 
 
-async def list_own(session: AsyncSession, national_id: str) -> list[OwnAppeal]:
-    """The citizen's appeals, the newest first."""
+async def list_own(
+    session: AsyncSession, national_id: str, digisos_case_id: str | None = None
+) -> list[OwnAppeal]:
+    """The citizen's appeals (of one Digisos case, when given), the newest first."""
     query = _own().where(Appeal.national_id == national_id)
+    if digisos_case_id is not None:
+        query = query.where(Appeal.digisos_case_id == digisos_case_id)
     rows = await session.execute(query.order_by(Appeal.received_on.desc(), Appeal.id))
     return [OwnAppeal(row[0], row[1], row[2]) for row in rows.all()]
 

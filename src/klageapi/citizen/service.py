@@ -66,10 +66,16 @@ Steps = list[tuple[AppealStatus, dt.datetime]]
 
 
 async def list_own(
-    session: AsyncSession, *, citizen: Citizen, texts: Catalogue, clock: Clock
+    session: AsyncSession,
+    *,
+    citizen: Citizen,
+    texts: Catalogue,
+    clock: Clock,
+    digisos_case_id: str | None = None,
 ) -> list[CitizenAppealRead]:
-    """Every appeal the citizen made, newest first; each read is audited."""
-    own = await repository.list_own(session, citizen.national_id)
+    """Every appeal the citizen made (of one Digisos case, when given), newest first; each
+    read is audited."""
+    own = await repository.list_own(session, citizen.national_id, digisos_case_id)
     return await _views(session, own, citizen=citizen, texts=texts, clock=clock)
 
 

@@ -215,6 +215,18 @@ class Appeal(Base, TimestampMixin):
     statsforvalter_decision_document_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("document.id", use_alter=True)
     )
+    # Links to nav.no's case, for frontends that show the appeal beside it.
+    digisos_case_id: Mapped[str | None] = mapped_column(
+        String(64), index=True, doc="The Digisos case (fiksDigisosId) the decision belongs to."
+    )
+    nav_appeal_id: Mapped[str | None] = mapped_column(
+        String(64), doc="NAV's own id of the appeal (klageId in NAV's klage format)."
+    )
+    other_decisions: Mapped[list[dict[str, object]]] = mapped_column(
+        JSONB,
+        server_default=text("'[]'::jsonb"),
+        doc="Further decisions the appeal concerns besides `decision_*` (reference and dates).",
+    )
     registration_digest: Mapped[str] = mapped_column(
         String(64), doc="sha256 of the registration's content: tells a retry from a conflict."
     )
