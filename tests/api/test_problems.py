@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
 from klageapi.core.logging import configure_logging
-from klageapi.models import Appeal, AppealHistory, AuditEntry
+from klageapi.models import Appeal, AppealHistory, AuditEntry, Document
 from tests.factories import NATIONAL_ID, appeal_body, count
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -618,3 +618,64 @@ async def test_unicode_text_is_stored_and_returned_intact(
 
     assert created.status_code == 201, created.text
     assert read.json()["grounds"] == grounds
+
+
+# A client that goes away
+
+
+async def test_an_abandoned_upload_is_no_server_error(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    capture_logs: Callable[[], LogReader],
+) -> None:
+    registered = await client.post("/v1/appeals", json=appeal_body(), headers=auth())
+    headers = {**auth(), "content-type": "application/pdf", "content-length": "100000"}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("klageapi.test", 80),
+        "path": f"/v1/appeals/{registered.json()['id']}/documents",
+        "raw_path": f"/v1/appeals/{registered.json()['id']}/documents".encode(),
+        "query_string": b"category=appeal&title=Klage",
+        "root_path": "",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+    }
+    # The first 9 KB of the file, then the client hangs up.
+    messages = [
+        {"type": "http.request", "body": b"%PDF-1.7\n" + b"x" * 9000, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if len(messages) > 1 else messages[0]
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    log_records = capture_logs()
+
+    await app(scope, receive, send)
+
+    records = log_records()
+    crashes = [r["exception"] for r in records if r["event"] == "unhandled_exception"]
+    assert crashes == []
+    access = [r for r in records if r["event"] == "request"]
+    assert [(r["status"], r["route"]) for r in access] == [
+        (499, "/v1/appeals/{appeal_id}/documents")
+    ]
+    statuses = {
+        sample.labels["status"]
+        for metric in app.state.metrics.registry.collect()
+        if metric.name == "klageapi_http_requests"
+        for sample in metric.samples
+        if sample.labels.get("route") == "/v1/appeals/{appeal_id}/documents"
+    }
+    assert statuses == {"499"}
+    assert await count(session, Document) == 0

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,7 +17,9 @@ from klageapi.core.errors import PayloadTooLarge
 from klageapi.core.logging import get_logger, redact_text, request_id_var
 from klageapi.core.metrics import Metrics
 
-__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
+__all__ = ["CLIENT_CLOSED_REQUEST", "BodyLimitMiddleware", "RequestContextMiddleware"]
+
+CLIENT_CLOSED_REQUEST = 499
 
 _log = get_logger("klageapi.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -134,6 +136,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client hung up before its request was read (an abandoned upload): no fault
+            # of ours, and no one to answer. Logged and counted as 499, as nginx names it.
+            status = CLIENT_CLOSED_REQUEST
+            _log.info("client_disconnected", path=scope.get("path"))
         except Exception as error:
             # Handled here, inside the request's context, so the crash is logged with its
             # request id and the client gets a problem document without internals.
