@@ -31,3 +31,19 @@ def test_every_operation_has_a_stable_id_and_declares_its_problems() -> None:
                     if "application/problem+json" in response.get("content", {})
                 ]
                 assert "401" in problems, f"{method} {path} does not declare 401"
+
+
+def test_every_operation_has_an_english_summary_from_the_table() -> None:
+    from klageapi.api.summaries import SUMMARIES
+
+    operations = [
+        operation
+        for operations in openapi_document()["paths"].values()
+        for operation in operations.values()
+    ]
+
+    assert {operation["operationId"] for operation in operations} == set(SUMMARIES)
+    for operation in operations:
+        assert operation["summary"] == SUMMARIES[operation["operationId"]]
+        # Not FastAPI's title-cased function name ("Start Nav Review").
+        assert operation["summary"] != operation["operationId"].replace("_", " ").title()

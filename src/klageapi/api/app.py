@@ -22,6 +22,7 @@ from klageapi import __version__
 from klageapi.api import ops, v1
 from klageapi.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from klageapi.api.problems import install_problem_handlers
+from klageapi.api.summaries import SUMMARIES
 from klageapi.core.auth import TokenVerifier
 from klageapi.core.clock import Clock, SystemClock
 from klageapi.core.config import Settings, get_settings
@@ -248,6 +249,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(problem.pop("$defs", {}))
         components["Problem"] = problem
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation["summary"] = SUMMARIES.get(
+                    operation["operationId"], operation.get("summary")
+                )
         app.openapi_schema = schema
     return app.openapi_schema
 
