@@ -22,7 +22,7 @@ from klageapi import __version__
 from klageapi.api import ops, v1
 from klageapi.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from klageapi.api.problems import install_problem_handlers
-from klageapi.api.summaries import SUMMARIES
+from klageapi.api.summaries import SERVERS, SUMMARIES, TAGS
 from klageapi.core.auth import TokenVerifier
 from klageapi.core.clock import Clock, SystemClock
 from klageapi.core.config import Settings, get_settings
@@ -74,6 +74,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan,
+        openapi_tags=TAGS,
+        servers=SERVERS,
     )
     app.state.settings = settings
     app.state.clock = clock or SystemClock(backdating_limit=_backdating_limit(settings))
@@ -244,6 +246,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             version=app.version,
             description=app.description,
             routes=app.routes,
+            tags=app.openapi_tags,
+            servers=app.servers,
         )
         problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})

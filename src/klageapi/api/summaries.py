@@ -1,9 +1,10 @@
-"""Each operation's summary in the contract, as English reads (FastAPI's default title-cases the
-function's name: "Start Nav Review"). A test keeps this table and the app's operations equal."""
+"""Each operation's summary and each tag's description in the contract, as English reads
+(FastAPI's default title-cases the function's name: "Start Nav Review"). A test keeps the
+summaries and the app's operations equal."""
 
 from __future__ import annotations
 
-__all__ = ["SUMMARIES"]
+__all__ = ["SERVERS", "SUMMARIES", "TAGS"]
 
 SUMMARIES: dict[str, str] = {
     "healthz": "Liveness",
@@ -55,3 +56,62 @@ SUMMARIES: dict[str, str] = {
     "get_my_appeal": "Read one of your own appeals (citizen)",
     "get_processing_times": "Read processing times, backlog and queue health",
 }
+
+TAGS: list[dict[str, str]] = [
+    {
+        "name": "appeals",
+        "description": "Register appeals, read them, and take the lifecycle's"
+        " steps (NAV's and the Statsforvalter's); the appeal deadline.",
+    },
+    {
+        "name": "documents",
+        "description": "Stream documents in and out, content-addressed and"
+        " checked against their sha256.",
+    },
+    {
+        "name": "packages",
+        "description": "Forward appeals as frozen case packages; the"
+        " Statsforvalter's pull feed, archive-ready bundles, receipts and rejections;"
+        " documentation requests.",
+    },
+    {
+        "name": "events",
+        "description": "The event feed: every event the caller may see, in an"
+        " order a cursor can follow without missing one.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Signed webhook deliveries (Standard Webhooks) of the"
+        " same events, with their log, redelivery and replay.",
+    },
+    {
+        "name": "citizen",
+        "description": "The citizen's own appeals in plain language (nb, nn,"
+        " en), with an ID-porten token.",
+    },
+    {
+        "name": "statistics",
+        "description": "Where the waiting happens: processing times, the"
+        " open backlog and each office's queue.",
+    },
+    {
+        "name": "registry",
+        "description": "NAV offices, Statsforvalter offices and the county"
+        " routing (administrators).",
+    },
+    {
+        "name": "audit",
+        "description": "Who read or changed which appeal's personal data (administrators).",
+    },
+    {"name": "operations", "description": "Liveness, readiness and metrics, for operators."},
+]
+
+# Relative: the service that serves the document (a fixed host would send /docs' "Try it out"
+# elsewhere in production).
+SERVERS: list[dict[str, str]] = [
+    {
+        "url": "/",
+        "description": "The service serving this document (`klageapi serve` listens on"
+        " http://127.0.0.1:8000 by default)",
+    },
+]
