@@ -7,9 +7,11 @@ import datetime as dt
 import string
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
-from klageapi.citizen.language import LANGUAGES, catalogue
+from klageapi.citizen.language import LANGUAGES, catalogue, negotiate
 from klageapi.citizen.schemas import WindowBasis
 from klageapi.citizen.service import STEPS
 from klageapi.models import AppealStatus, NavOutcome, StatsforvalterOutcome
@@ -62,3 +64,22 @@ def test_dates_read_naturally() -> None:
     assert catalogue("nb").date(day) == "15. februar 2027"
     assert catalogue("nn").date(day) == "15. februar 2027"
     assert catalogue("en").date(day) == "15 February 2027"
+
+
+@hypothesis.given(st.text(max_size=60))
+@hypothesis.example("en;q=\u0661, nb;q=0.5")
+@hypothesis.example("en;q=nan")
+def test_any_accept_language_names_one_of_the_languages(accept_language: str) -> None:
+    assert negotiate(accept_language) in LANGUAGES
+
+
+@pytest.mark.parametrize("weight", ["\u0661", "nan", "1e3", "1_0", "²", "0.5000", "2"])
+def test_a_weight_that_is_no_qvalue_is_not_read(weight: str) -> None:
+    # RFC 9110 section 12.4.2: 0 to 1 with at most three decimals, in ASCII; else not a weight.
+    assert negotiate(f"en;q={weight}, nn;q=0.5") == "nn"
+
+
+def test_weights_choose_among_the_languages() -> None:
+    assert negotiate("en;q=0.4, nn;q=0.9, nb;q=0.5") == "nn"
+    assert negotiate("nb;q=0, en") == "en"
+    assert negotiate("de, en;q=1.000") == "en"

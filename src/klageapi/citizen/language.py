@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -16,6 +17,7 @@ LANGUAGES = ("nb", "nn", "en")
 DEFAULT = "nb"
 # "no" (Norwegian) is written Bokmål by most; nynorsk readers ask for nn.
 _ALIASES = {"no": "nb", "nob": "nb", "nno": "nn", "eng": "en"}
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 
 def negotiate(accept_language: str | None) -> str:
@@ -29,10 +31,11 @@ def negotiate(accept_language: str | None) -> str:
         quality = 1.0
         name, _, value = parameters.strip().partition("=")
         if name.strip() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
+            # RFC 9110 section 12.4.2's qvalue in ASCII: float() would also read "nan", "1e3",
+            # "1_0" and digits of other scripts.
+            if not _QVALUE.fullmatch(value.strip()):
                 continue
+            quality = float(value)
         primary = tag.strip().lower().split("-")[0]
         language = _ALIASES.get(primary, primary)
         if language in LANGUAGES and quality > 0:
