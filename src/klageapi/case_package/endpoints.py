@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from klageapi.appeal.preconditions import expected_versions
-from klageapi.case_package import archive, bundle, service
-from klageapi.case_package.repository import FeedPosition
+from klageapi.case_package import archive, bundle, feed_order, service
+from klageapi.case_package.feed_order import FeedOrder
 from klageapi.case_package.schemas import (
     DocumentationRequestCreate,
     DocumentationRequestList,
@@ -85,20 +85,14 @@ def _read(package: CasePackage, clock: Clock, settings: Settings) -> PackageRead
     )
 
 
-def _feed_position(page: PageParams) -> FeedPosition | None:
-    """Where the previous page ended: (urgent, frozen_at, id). A cursor handed out before the
-    feed put urgent packages first holds (frozen_at, id) and continues among the others."""
+def _feed_position(page: PageParams, order: FeedOrder) -> list[Any] | None:
+    """Where the previous page ended, in `order` (a cursor of another order is refused)."""
     position = page.position("packages")
     if position is None:
         return None
-    if len(position) == 2:
-        position = [False, *position]
     try:
-        urgent, frozen_at, package_id = position
-        if not isinstance(urgent, bool):
-            raise TypeError("urgent")
-        return urgent, dt.datetime.fromisoformat(frozen_at), uuid.UUID(package_id)
-    except (ValueError, TypeError) as error:
+        return feed_order.decode(order, position)
+    except feed_order.InvalidPosition as error:
         raise InvalidCursor() from error
 
 
@@ -165,24 +159,33 @@ async def list_packages(
     page: PageParamsDep,
     status_: Annotated[PackageStatus | None, Query(alias="status")] = None,
     overdue: Annotated[bool, Query(description="Only packages waiting too long.")] = False,
+    order: Annotated[
+        FeedOrder,
+        Query(
+            description="`urgent_first` (then by forwarding), `forwarded`, `citizen_wait` (by"
+            " NAV's receipt: the longest wait first) or `urgent_then_citizen_wait`."
+        ),
+    ] = FeedOrder.urgent_first,
 ) -> PackagePage:
-    """The pull feed of the caller's Statsforvalter offices, oldest first."""
+    """The pull feed of the caller's Statsforvalter offices, urgent packages first (or in the
+    order asked for)."""
     settings: Settings = request.app.state.settings
-    after = _feed_position(page)
+    after = _feed_position(page, order)
     threshold = _overdue_threshold(clock, settings)
     rows = await service.feed(
         session,
         organisation=organisation,
         status=status_,
         overdue_before=threshold if overdue else None,
+        order=order,
         after=after,
         limit=page.limit + 1,
     )
-    packages, cursor = page.page(
-        "packages", list(rows), lambda p: [p.urgent, p.frozen_at.isoformat(), str(p.id)]
+    items, cursor = page.page(
+        "packages", rows, lambda item: feed_order.encode(order, item.package, item.received_on)
     )
     return PackagePage(
-        items=[PackageSummary(**_summary_fields(p, clock, threshold)) for p in packages],
+        items=[PackageSummary(**_summary_fields(i.package, clock, threshold)) for i in items],
         next_cursor=cursor,
     )
 

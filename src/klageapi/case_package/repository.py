@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.case_package import feed_order
+from klageapi.case_package.feed_order import FeedOrder
 from klageapi.models import (
     Appeal,
     AppealStatus,
@@ -20,11 +24,8 @@ from klageapi.models import (
 )
 from klageapi.registry import access
 
-FeedPosition = tuple[bool, dt.datetime, uuid.UUID]
-"""(urgent, frozen_at, id): where a page of the feed ended."""
-
 __all__ = [
-    "FeedPosition",
+    "FeedItem",
     "documentation_requests_of",
     "feed",
     "get",
@@ -57,19 +58,27 @@ async def get(
     return (await session.scalars(query)).one_or_none()
 
 
+@dataclass(frozen=True)
+class FeedItem:
+    package: CasePackage
+    received_on: dt.date
+    """When NAV received the package's appeal (the citizen's wait began)."""
+
+
 async def feed(
     session: AsyncSession,
     *,
     offices: access.Offices,
     status: PackageStatus | None,
     frozen_before: dt.datetime | None,
-    after: FeedPosition | None,
+    order: FeedOrder,
+    after: Sequence[Any] | None,
     limit: int,
-) -> Sequence[CasePackage]:
-    """Packages for the offices, urgent ones first, then the oldest; none of appeals withdrawn
-    or closed since they were forwarded (nobody is to receive those)."""
+) -> list[FeedItem]:
+    """Packages for the offices in `order`, after the position `after`; none of appeals
+    withdrawn or closed since they were forwarded (nobody is to receive those)."""
     query = (
-        select(CasePackage)
+        select(CasePackage, Appeal.received_on)
         .join(Appeal, Appeal.id == CasePackage.appeal_id)
         .where(
             access.packages_at(offices),
@@ -81,19 +90,9 @@ async def feed(
     if frozen_before is not None:
         query = query.where(CasePackage.frozen_at < frozen_before)
     if after is not None:
-        urgent, frozen_at, package_id = after
-        later = tuple_(CasePackage.frozen_at, CasePackage.id) > tuple_(frozen_at, package_id)
-        # Urgent ones come first: after an urgent package come the later urgent ones and then
-        # every other; after another, the later others.
-        query = query.where(
-            or_(CasePackage.urgent.is_(False), later)
-            if urgent
-            else and_(CasePackage.urgent.is_(False), later)
-        )
-    query = query.order_by(CasePackage.urgent.desc(), CasePackage.frozen_at, CasePackage.id).limit(
-        limit
-    )
-    return (await session.scalars(query)).all()
+        query = query.where(feed_order.after(order, after))
+    query = query.order_by(*feed_order.order_by(order)).limit(limit)
+    return [FeedItem(package, received_on) for package, received_on in await session.execute(query)]
 
 
 async def package_documents(session: AsyncSession, package_id: uuid.UUID) -> Sequence[Document]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +31,7 @@ from klageapi.case_package.errors import (
     RequiredDocumentsMissing,
     UnknownStatsforvalterOffice,
 )
+from klageapi.case_package.feed_order import FeedOrder
 from klageapi.case_package.schemas import (
     DocumentationRequestCreate,
     FulfilmentCreate,
@@ -243,11 +245,11 @@ async def feed(
     organisation: Organisation,
     status: PackageStatus | None,
     overdue_before: dt.datetime | None,
-    after: repository.FeedPosition | None,
+    order: FeedOrder,
+    after: Sequence[Any] | None,
     limit: int,
-) -> Sequence[CasePackage]:
-    """The pull feed of the Statsforvalter offices the caller acts for: urgent packages first,
-    then the oldest."""
+) -> list[repository.FeedItem]:
+    """The pull feed of the Statsforvalter offices the caller acts for, in `order`."""
     offices = await access.offices_of(session, organisation)
     if not offices.statsforvalter:
         return []
@@ -258,6 +260,7 @@ async def feed(
         offices=offices,
         status=status,
         frozen_before=overdue_before,
+        order=order,
         after=after,
         limit=limit,
     )
