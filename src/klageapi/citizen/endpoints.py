@@ -57,7 +57,9 @@ async def list_my_appeals(
     digisos_case_id: Annotated[
         str | None,
         Query(
+            min_length=1,
             max_length=64,
+            pattern=r"^[A-Za-z0-9-]+$",
             description="Only the appeals of this Digisos case, for showing them beside it.",
         ),
     ] = None,
