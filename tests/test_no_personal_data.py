@@ -196,7 +196,10 @@ async def test_a_simulated_year_writes_no_national_id_or_name_out(
         "package.downloaded",
         "package.withdrawn",
     }
-    assert len(receiver.events()) == len(events)
+    # Each event once per subscription; a delivery retried after a slow answer arrives twice
+    # with the same webhook-id, as at-least-once delivery allows.
+    delivered = {(r.path, r.headers["webhook-id"]) for r in receiver.events()}
+    assert len(delivered) == len(events)
     assert len(audit) > APPEALS
     assert any(label.get("route") == "/v1/appeals/{appeal_id}" for label in labels)
     assert all(scan(plan.national_id, known_ids=known) for plan in outcome.plans[:20])
