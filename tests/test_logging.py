@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,17 +64,19 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[CapturedLogs]:
 
 
 @pytest.fixture
-def crashing_app(app: FastAPI) -> FastAPI:
-    """The test app with a route that crashes with its path parameter in the message, the way
-    a database error quotes the row it choked on."""
+async def crashing_client(new_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a test app of its own with a route that crashes with its path parameter in
+    the message, the way a database error quotes the row it choked on."""
     router = APIRouter()
 
     async def boom(reference: str) -> None:
         raise RuntimeError(f"no row for {reference}")
 
     router.add_api_route("/boom/{reference}", boom, methods=["GET"])
-    app.include_router(router)
-    return app
+    new_app.include_router(router)
+    transport = httpx.ASGITransport(app=new_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client:
+        yield client
 
 
 # Through the app
@@ -161,11 +163,11 @@ async def test_request_id_carrying_a_national_id_is_redacted_in_the_logs(
 
 
 async def test_crash_quoting_a_national_id_is_logged_redacted(
-    crashing_app: FastAPI, client: httpx.AsyncClient, logs: CapturedLogs
+    crashing_client: httpx.AsyncClient, logs: CapturedLogs
 ) -> None:
     logs.start()
 
-    response = await client.get(f"/boom/{NATIONAL_ID}")
+    response = await crashing_client.get(f"/boom/{NATIONAL_ID}")
 
     assert response.status_code == 500
     crashes = logs.events("unhandled_exception")

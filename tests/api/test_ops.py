@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -21,6 +22,12 @@ from tests.factories import make_appeal
 AuthHeaders = Callable[..., dict[str, str]]
 
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture
+def app(new_app: FastAPI) -> FastAPI:
+    """An app of each test's own: the metrics tests count its requests from zero."""
+    return new_app
 
 
 async def _client_for(settings: Settings, engine: AsyncEngine) -> httpx.AsyncClient:

@@ -97,16 +97,19 @@ def capture_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], Lo
 
 
 @pytest.fixture
-def crashing_app(app: FastAPI) -> FastAPI:
-    """The test app with one more route, included after the app was built, that crashes."""
+async def crashing_client(new_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a test app of its own with one more route, included after the app was
+    built, that crashes."""
     router = APIRouter()
 
     async def boom() -> None:
         raise RuntimeError("password=hunter2 at /srv/klageapi/secret.py line 42")
 
     router.add_api_route("/boom", boom, methods=["GET"])
-    app.include_router(router)
-    return app
+    new_app.include_router(router)
+    transport = httpx.ASGITransport(app=new_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client:
+        yield client
 
 
 # Routing
@@ -491,9 +494,9 @@ async def test_json_content_types_are_accepted(
 
 
 async def test_unexpected_exception_is_internal_error_without_internals(
-    crashing_app: FastAPI, client: httpx.AsyncClient
+    crashing_client: httpx.AsyncClient,
 ) -> None:
-    response = await client.get("/boom", headers={"x-request-id": "crash-test-1"})
+    response = await crashing_client.get("/boom", headers={"x-request-id": "crash-test-1"})
 
     problem = assert_problem(response, status=500, code="internal_error", instance="/boom")
     assert problem["request_id"] == "crash-test-1"
@@ -502,11 +505,11 @@ async def test_unexpected_exception_is_internal_error_without_internals(
 
 
 async def test_unexpected_exception_is_logged_with_the_request_id(
-    crashing_app: FastAPI, client: httpx.AsyncClient, capture_logs: Callable[[], LogReader]
+    crashing_client: httpx.AsyncClient, capture_logs: Callable[[], LogReader]
 ) -> None:
     log_records = capture_logs()
 
-    response = await client.get("/boom")
+    response = await crashing_client.get("/boom")
 
     request_id = response.headers["x-request-id"]
     records = [r for r in log_records() if r.get("request_id") == request_id]
