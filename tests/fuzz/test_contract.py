@@ -18,7 +18,6 @@ import json
 import os
 import pkgutil
 import queue
-import socket
 import threading
 import time
 import traceback
@@ -40,7 +39,13 @@ from schemathesis import Case, CheckContext, GenerationMode, Response
 from schemathesis.core.failures import FailureGroup
 
 from tests import journey
-from tests.conftest import NAV_STAVANGER_ORG, SF_ROGALAND_ORG, CommittedApp, TokenFactory
+from tests.conftest import (
+    NAV_STAVANGER_ORG,
+    SF_ROGALAND_ORG,
+    CommittedApp,
+    TokenFactory,
+    loopback_listener,
+)
 from tests.factories import NATIONAL_ID
 from tests.journey import AuthHeaders
 from tests.webhook.conftest import Receiver, make_dispatcher
@@ -132,7 +137,7 @@ class Served:
 @contextlib.asynccontextmanager
 async def _served(track: CommittedApp) -> AsyncIterator[Served]:
     """The race track's app behind uvicorn on a free loopback port, counting what it answers."""
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = loopback_listener()
     served = Served(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
 
     async def counting(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -4,7 +4,6 @@ the run, and each test's receiver at a path of its own on it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +14,7 @@ import uvicorn
 
 from klageapi.webhook.dispatcher import Dispatcher
 from klageapi.worker import dispatcher_for
-from tests.conftest import CommittedApp
+from tests.conftest import CommittedApp, loopback_listener
 
 
 @dataclass
@@ -124,7 +123,7 @@ async def receiver_server() -> AsyncIterator[ReceiverServer]:
     )
     uvicorn_server = uvicorn.Server(config)
     # Bound and listening before the server runs: early connections wait in the backlog.
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = loopback_listener()
     server.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     task = asyncio.create_task(uvicorn_server.serve(sockets=[sock]))
     yield server
