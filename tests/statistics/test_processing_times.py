@@ -115,6 +115,45 @@ async def test_each_stage_of_one_appeal_is_measured_from_its_history(
     assert body["period"] == {"from": "2026-01-01", "to": "2026-12-31"}
 
 
+async def test_the_whole_wait_divides_into_stage_shares_that_add_up_with_its_mean(
+    client: httpx.AsyncClient, session: AsyncSession, auth: Auth
+) -> None:
+    # Registered at 09:00 Oslo time on the day NAV received them: 0.375 days before
+    # registration belong to NAV's part. Whole waits 40.375 and 63.375 days.
+    await decided_appeal(
+        session, nav=10, transfer=2, waiting=5, work=16, documentation=(4, 3), received_on=T0.date()
+    )
+    await decided_appeal(session, nav=2, transfer=1, waiting=50, work=10, received_on=T0.date())
+
+    decided = (await figures(client, admin(auth)))["total"]["decided"]
+
+    whole = 40.375 + 63.375
+    # Summed days over the summed whole wait, not the mean of each appeal's shares.
+    assert decided["stage_shares"] == pytest.approx(
+        {
+            "nav": (12 + 0.75) / whole,
+            "transfer": 3 / whole,
+            "waiting_at_statsforvalter": 55 / whole,
+            "statsforvalter_work": 26 / whole,
+            "waiting_for_documentation": 7 / whole,
+        },
+        abs=0.0001,
+    )
+    assert sum(decided["stage_shares"].values()) == pytest.approx(1, abs=0.0001)
+    assert decided["whole_wait"]["mean_days"] == pytest.approx(whole / 2, abs=0.01)
+    assert decided["whole_wait"]["count"] == 2
+    assert decided["official_measure"]["mean_days"] == pytest.approx((28 + 60) / 2, abs=0.01)
+
+
+async def test_without_decided_appeals_there_are_no_shares_and_no_mean(
+    client: httpx.AsyncClient, auth: Auth
+) -> None:
+    decided = (await figures(client, admin(auth)))["total"]["decided"]
+
+    assert decided["stage_shares"] is None
+    assert decided["whole_wait"]["mean_days"] is None
+
+
 async def test_medians_and_90th_percentiles_interpolate_between_appeals(
     client: httpx.AsyncClient, session: AsyncSession, auth: Auth
 ) -> None:

@@ -32,6 +32,12 @@ _OPEN = (
     "awaiting_documentation",
 )
 _AT_STATSFORVALTER = _OPEN[3:]
+_SHARED_STAGES = (
+    "transfer",
+    "waiting_at_statsforvalter",
+    "statsforvalter_work",
+    "waiting_for_documentation",
+)
 _DECISIONS = ("upheld", "new_decision", "annulled", "dismissed")
 # The endpoint rounds days to two decimals and shares to four.
 _TOLERANCE = 0.0051
@@ -109,7 +115,16 @@ def _waits(values: list[float]) -> dict[str, Any]:
         "median_days": _percentile(values, 0.5),
         "p90_days": _percentile(values, 0.9),
         "p99_days": _percentile(values, 0.99),
+        "mean_days": sum(values) / len(values) if values else None,
     }
+
+
+def _shares(stage_values: dict[str, list[float]], whole: list[float]) -> dict[str, Any] | None:
+    """Each stage's summed days over the summed whole waits; NAV's part is the rest."""
+    if not sum(whole):
+        return None
+    shares = {stage: sum(stage_values[stage]) / sum(whole) for stage in _SHARED_STAGES}
+    return {"nav": 1 - sum(shares.values()), **shares}
 
 
 def _open(plans: list[PlannedAppeal], as_of: dt.datetime) -> dict[str, Any]:
@@ -189,6 +204,7 @@ def _group(
             },
             "whole_wait": _waits(whole),
             "official_measure": _waits(official),
+            "stage_shares": _shares(stage_values, whole),
         },
         "open": _open(plans, as_of),
     }

@@ -38,6 +38,7 @@ from klageapi.registry import access
 
 __all__ = [
     "OPEN_STATUSES",
+    "SHARED_STAGES",
     "STAGES",
     "WAITS",
     "GroupBy",
@@ -58,8 +59,16 @@ STAGES = (
     "total",
 )
 WAITS = ("whole_wait", "official_measure")
-"""The waits of a decided appeal measured with their 99th percentile too: the citizen's whole
-wait from NAV's receipt, and the official measure from the Statsforvalter's receipt."""
+"""The waits of a decided appeal measured with their 99th percentile and mean too: the
+citizen's whole wait from NAV's receipt, and the official measure from the Statsforvalter's
+receipt."""
+SHARED_STAGES = (
+    "transfer",
+    "waiting_at_statsforvalter",
+    "statsforvalter_work",
+    "waiting_for_documentation",
+)
+"""The stages whose days are summed to divide the whole wait; NAV's part is the rest of it."""
 OPEN_STATUSES = (
     AppealStatus.received,
     AppealStatus.under_nav_review,
@@ -205,7 +214,13 @@ async def decided_figures(
         columns += [
             func.count(st[name]).label(f"{name}_count"),
             _median_p90_p99(st[name]).label(f"{name}_percentiles"),
+            func.avg(st[name]).label(f"{name}_mean"),
         ]
+    # Means add up where medians do not: the days of each stage summed over the appeals, to
+    # divide the summed whole wait into the parts each stage took.
+    columns.append(func.sum(st.whole_wait).label("whole_wait_sum"))
+    for name in SHARED_STAGES:
+        columns.append(func.sum(st[name]).label(f"{name}_sum"))
     query = select(*columns).group_by(_grouping_sets(st.key))
     # Sorting every decided appeal's stages for the percentiles: in memory, not in temporary
     # files, for this transaction only (bench/statistics.py).

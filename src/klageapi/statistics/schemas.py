@@ -19,6 +19,7 @@ __all__ = [
     "ProcessingTimes",
     "QueueHealth",
     "ReceivedFigures",
+    "StageShares",
     "StageTimes",
     "Stages",
     "WaitTimes",
@@ -40,6 +41,24 @@ class WaitTimes(Schema):
     median_days: float | None
     p90_days: float | None
     p99_days: float | None
+    mean_days: float | None = Field(
+        description="The mean: the same under every queue order that ignores the work a case"
+        " needs; only its spread moves."
+    )
+
+
+class StageShares(Schema):
+    """What part of the citizen's whole wait each stage took: every decided appeal's days in
+    the stage summed, over their whole waits summed. The parts add up to 1 (unlike medians)."""
+
+    nav: float = Field(
+        description="NAV's receipt → the last forwarding: the preparatory review and the time"
+        " before the appeal was registered."
+    )
+    transfer: float
+    waiting_at_statsforvalter: float
+    statsforvalter_work: float
+    waiting_for_documentation: float
 
 
 class Stages(Schema):
@@ -94,6 +113,9 @@ class DecidedFigures(Schema):
     )
     official_measure: WaitTimes = Field(
         description="The measure of the 90 % target: the Statsforvalter's receipt → its decision."
+    )
+    stage_shares: StageShares | None = Field(
+        description="The whole wait divided into its stages; null without decided appeals."
     )
 
 

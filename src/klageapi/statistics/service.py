@@ -13,7 +13,13 @@ from klageapi.models import Channel, NavOutcome, StatsforvalterOutcome
 from klageapi.registry import access
 from klageapi.statistics import queue_health, repository
 from klageapi.statistics.errors import PeriodOutOfRange, PeriodReversed, PeriodTooLong
-from klageapi.statistics.repository import OPEN_STATUSES, STAGES, GroupBy, Scope
+from klageapi.statistics.repository import (
+    OPEN_STATUSES,
+    SHARED_STAGES,
+    STAGES,
+    GroupBy,
+    Scope,
+)
 from klageapi.statistics.schemas import (
     DecidedFigures,
     GroupFigures,
@@ -24,6 +30,7 @@ from klageapi.statistics.schemas import (
     QueueHealth,
     ReceivedFigures,
     Stages,
+    StageShares,
     StageTimes,
     WaitTimes,
 )
@@ -200,14 +207,25 @@ def _queue_health(row: RowMapping) -> QueueHealth:
 
 def _waits(row: RowMapping | None, name: str) -> WaitTimes:
     if row is None:
-        return WaitTimes(count=0, median_days=None, p90_days=None, p99_days=None)
+        return WaitTimes(count=0, median_days=None, p90_days=None, p99_days=None, mean_days=None)
     median, p90, p99 = row[f"{name}_percentiles"] or (None, None, None)
     return WaitTimes(
         count=row[f"{name}_count"],
         median_days=_days(median),
         p90_days=_days(p90),
         p99_days=_days(p99),
+        mean_days=_days(row[f"{name}_mean"]),
     )
+
+
+def _stage_shares(row: RowMapping) -> StageShares | None:
+    """Each stage's days over the whole wait's, summed over the decided appeals; NAV's part is
+    what the other stages leave, so that the parts add up to 1."""
+    whole = row["whole_wait_sum"]
+    if not whole:
+        return None
+    shares = {name: round((row[f"{name}_sum"] or 0.0) / whole, 4) for name in SHARED_STAGES}
+    return StageShares(nav=round(1 - sum(shares.values()), 4), **shares)
 
 
 def _decided(row: RowMapping | None) -> DecidedFigures:
@@ -229,6 +247,7 @@ def _decided(row: RowMapping | None) -> DecidedFigures:
             stages=stages,
             whole_wait=_waits(None, "whole_wait"),
             official_measure=_waits(None, "official_measure"),
+            stage_shares=None,
         )
     return DecidedFigures(
         appeals=row["appeals"],
@@ -237,4 +256,5 @@ def _decided(row: RowMapping | None) -> DecidedFigures:
         stages=stages,
         whole_wait=_waits(row, "whole_wait"),
         official_measure=_waits(row, "official_measure"),
+        stage_shares=_stage_shares(row),
     )
