@@ -34,6 +34,7 @@ from klageapi.core.conditional import none_match
 from klageapi.core.db import SessionDep
 from klageapi.core.idempotency import IdempotencyKeyHeader, IdempotentReplay, claim_json
 from klageapi.core.pagination import PageParamsDep
+from klageapi.core.queue_order import AppealOrder
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import Schema, problem_responses
 from klageapi.core.validation import DateTime
@@ -163,8 +164,18 @@ async def list_appeals(
     # time would miss the changes of the hour or two in between.
     updated_after: Annotated[DateTime | None, Query()] = None,
     late: bool | None = None,
+    order: Annotated[
+        AppealOrder,
+        Query(
+            description="`updated` (the oldest change first), `forwarded` (by the"
+            " Statsforvalter's receipt, then by forwarding), `urgent_first` (urgent first, then"
+            " as `forwarded`), `citizen_wait` (by NAV's receipt: the longest wait first) or"
+            " `urgent_then_citizen_wait`. A cursor keeps its order."
+        ),
+    ] = AppealOrder.updated,
 ) -> AppealPage:
-    """The appeals the caller may see, oldest change first (`updated_at`, then id)."""
+    """The appeals the caller may see, oldest change first (`updated_at`, then id), or in the
+    Statsforvalter's queue orders."""
     where = repository.AppealFilter(
         statuses=status_ or (),
         nav_office=nav_office,
@@ -173,7 +184,7 @@ async def list_appeals(
         late=late,
     )
     appeals, cursor = await service.list_appeals(
-        session, where, page, organisation=organisation, clock=clock
+        session, where, page, order=order, organisation=organisation, clock=clock
     )
     return AppealPage(items=[appeal_read(a) for a in appeals], next_cursor=cursor)
 

@@ -15,6 +15,7 @@ import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     CTE,
@@ -38,7 +39,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from klageapi.core import queue_order
 from klageapi.core.auth import Organisation
+from klageapi.core.queue_order import AppealOrder
 from klageapi.core.statements import binds, bound, table_of
 from klageapi.event import outbox
 from klageapi.models import (
@@ -138,10 +141,11 @@ async def list_visible(
     offices: access.Offices,
     where: AppealFilter,
     *,
-    after: tuple[dt.datetime, uuid.UUID] | None,
+    order: AppealOrder,
+    after: Sequence[Any] | None,
     limit: int,
 ) -> Sequence[Appeal]:
-    """A page of visible appeals in (updated_at, id) order."""
+    """A page of visible appeals in `order`, after the position `after`."""
     query = select(Appeal).where(access.visible(access.APPEAL, offices))
     if where.statuses:
         query = query.where(Appeal.status.in_(where.statuses))
@@ -154,9 +158,14 @@ async def list_visible(
     if where.late is not None:
         # Plain `late` / `NOT late` (not `IS TRUE`) so the partial index applies.
         query = query.where(Appeal.late if where.late else ~Appeal.late)
+    keyset = queue_order.APPEALS[order]
     if after is not None:
-        query = query.where(tuple_(Appeal.updated_at, Appeal.id) > tuple_(*after))
-    query = query.order_by(Appeal.updated_at, Appeal.id).limit(limit)
+        if order is AppealOrder.updated:
+            # A row comparison: the (updated_at, id) indexes serve it as one range.
+            query = query.where(tuple_(Appeal.updated_at, Appeal.id) > tuple_(*after))
+        else:
+            query = query.where(keyset.after(after))
+    query = query.order_by(*keyset.order_by()).limit(limit)
     return (await session.scalars(query)).all()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import uuid
@@ -28,10 +29,12 @@ from klageapi.appeal.schemas import (
     StepCreate,
 )
 from klageapi.audit import service as audit
+from klageapi.core import queue_order
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
-from klageapi.core.pagination import PageParams
+from klageapi.core.pagination import InvalidCursor, PageParams
+from klageapi.core.queue_order import AppealOrder
 from klageapi.core.validation import check_dates_against_today
 from klageapi.models import Appeal, AppealHistory, AppealStatus, NavOutcome
 from klageapi.registry import access
@@ -227,15 +230,24 @@ async def list_appeals(
     where: repository.AppealFilter,
     page: PageParams,
     *,
+    order: AppealOrder = AppealOrder.updated,
     organisation: Organisation,
     clock: Clock,
 ) -> tuple[list[Appeal], str | None]:
-    """A page of the appeals the caller may see; each one listed is written to the audit log."""
+    """A page of the appeals the caller may see, in `order`; each one listed is written to the
+    audit log. A cursor of another order is refused."""
+    position = page.position("appeals")
+    try:
+        after = None if position is None else queue_order.appeal_position(order, position)
+    except queue_order.InvalidPosition as error:
+        raise InvalidCursor() from error
     offices = await access.offices_of(session, organisation)
-    after = page.after_time_and_id("appeals")
-    rows = await repository.list_visible(session, offices, where, after=after, limit=page.limit + 1)
+    rows = await repository.list_visible(
+        session, offices, where, order=order, after=after, limit=page.limit + 1
+    )
+    keyset = queue_order.APPEALS[order]
     appeals, cursor = page.page(
-        "appeals", list(rows), lambda appeal: [appeal.updated_at.isoformat(), str(appeal.id)]
+        "appeals", list(rows), lambda appeal: keyset.encode(functools.partial(getattr, appeal))
     )
     await audit.record_many(
         session,

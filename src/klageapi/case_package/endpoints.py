@@ -11,8 +11,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from klageapi.appeal.preconditions import expected_versions
-from klageapi.case_package import archive, bundle, feed_order, service
-from klageapi.case_package.feed_order import FeedOrder
+from klageapi.case_package import archive, bundle, service
 from klageapi.case_package.schemas import (
     DocumentationRequestCreate,
     DocumentationRequestList,
@@ -25,6 +24,7 @@ from klageapi.case_package.schemas import (
     ReceiptCreate,
     RejectionCreate,
 )
+from klageapi.core import queue_order
 from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.config import Settings
@@ -32,6 +32,7 @@ from klageapi.core.db import SessionDep
 from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import InvalidCursor, PageParams, PageParamsDep
+from klageapi.core.queue_order import FeedOrder
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.models import (
@@ -91,8 +92,8 @@ def _feed_position(page: PageParams, order: FeedOrder) -> list[Any] | None:
     if position is None:
         return None
     try:
-        return feed_order.decode(order, position)
-    except feed_order.InvalidPosition as error:
+        return queue_order.feed_position(order, position)
+    except queue_order.InvalidPosition as error:
         raise InvalidCursor() from error
 
 
@@ -182,7 +183,7 @@ async def list_packages(
         limit=page.limit + 1,
     )
     items, cursor = page.page(
-        "packages", rows, lambda item: feed_order.encode(order, item.package, item.received_on)
+        "packages", rows, lambda item: queue_order.FEED[order].encode(item.key)
     )
     return PackagePage(
         items=[PackageSummary(**_summary_fields(i.package, clock, threshold)) for i in items],

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.case_package import feed_order
-from klageapi.case_package.feed_order import FeedOrder
+from klageapi.core import queue_order
+from klageapi.core.queue_order import FeedOrder
 from klageapi.models import (
     Appeal,
     AppealStatus,
@@ -64,6 +64,10 @@ class FeedItem:
     received_on: dt.date
     """When NAV received the package's appeal (the citizen's wait began)."""
 
+    def key(self, name: str) -> Any:
+        """The value of one of the feed's order keys (`queue_order.FEED`)."""
+        return self.received_on if name == "received_on" else getattr(self.package, name)
+
 
 async def feed(
     session: AsyncSession,
@@ -90,8 +94,8 @@ async def feed(
     if frozen_before is not None:
         query = query.where(CasePackage.frozen_at < frozen_before)
     if after is not None:
-        query = query.where(feed_order.after(order, after))
-    query = query.order_by(*feed_order.order_by(order)).limit(limit)
+        query = query.where(queue_order.FEED[order].after(after))
+    query = query.order_by(*queue_order.FEED[order].order_by()).limit(limit)
     return [FeedItem(package, received_on) for package, received_on in await session.execute(query)]
 
 

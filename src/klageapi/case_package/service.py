@@ -31,7 +31,6 @@ from klageapi.case_package.errors import (
     RequiredDocumentsMissing,
     UnknownStatsforvalterOffice,
 )
-from klageapi.case_package.feed_order import FeedOrder
 from klageapi.case_package.schemas import (
     DocumentationRequestCreate,
     FulfilmentCreate,
@@ -43,6 +42,7 @@ from klageapi.case_package.schemas import (
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import NORWAY, Clock
 from klageapi.core.errors import KlageError
+from klageapi.core.queue_order import FeedOrder
 from klageapi.core.validation import check_dates_against_today
 from klageapi.document import service as documents
 from klageapi.event import outbox
