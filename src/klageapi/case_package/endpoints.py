@@ -325,15 +325,23 @@ async def request_documentation(
     "/appeals/{appeal_id}/documentation-requests",
     operation_id="list_documentation_requests",
     response_model=DocumentationRequestList,
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 async def list_documentation_requests(
-    session: SessionDep, organisation: ReaderDep, clock: ClockDep, appeal_id: uuid.UUID
+    session: SessionDep,
+    organisation: ReaderDep,
+    clock: ClockDep,
+    appeal_id: uuid.UUID,
+    page: PageParamsDep,
 ) -> DocumentationRequestList:
     """The appeal's documentation requests, oldest first, with `overdue` for open ones past
     their due date."""
-    requests = await service.documentation_requests(session, appeal_id, organisation=organisation)
-    return DocumentationRequestList(items=[_request_read(r, clock) for r in requests])
+    requests, cursor = await service.documentation_requests(
+        session, appeal_id, page, organisation=organisation
+    )
+    return DocumentationRequestList(
+        items=[_request_read(r, clock) for r in requests], next_cursor=cursor
+    )
 
 
 @router.post(

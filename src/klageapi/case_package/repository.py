@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core import queue_order
@@ -119,11 +119,17 @@ async def get_documentation_request(
 
 
 async def documentation_requests_of(
-    session: AsyncSession, appeal_id: uuid.UUID
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    *,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
 ) -> Sequence[DocumentationRequest]:
-    query = (
-        select(DocumentationRequest)
-        .where(DocumentationRequest.appeal_id == appeal_id)
-        .order_by(DocumentationRequest.requested_at, DocumentationRequest.id)
-    )
-    return (await session.scalars(query)).all()
+    """A page of the appeal's documentation requests in (requested_at, id) order."""
+    query = select(DocumentationRequest).where(DocumentationRequest.appeal_id == appeal_id)
+    if after is not None:
+        query = query.where(
+            tuple_(DocumentationRequest.requested_at, DocumentationRequest.id) > tuple_(*after)
+        )
+    query = query.order_by(DocumentationRequest.requested_at, DocumentationRequest.id)
+    return (await session.scalars(query.limit(limit))).all()

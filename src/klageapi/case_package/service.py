@@ -42,6 +42,7 @@ from klageapi.case_package.schemas import (
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import NORWAY, Clock
 from klageapi.core.errors import KlageError
+from klageapi.core.pagination import PageParams
 from klageapi.core.queue_order import FeedOrder
 from klageapi.core.validation import check_dates_against_today
 from klageapi.document import service as documents
@@ -497,10 +498,21 @@ async def request_documentation(
 
 
 async def documentation_requests(
-    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
-) -> Sequence[DocumentationRequest]:
+    session: AsyncSession, appeal_id: uuid.UUID, page: PageParams, *, organisation: Organisation
+) -> tuple[Sequence[DocumentationRequest], str | None]:
+    """A page of the appeal's documentation requests, oldest first."""
     await appeals.visible_with_roles(session, appeal_id, organisation=organisation)
-    return await repository.documentation_requests_of(session, appeal_id)
+    rows = await repository.documentation_requests_of(
+        session,
+        appeal_id,
+        after=page.after_time_and_id("documentation-requests"),
+        limit=page.limit + 1,
+    )
+    return page.page(
+        "documentation-requests",
+        list(rows),
+        lambda request: [request.requested_at.isoformat(), str(request.id)],
+    )
 
 
 async def fulfil(

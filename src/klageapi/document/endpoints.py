@@ -18,6 +18,7 @@ from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep
 from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import UploadIdempotencyKeyDep
+from klageapi.core.pagination import PageParamsDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.core.validation import Text
@@ -103,14 +104,18 @@ async def upload_document(
     "/appeals/{appeal_id}/documents",
     operation_id="list_documents",
     response_model=DocumentList,
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 async def list_documents(
-    session: SessionDep, organisation: ReaderDep, appeal_id: uuid.UUID
+    session: SessionDep, organisation: ReaderDep, appeal_id: uuid.UUID, page: PageParamsDep
 ) -> DocumentList:
     """The appeal's documents, oldest first."""
-    documents = await service.list_for_appeal(session, appeal_id, organisation=organisation)
-    return DocumentList(items=[DocumentRead.model_validate(d) for d in documents])
+    documents, cursor = await service.list_for_appeal(
+        session, appeal_id, page, organisation=organisation
+    )
+    return DocumentList(
+        items=[DocumentRead.model_validate(d) for d in documents], next_cursor=cursor
+    )
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int | None] | None:

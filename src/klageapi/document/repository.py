@@ -6,11 +6,12 @@ A new document's row and its event are written by one hand-built statement, not 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Executable, insert, select
+from sqlalchemy import Executable, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.statements import binds, bound, table_of
@@ -24,12 +25,18 @@ async def get(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
     return await session.get(Document, document_id)
 
 
-async def list_for_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Document]:
-    query = (
-        select(Document)
-        .where(Document.appeal_id == appeal_id)
-        .order_by(Document.uploaded_at, Document.id)
-    )
+async def list_for_appeal(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    *,
+    after: tuple[dt.datetime, uuid.UUID] | None = None,
+    limit: int | None = None,
+) -> Sequence[Document]:
+    """The appeal's documents in (uploaded_at, id) order: all, or a page after `after`."""
+    query = select(Document).where(Document.appeal_id == appeal_id)
+    if after is not None:
+        query = query.where(tuple_(Document.uploaded_at, Document.id) > tuple_(*after))
+    query = query.order_by(Document.uploaded_at, Document.id).limit(limit)
     return (await session.scalars(query)).all()
 
 

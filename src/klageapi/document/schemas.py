@@ -27,7 +27,7 @@ class DocumentRead(Schema):
 
 
 class DocumentList(Schema):
-    """An appeal's documents, oldest first (never more than a case holds, so one page)."""
+    """A page of an appeal's documents, oldest first."""
 
     items: list[DocumentRead]
     next_cursor: str | None = None

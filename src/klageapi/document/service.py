@@ -16,6 +16,7 @@ from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, PayloadTooLarge, ValidationFailed
+from klageapi.core.pagination import PageParams
 from klageapi.document import repository
 from klageapi.document.errors import (
     DocumentChecksumMismatch,
@@ -186,10 +187,18 @@ async def upload(
 
 
 async def list_for_appeal(
-    session: AsyncSession, appeal_id: uuid.UUID, *, organisation: Organisation
-) -> Sequence[Document]:
+    session: AsyncSession, appeal_id: uuid.UUID, page: PageParams, *, organisation: Organisation
+) -> tuple[Sequence[Document], str | None]:
+    """A page of the appeal's documents, oldest first."""
     await appeals.visible_with_roles(session, appeal_id, organisation=organisation)
-    return await repository.list_for_appeal(session, appeal_id)
+    rows = await repository.list_for_appeal(
+        session, appeal_id, after=page.after_time_and_id("documents"), limit=page.limit + 1
+    )
+    return page.page(
+        "documents",
+        list(rows),
+        lambda document: [document.uploaded_at.isoformat(), str(document.id)],
+    )
 
 
 async def get_visible(

@@ -80,11 +80,18 @@ async def create_subscription(
     return SubscriptionCreated(**subscription_read(subscription).model_dump(), secret=secret)
 
 
-@router.get("", operation_id="list_webhook_subscriptions", response_model=SubscriptionPage)
-async def list_subscriptions(session: SessionDep, organisation: ReaderDep) -> SubscriptionPage:
+@router.get(
+    "",
+    operation_id="list_webhook_subscriptions",
+    response_model=SubscriptionPage,
+    responses=problem_responses(400, 422),
+)
+async def list_subscriptions(
+    session: SessionDep, organisation: ReaderDep, page: PageParamsDep
+) -> SubscriptionPage:
     """The caller's subscriptions, oldest first."""
-    subscriptions = await service.list_for(session, organisation=organisation)
-    return SubscriptionPage(items=[subscription_read(s) for s in subscriptions])
+    subscriptions, cursor = await service.list_for(session, page, organisation=organisation)
+    return SubscriptionPage(items=[subscription_read(s) for s in subscriptions], next_cursor=cursor)
 
 
 @router.get(

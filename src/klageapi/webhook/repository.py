@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, delete, func, insert, literal, select
+from sqlalchemy import ColumnElement, Insert, Select, delete, func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -58,14 +58,22 @@ async def delete_owned(
 
 
 async def list_owned(
-    session: AsyncSession, organisation_number: str
+    session: AsyncSession,
+    organisation_number: str,
+    *,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
 ) -> Sequence[WebhookSubscription]:
-    query = (
-        select(WebhookSubscription)
-        .where(WebhookSubscription.organisation_number == organisation_number)
-        .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    """A page of the organisation's subscriptions in (created_at, id) order."""
+    query = select(WebhookSubscription).where(
+        WebhookSubscription.organisation_number == organisation_number
     )
-    return (await session.scalars(query)).all()
+    if after is not None:
+        query = query.where(
+            tuple_(WebhookSubscription.created_at, WebhookSubscription.id) > tuple_(*after)
+        )
+    query = query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    return (await session.scalars(query.limit(limit))).all()
 
 
 async def deliveries_page(

@@ -80,6 +80,7 @@ class SubscriptionCreated(SubscriptionRead):
 
 class SubscriptionPage(BaseModel):
     items: list[SubscriptionRead]
+    next_cursor: str | None = None
 
 
 class SecretRead(BaseModel):

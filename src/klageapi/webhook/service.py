@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.config import Settings
+from klageapi.core.pagination import PageParams
 from klageapi.models import (
     DeliveryReason,
     DeliveryStatus,
@@ -81,9 +82,20 @@ async def create(
 
 
 async def list_for(
-    session: AsyncSession, *, organisation: Organisation
-) -> Sequence[WebhookSubscription]:
-    return await repository.list_owned(session, organisation.organisation_number)
+    session: AsyncSession, page: PageParams, *, organisation: Organisation
+) -> tuple[Sequence[WebhookSubscription], str | None]:
+    """A page of the caller's own subscriptions, oldest first."""
+    rows = await repository.list_owned(
+        session,
+        organisation.organisation_number,
+        after=page.after_time_and_id("webhook-subscriptions"),
+        limit=page.limit + 1,
+    )
+    return page.page(
+        "webhook-subscriptions",
+        list(rows),
+        lambda subscription: [subscription.created_at.isoformat(), str(subscription.id)],
+    )
 
 
 async def get(
