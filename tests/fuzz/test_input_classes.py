@@ -8,7 +8,9 @@ operation of the committed OpenAPI document over ASGI. Each class once gave a 50
 - date-times valid in RFC 3339 that leave the calendar once converted to UTC (year 1 at
   +14:00, year 9999 at -14:00), in every date-time body field and query parameter;
 - JSON nested deeper than the parser descends, in every body (with or without a body of the
-  operation's own, with an Idempotency-Key) and inside a bearer token's header and payload.
+  operation's own, with an Idempotency-Key) and inside a bearer token's header and payload;
+- a query parameter of one value given more than once (a contract fuzzer's "object in the
+  query", sent as repeated keys): 422, never the last value taken as if it were the only one.
 
 Every answer must be below 500, and every 4xx an RFC 9457 problem document.
 """
@@ -91,6 +93,22 @@ def _date_time_inputs() -> list[tuple[Operation, str, str]]:
             if _is_date_time(field):
                 found.append(((method, path, operation), "body", name))
     return found
+
+
+def _query_parameters() -> list[tuple[Operation, str, bool]]:
+    """(operation, name, takes several values) of every query parameter the contract declares."""
+    return [
+        ((method, path, operation), parameter["name"], _is_array(parameter["schema"]))
+        for method, path, operation in _operations()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    ]
+
+
+def _is_array(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(
+        _is_array(option) for option in schema.get("anyOf", [])
+    )
 
 
 # --- the generators ------------------------------------------------------------------------------
@@ -317,3 +335,65 @@ async def test_deeply_nested_json_in_a_bearer_token_is_401(
 
     assert response.status_code == 401, response.text
     assert response.json()["code"] == "unauthenticated"
+
+
+@_PROPERTY
+@hypothesis.given(
+    data=st.data(), values=st.lists(st.text(_LATIN_1, max_size=12), min_size=2, max_size=4)
+)
+async def test_a_query_parameter_of_one_value_given_twice_is_422(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    path_values: dict[str, str],
+    data: st.DataObject,
+    values: list[str],
+) -> None:
+    single = [(op, name) for op, name, several in _query_parameters() if not several]
+    operation, name = data.draw(st.sampled_from(single), label="parameter")
+    method, path, _ = operation
+
+    response = await client.request(
+        method,
+        _url(path, path_values),
+        headers=auth(scope=EVERY_SCOPE),
+        params=[(name, value) for value in values],
+    )
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert problem["errors"] == [
+        {"field": name, "message": "is given more than once; give it once", "type": "repeated"}
+    ]
+
+
+async def test_a_query_parameter_of_several_values_may_be_repeated(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    several = [(op, name) for op, name, many in _query_parameters() if many]
+    assert several, "the contract has list parameters (status, type)"
+    examples = {"status": ["received", "under_nav_review"], "type": ["appeal.received", "package.forwarded"]}
+    for (method, path, _), name in several:
+        response = await client.request(
+            method, path, headers=auth(), params=[(name, v) for v in examples[name]]
+        )
+        assert response.status_code == 200, (path, response.text)
+
+
+async def test_an_upload_with_a_repeated_title_stores_nothing(
+    client: httpx.AsyncClient, auth: AuthHeaders
+) -> None:
+    appeal = await register(client, auth)
+    await client.post(f"/v1/appeals/{appeal['id']}/nav-review", headers=auth())
+
+    response = await client.post(
+        f"/v1/appeals/{appeal['id']}/documents",
+        params=[("category", "appeal"), ("title", "Klage"), ("title", "Noe annet")],
+        headers={**auth(), "Content-Type": "application/pdf"},
+        content=pdf(300),
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "title"
+    listed = await client.get(f"/v1/appeals/{appeal['id']}/documents", headers=auth())
+    assert listed.json()["items"] == []
