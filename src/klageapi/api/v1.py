@@ -9,6 +9,7 @@ from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.audit.endpoints import router as audit_router
 from klageapi.case_package.endpoints import router as case_package_router
 from klageapi.citizen.endpoints import router as citizen_router
+from klageapi.core.schemas import problem_responses
 from klageapi.document.endpoints import router as document_router
 from klageapi.event.endpoints import router as event_router
 from klageapi.registry.endpoints import router as registry_router
@@ -19,7 +20,8 @@ __all__ = ["router"]
 
 # Each domain router declares route_class=JsonRoute itself: a route class set here would not
 # reach routes that were declared on the included routers.
-router = APIRouter(prefix="/v1")
+# Any operation may meet the database or the document store away: 503 with Retry-After.
+router = APIRouter(prefix="/v1", responses=problem_responses(503))
 router.include_router(appeal_router)
 router.include_router(appeal_deadlines_router)
 router.include_router(registry_router)

@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         " connects (and prepares every statement again) on every request.",
     )
     db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for a connection from a full pool before it is"
+        " answered 503 database_unavailable.",
+    )
+    db_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How long opening a new database connection may take; a server that does"
+        " not answer (a lost machine) costs a request no longer.",
+    )
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

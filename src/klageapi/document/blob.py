@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "BlobTooLarge",
     "EmptyBlob",
     "StoredBlob",
+    "TrackedChunks",
     "check_sha256",
     "resolve_range",
 ]
@@ -159,3 +160,24 @@ def resolve_range(*, start: int, end: int | None, size: int) -> tuple[int, int]:
     if start < 0 or start > size or stop < start:
         raise BlobRangeNotSatisfiable(start=start, end=end, size=size)
     return start, stop
+
+
+class TrackedChunks:
+    """The chunks of an upload, remembering what their source raised, so a store can tell the
+    client's failure (passed on unchanged) from its own (503 storage_unavailable)."""
+
+    def __init__(self, chunks: AsyncIterable[bytes]) -> None:
+        self._chunks = chunks
+        self.error: BaseException | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                yield chunk
+        except BaseException as error:
+            self.error = error
+            raise
+
+    def raised(self, error: BaseException) -> bool:
+        """Whether `error` came from the chunks' source."""
+        return error is self.error

@@ -12,11 +12,12 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from klageapi.core.errors import StorageUnavailable
 from klageapi.document.blob import (
     READ_CHUNK_BYTES,
     BlobDigests,
@@ -24,6 +25,7 @@ from klageapi.document.blob import (
     BlobStream,
     BlobTooLarge,
     StoredBlob,
+    TrackedChunks,
     check_sha256,
     resolve_range,
 )
@@ -63,15 +65,18 @@ class FilesystemBlobStore:
         """Stream `chunks` into the store; the same content is kept once."""
         digests = BlobDigests(expected_sha256=expected_sha256)
         batches = _Batches(max_size)
-        incoming = aiter(chunks)
+        source = TrackedChunks(chunks)
+        incoming = aiter(source)
         # The first batch is gathered before the disk is touched: a file that ends within it
         # (most letters and scans) is hashed, written and committed in one trip to a worker.
         async for chunk in incoming:
             if (first := batches.add(chunk)) is not None:
                 break
         else:
-            return await asyncio.to_thread(self._put_whole, batches.rest(), digests)
-        file, temp = await asyncio.to_thread(self._create_temp)
+            with _unavailable_on_os_error():
+                return await asyncio.to_thread(self._put_whole, batches.rest(), digests)
+        with _unavailable_on_os_error():
+            file, temp = await asyncio.to_thread(self._create_temp)
         writer = _Writer(file, digests)
         try:
             await writer.write(first)
@@ -87,10 +92,13 @@ class FilesystemBlobStore:
             # the work in flight (a moment's) has let go of it.
             writer.then(lambda: _discard(file, temp))
             raise
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(BaseException):
                 await writer.finish()
             _discard(file, temp)
+            if isinstance(error, OSError) and not source.raised(error):
+                # The disk, not the request: full, read-only, gone.
+                raise StorageUnavailable() from error
             raise
         return blob
 
@@ -110,6 +118,8 @@ class FilesystemBlobStore:
             stat = await asyncio.to_thread(path.stat)
         except FileNotFoundError:
             return None
+        except OSError as error:
+            raise StorageUnavailable() from error
         return stat.st_size
 
     async def exists(self, sha256: str) -> bool:
@@ -315,3 +325,12 @@ def _open_at(path: Path, start: int) -> BinaryIO:
     file = path.open("rb")
     file.seek(start)
     return file
+
+
+@contextlib.contextmanager
+def _unavailable_on_os_error() -> Iterator[None]:
+    """The disk's failures (full, read-only, gone) as the store's: 503 storage_unavailable."""
+    try:
+        yield
+    except OSError as error:
+        raise StorageUnavailable() from error

@@ -13,8 +13,9 @@ until aborted: give the bucket a lifecycle rule that aborts incomplete multipart
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +25,7 @@ from obstore.exceptions import BaseError as ObjectStoreError
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 
+from klageapi.core.errors import StorageUnavailable
 from klageapi.core.logging import get_logger
 from klageapi.document.blob import (
     READ_CHUNK_BYTES,
@@ -32,13 +34,14 @@ from klageapi.document.blob import (
     BlobStream,
     BlobTooLarge,
     StoredBlob,
+    TrackedChunks,
     check_sha256,
     resolve_range,
 )
 
 if TYPE_CHECKING:
     from obstore import GetOptions, GetResult
-    from obstore.store import ClientConfig, S3Config
+    from obstore.store import ClientConfig, RetryConfig, S3Config
 
 __all__ = ["S3BlobStore"]
 
@@ -84,10 +87,25 @@ class S3BlobStore:
             "read_timeout": timedelta(seconds=60),
             "timeout": timedelta(minutes=30),
         }
+        # A store that is away fails a request within seconds (503 storage_unavailable), not
+        # after obstore's default of ten retries over up to three minutes.
+        retry: RetryConfig = {
+            "max_retries": 3,
+            "retry_timeout": timedelta(seconds=5),
+            "backoff": {
+                "init_backoff": timedelta(milliseconds=100),
+                "max_backoff": timedelta(seconds=1),
+                "base": 2,
+            },
+        }
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self._store = S3Store(
-            bucket, prefix=self.prefix or None, config=config, client_options=client
+            bucket,
+            prefix=self.prefix or None,
+            config=config,
+            client_options=client,
+            retry_config=retry,
         )
 
     async def put(
@@ -100,20 +118,23 @@ class S3BlobStore:
         """Stream `chunks` into the store; the same content is kept once."""
         meter = _Meter(max_size=max_size, expected_sha256=expected_sha256)
         temp = f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
+        source = TrackedChunks(chunks)
         # An error raised by the chunks (ours included) aborts the multipart upload.
-        await obstore.put_async(
-            self._store,
-            temp,
-            meter.measure(chunks),
-            use_multipart=True,
-            chunk_size=_PART_BYTES,
-            max_concurrency=_PARTS_IN_FLIGHT,
-        )
+        with _unavailable_on_store_error(source):
+            await obstore.put_async(
+                self._store,
+                temp,
+                meter.measure(source),
+                use_multipart=True,
+                chunk_size=_PART_BYTES,
+                max_concurrency=_PARTS_IN_FLIGHT,
+            )
         blob = meter.blob
         try:
             if not await self.exists(blob.sha256):
                 # Two uploads of the same bytes may both copy: the result is the same object.
-                await obstore.copy_async(self._store, temp, _key(blob.sha256), overwrite=True)
+                with _unavailable_on_store_error():
+                    await obstore.copy_async(self._store, temp, _key(blob.sha256), overwrite=True)
         finally:
             await self._delete_temp(temp)
         return blob
@@ -132,11 +153,11 @@ class S3BlobStore:
             result = await obstore.get_async(self._store, key, options=options)
         except _NOT_FOUND:
             raise BlobNotFound(sha256) from None
-        except ObjectStoreError:
+        except (ObjectStoreError, OSError) as error:
             # A range starting at or past the end is a 416 from S3: tell that from a failure.
             size = await self.size(sha256)
             if size is not None and start < size:
-                raise
+                raise StorageUnavailable() from error
             return _nothing_or_refused(sha256, start=start, end=end, size=size)
         first, stop = result.range
         return BlobStream(size=result.meta["size"], start=first, end=stop, chunks=_read(result))
@@ -147,6 +168,8 @@ class S3BlobStore:
             meta = await obstore.head_async(self._store, _key(sha256))
         except _NOT_FOUND:
             return None
+        except (ObjectStoreError, OSError) as error:
+            raise StorageUnavailable() from error
         return meta["size"]
 
     async def exists(self, sha256: str) -> bool:
@@ -196,6 +219,20 @@ class _Meter:
             self.digests.update(chunk)
             yield chunk
         self._blob = self.digests.stored()
+
+
+@contextlib.contextmanager
+def _unavailable_on_store_error(source: TrackedChunks | None = None) -> Iterator[None]:
+    """The store's failures (refused or dropped connections, 5xx, timeouts after the retries)
+    as 503 storage_unavailable; what the chunks' source raised passes unchanged."""
+    try:
+        yield
+    except _NOT_FOUND:
+        raise
+    except (ObjectStoreError, OSError) as error:
+        if source is not None and source.raised(error):
+            raise
+        raise StorageUnavailable() from error
 
 
 def _key(sha256: str) -> str:
