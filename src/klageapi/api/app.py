@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from klageapi import __version__
-from klageapi.api import ops, v1
+from klageapi.api import docs, ops, v1
 from klageapi.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from klageapi.api.problems import install_problem_handlers
 from klageapi.api.summaries import SERVERS, SUMMARIES, TAGS
@@ -69,7 +71,12 @@ def create_app(
     `read_engine`, if given, as its read replica; without, its lifespan connects to the
     configured (and replica) or embedded database and migrates it if told to."""
     settings = settings or get_settings()
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI's and ReDoc's assets from its package under
+    # docs.ASSETS; the pages themselves are docs.router's (FastAPI's own load from CDNs).
+    app = FastAPIOffline(
+        docs_url=None,
+        redoc_url=None,
+        static_url=docs.ASSETS,
         title="klageapi",
         version=__version__,
         description=DESCRIPTION,
@@ -92,6 +99,7 @@ def create_app(
 
     install_problem_handlers(app)
     app.include_router(ops.router)
+    app.include_router(docs.router)
     app.include_router(v1.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     # Added last is outermost: the request context wraps the body limit, so a 413 carries the
@@ -123,7 +131,9 @@ def _route_templates(app: FastAPI) -> list[str]:
     # Every app has the same routers, and building the OpenAPI document is the slow part of
     # create_app: do it once per process.
     if not _templates:
-        _templates.extend([*app.openapi()["paths"], "/docs", "/redoc", "/openapi.json"])
+        pages = [r.path for r in docs.router.routes if isinstance(r, APIRoute)]
+        assets = f"{docs.ASSETS}/{{file}}"
+        _templates.extend([*app.openapi()["paths"], *pages, assets, "/openapi.json"])
     return _templates
 
 
