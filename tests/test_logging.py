@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -306,3 +307,40 @@ def test_console_logs_are_redacted_too(logs: CapturedLogs) -> None:
     assert "[redacted]" in logs.text
     assert NATIONAL_ID not in logs.text
     assert D_NUMBER not in logs.text
+
+
+async def test_the_access_log_names_the_caller_s_organisation_supplier_and_problem(
+    client: httpx.AsyncClient, auth: AuthHeaders, logs: CapturedLogs, make_token: Any
+) -> None:
+    logs.start()
+    vendor = {"authority": "iso6523-actorid-upis", "ID": "0192:910000004"}
+
+    refused = await client.get(
+        f"/v1/appeals/{uuid.uuid4()}", headers=auth(scope="klageapi:read", supplier=vendor)
+    )
+    anonymous = await client.get("/v1/appeals")
+    citizen_token = make_token(org=None, pid=NATIONAL_ID, acr="idporten-loa-high")
+    citizen = await client.get(
+        "/v1/me/appeals",
+        headers={"Authorization": f"Bearer {citizen_token}"},
+    )
+    listed = await client.get("/v1/appeals", headers=auth())
+
+    assert (refused.status_code, anonymous.status_code) == (404, 401)
+    assert (citizen.status_code, listed.status_code) == (200, 200)
+    lines = logs.events("request")
+    assert [
+        {key: line.get(key) for key in ("organisation", "supplier", "caller", "problem")}
+        for line in lines
+    ] == [
+        {
+            "organisation": "0192:977777771",
+            "supplier": "0192:910000004",
+            "caller": None,
+            "problem": "appeal_not_found",
+        },
+        {"organisation": None, "supplier": None, "caller": None, "problem": "unauthenticated"},
+        {"organisation": None, "supplier": None, "caller": "citizen", "problem": None},
+        {"organisation": "0192:977777771", "supplier": None, "caller": None, "problem": None},
+    ]
+    assert NATIONAL_ID not in logs.text

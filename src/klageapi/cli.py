@@ -119,6 +119,8 @@ def serve(
     if settings.is_development:
         remember_served(settings.data_dir)
     with contextlib.ExitStack() as stack:
+        if workers > 1:
+            _share_metrics(stack)
         if workers > 1 and settings.uses_embedded_database:
             # The workers join one embedded server, started here so that it lives as long as
             # this process rather than as long as the first worker that happens to start it.
@@ -136,6 +138,25 @@ def serve(
             log_config=None,
             proxy_headers=True,
         )
+
+
+def _share_metrics(stack: contextlib.ExitStack) -> None:
+    """The workers of one `serve` write their metrics to one folder, and a scrape that reaches
+    any of them reports all (prometheus_client's multiprocess mode). The folder is this run's:
+    a fresh one, or the given PROMETHEUS_MULTIPROC_DIR emptied of an earlier run's files."""
+    import shutil
+    import tempfile
+
+    from klageapi.core.metrics import MULTIPROCESS_DIR_VARIABLE
+
+    given = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return
+    folder = tempfile.mkdtemp(prefix="klageapi-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = folder  # before uvicorn starts the workers
+    stack.callback(shutil.rmtree, folder, ignore_errors=True)
 
 
 @app.command()

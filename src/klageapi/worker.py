@@ -1,25 +1,35 @@
 """The background worker: the webhook dispatcher and, every minute, the overdue announcements.
-`klageapi worker` runs it alone; `klageapi serve` runs it inside the API process by default."""
+`klageapi worker` runs it alone, with its Prometheus metrics on a port of its own
+(KLAGEAPI_WORKER_METRICS_HOST and _PORT); `klageapi serve` runs it inside the API process by
+default."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterator
 
 import httpx
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from klageapi.case_package.overdue import announce_overdue
 from klageapi.core.clock import Clock, SystemClock
 from klageapi.core.config import Settings
-from klageapi.core.db import create_engine, create_sessionmaker
+from klageapi.core.db import create_engine, create_scrape_engine, create_sessionmaker
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging, get_logger
 from klageapi.core.metrics import Metrics
+from klageapi.statistics import backlog
 from klageapi.webhook.dispatcher import Dispatcher
 
-__all__ = ["dispatcher_for", "run"]
+__all__ = ["dispatcher_for", "metrics_app", "run"]
 
 _log = get_logger(__name__)
 
@@ -59,14 +69,45 @@ async def run(settings: Settings) -> None:
     # A round that meets a dropped connection fails, is logged and is tried again at the next
     # wake-up, on new connections.
     engine = create_engine(url, settings)
+    scrape_engine = create_scrape_engine(url)
+    clock = SystemClock()
+    metrics = Metrics()
+    metrics.watch_pool(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    server = _MetricsServer(
+        uvicorn.Config(
+            metrics_app(metrics, scrape_engine, clock=clock, settings=settings),
+            host=settings.worker_metrics_host,
+            port=settings.worker_metrics_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
     try:
         async with httpx.AsyncClient() as http_client:
+            serving = asyncio.create_task(server.serve())
+            # uvicorn says it has started only by this flag.
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            if server.started:
+                host, port = server.servers[0].sockets[0].getsockname()[:2]
+                _log.info("worker_metrics_listening", host=host, port=port)
+            else:
+                # Sending webhooks matters more than being scraped: the worker goes on, and
+                # the scrape that fails tells the operator.
+                with contextlib.suppress(SystemExit):
+                    serving.result()
+                _log.error(
+                    "worker_metrics_unavailable",
+                    host=settings.worker_metrics_host,
+                    port=settings.worker_metrics_port,
+                )
             dispatcher = dispatcher_for(
-                engine, create_sessionmaker(engine), settings, http_client, SystemClock()
+                engine, create_sessionmaker(engine), settings, http_client, clock, metrics
             )
             _log.info("worker_started", owner=dispatcher.owner)
             task = asyncio.create_task(dispatcher.run())
@@ -74,8 +115,40 @@ async def run(settings: Settings) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            server.should_exit = True
+            if server.started:
+                await serving
             _log.info("worker_stopped")
     finally:
         await engine.dispose()
+        await scrape_engine.dispose()
         if embedded is not None:
             embedded.stop()
+
+
+class _MetricsServer(uvicorn.Server):
+    """uvicorn inside the worker's loop: the worker handles SIGINT and SIGTERM itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def metrics_app(
+    metrics: Metrics, scrape_engine: AsyncEngine, *, clock: Clock, settings: Settings
+) -> Starlette:
+    """The worker's own endpoints: `/metrics` (its process, its pool, its webhook attempts and
+    the database's backlog figures) and `/healthz`."""
+
+    async def scrape(request: Request) -> Response:
+        extra = await backlog.scrape(
+            scrape_engine,
+            clock=clock,
+            working_days=settings.package_receipt_overdue_working_days,
+        )
+        return Response(metrics.exposition(extra), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[Route("/metrics", scrape), Route("/healthz", healthz)])

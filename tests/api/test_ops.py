@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from klageapi.api.app import create_app
-from klageapi.core.config import Settings
+from klageapi.core.config import IssuerSettings, Settings
 from klageapi.core.migrations import head_revision
 from klageapi.models import AuditEntry
 from tests.conftest import CommittedApp, create_database, drop_database
@@ -279,3 +279,59 @@ async def test_a_request_that_gets_no_database_connection_in_time_is_a_503(
     assert answer.status_code == 503
     assert answer.json()["code"] == "database_unavailable"
     assert answer.headers["retry-after"] == "1"
+
+
+async def test_the_pool_overflow_gauge_never_reads_negative(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    # Fewer connections open than the pool keeps: SQLAlchemy's own count is below zero.
+    assert engine.sync_engine.pool.overflow() < 0  # type: ignore[attr-defined]
+
+    metrics = (await client.get("/metrics")).text
+
+    assert re.search(r"^klageapi_db_pool_overflow 0\.0$", metrics, re.MULTILINE), metrics
+
+
+async def test_metrics_count_token_refusals_by_reason(
+    client: httpx.AsyncClient, auth: AuthHeaders, make_token: Callable[..., str]
+) -> None:
+    expired = make_token(exp=1_000_000_000, iat=999_999_000)
+    for headers in (
+        {},
+        {},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": f"Bearer {expired}"},
+        auth(scope="klageapi:read"),  # not the admin scope the registry needs
+    ):
+        assert (await client.get("/v1/offices/nav", headers=headers)).status_code in (401, 403)
+
+    metrics = (await client.get("/metrics")).text
+
+    assert 'klageapi_token_refusals_total{reason="missing"} 2.0' in metrics
+    assert 'klageapi_token_refusals_total{reason="malformed"} 1.0' in metrics
+    assert 'klageapi_token_refusals_total{reason="expired_token"} 1.0' in metrics
+    assert 'klageapi_token_refusals_total{reason="insufficient_scope"} 1.0' in metrics
+
+
+async def test_metrics_count_jwks_fetch_failures_by_issuer(
+    settings: Settings, engine: AsyncEngine, make_token: Callable[..., str]
+) -> None:
+    # An issuer whose JWKS URL nobody answers (port 1 on loopback).
+    issuer = IssuerSettings(issuer="https://down.issuer.test", jwks_url="http://127.0.0.1:1/jwks")
+    app = create_app(settings.model_copy(update={"issuers": [issuer]}), engine=engine)
+    token = make_token(iss="https://down.issuer.test")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ops.test") as client:
+        refused = await client.get("/v1/appeals", headers={"Authorization": f"Bearer {token}"})
+        metrics = (await client.get("/metrics")).text
+
+    assert refused.status_code == 401
+    assert 'klageapi_jwks_fetch_failures_total{issuer="https://down.issuer.test"} 1.0' in metrics
+    assert 'klageapi_token_refusals_total{reason="keys_unavailable"} 1.0' in metrics
+
+
+async def test_metrics_carry_the_process_s_own_figures(client: httpx.AsyncClient) -> None:
+    metrics = (await client.get("/metrics")).text
+
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds"):
+        assert re.search(rf"^{name} \S+$", metrics, re.MULTILINE), name

@@ -31,6 +31,7 @@ from klageapi.core.config import Settings, get_settings
 from klageapi.core.db import (
     create_engine,
     create_read_engine,
+    create_scrape_engine,
     create_sessionmaker,
     current_revision,
 )
@@ -89,10 +90,11 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.http_client = http_client or httpx.AsyncClient(timeout=10.0)
     app.state.owns_http_client = http_client is None
-    app.state.token_verifier = _token_verifier(settings, app.state.http_client)
+    app.state.token_verifier = _token_verifier(settings, app.state.http_client, app.state.metrics)
     app.state.cursor_codec = CursorCodec(_secret_key(settings))
     app.state.blob_store = blob_store_from_settings(settings)
     app.state.engine = None
+    app.state.scrape_engine = None
     app.state.read_sessionmaker = None
     if engine is not None:
         _attach_database(app, engine, read_engine)
@@ -142,9 +144,12 @@ def _attach_database(app: FastAPI, engine: AsyncEngine, read_engine: AsyncEngine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = None if read_engine is None else create_sessionmaker(read_engine)
     app.state.metrics.watch_pool(engine)
+    app.state.scrape_engine = create_scrape_engine(engine.url)
 
 
-def _token_verifier(settings: Settings, http_client: httpx.AsyncClient) -> TokenVerifier:
+def _token_verifier(
+    settings: Settings, http_client: httpx.AsyncClient, metrics: Metrics
+) -> TokenVerifier:
     issuers = list(settings.issuers)
     if settings.is_development:
         issuers.append(DevIssuer(settings.data_dir).settings())
@@ -153,6 +158,7 @@ def _token_verifier(settings: Settings, http_client: httpx.AsyncClient) -> Token
         http_client=http_client,
         leeway_seconds=settings.jwt_leeway_seconds,
         refresh_min_seconds=settings.jwks_refresh_min_seconds,
+        metrics=metrics,
     )
 
 
@@ -185,6 +191,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.blob_store.sweep_partial(older_than=dt.timedelta(hours=1))
         sweeper = asyncio.create_task(_sweep_idempotency_keys(app))
         stack.callback(sweeper.cancel)
+        stack.push_async_callback(app.state.scrape_engine.dispose)
+        if app.state.metrics.multiprocess:
+            sampler = asyncio.create_task(app.state.metrics.sample_pools_forever())
+            stack.callback(sampler.cancel)
         if settings.run_worker:
             dispatcher = dispatcher_for(
                 app.state.engine,

@@ -11,6 +11,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from klageapi.api.problems import error_response, problem_response
+from klageapi.core.auth import Citizen, Organisation
 from klageapi.core.db import database_unavailable
 from klageapi.core.errors import DatabaseUnavailable, PayloadTooLarge
 from klageapi.core.logging import get_logger, redact_text, request_id_var
@@ -175,5 +176,26 @@ class RequestContextMiddleware:
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
+                **_caller(scope),
             )
             request_id_var.reset(token)
+
+
+def _caller(scope: Scope) -> dict[str, str]:
+    """Who called and what they were answered, for the access log: the organisation and its
+    supplier (organisation numbers, public), `citizen` for a citizen (never who), the problem's
+    code when the answer was one."""
+    state = scope.get("state") or {}
+    fields: dict[str, str] = {}
+    principal = state.get("principal")
+    if isinstance(principal, Organisation):
+        fields["organisation"] = principal.actor
+        if principal.supplier_actor is not None:
+            fields["supplier"] = principal.supplier_actor
+    elif isinstance(principal, Citizen):
+        fields["caller"] = "citizen"
+    code = state.get("problem_code")
+    if code is not None:
+        fields["problem"] = code
+    return fields
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -12,6 +12,7 @@ from klageapi.core.errors import ServiceUnavailable
 from klageapi.core.metrics import Metrics
 from klageapi.core.migrations import head_revision
 from klageapi.core.schemas import problem_responses
+from klageapi.statistics import backlog
 
 __all__ = ["router"]
 
@@ -66,5 +67,14 @@ async def readyz(request: Request) -> Readiness:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus metrics"}},
 )
 async def metrics(request: Request) -> Response:
+    """This process's metrics (every worker's, under `serve --workers N`) and the backlog
+    figures read from the database for this scrape."""
     registry: Metrics = request.app.state.metrics
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    extra = []
+    if request.app.state.scrape_engine is not None:
+        extra = await backlog.scrape(
+            request.app.state.scrape_engine,
+            clock=request.app.state.clock,
+            working_days=request.app.state.settings.package_receipt_overdue_working_days,
+        )
+    return Response(registry.exposition(extra), media_type=CONTENT_TYPE_LATEST)

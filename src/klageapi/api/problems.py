@@ -44,11 +44,17 @@ def problem_response(
         "request_id": request_id_var.get(),
         **extra,
     }
+    # For the access log line: which problem the request was answered with.
+    request.state.problem_code = code
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def error_response(request: Request, error: KlageError) -> JSONResponse:
     """The problem document of a refusal, wherever it is caught (handler or middleware)."""
+    refusal = getattr(error, "refused_because", None)
+    metrics = getattr(request.app.state, "metrics", None) if "app" in request.scope else None
+    if refusal is not None and metrics is not None:
+        metrics.refuse_token(refusal)
     return problem_response(
         request,
         status=error.status,

@@ -25,6 +25,8 @@ from joserfc.jwk import KeySet
 
 from klageapi.core.config import IssuerSettings
 from klageapi.core.errors import Forbidden, InsufficientScope, Unauthenticated
+from klageapi.core.logging import get_logger
+from klageapi.core.metrics import Metrics
 from klageapi.core.validation import validate_national_id
 
 __all__ = [
@@ -48,6 +50,8 @@ __all__ = [
 SCOPE_READ = "klageapi:read"
 SCOPE_WRITE = "klageapi:write"
 SCOPE_ADMIN = "klageapi:admin"
+
+_log = get_logger(__name__)
 
 CITIZEN_ACRS = frozenset({"idporten-loa-high", "Level4"})
 _MAX_TOKEN_LENGTH = 16 * 1024
@@ -86,8 +90,15 @@ Principal = Organisation | Citizen
 class _IssuerKeys:
     """The keys of one issuer: static, or fetched from its JWKS URL and refreshed on unknown kid."""
 
-    def __init__(self, settings: IssuerSettings, *, refresh_min_seconds: float) -> None:
+    def __init__(
+        self,
+        settings: IssuerSettings,
+        *,
+        refresh_min_seconds: float,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
+        self._metrics = metrics
         self._keys = KeySet.import_key_set(settings.jwks) if settings.jwks else None  # type: ignore[arg-type]
         self._fetched_at = 0.0
         self._refresh_min_seconds = refresh_min_seconds
@@ -100,7 +111,9 @@ class _IssuerKeys:
         if self._keys is None or not self._has(kid):
             await self._refresh(client)
         if self._keys is None:
-            raise Unauthenticated("The token issuer's keys could not be fetched.")
+            raise Unauthenticated(
+                "The token issuer's keys could not be fetched.", reason="keys_unavailable"
+            )
         return self._keys
 
     def _has(self, kid: str | None) -> bool:
@@ -116,7 +129,12 @@ class _IssuerKeys:
                 response = await client.get(str(self.settings.jwks_url), timeout=5.0)
                 response.raise_for_status()
                 self._keys = KeySet.import_key_set(response.json())
-            except (httpx.HTTPError, ValueError, JoseError):
+            except (httpx.HTTPError, ValueError, JoseError) as error:
+                _log.warning(
+                    "jwks_fetch_failed", issuer=self.settings.issuer, error=type(error).__name__
+                )
+                if self._metrics is not None:
+                    self._metrics.jwks_fetch_failed(self.settings.issuer)
                 return  # keep the keys we had; the caller refuses the token if none fit
             finally:
                 self._fetched_at = time.monotonic()
@@ -128,9 +146,11 @@ def _unverified_part(token: str, index: int) -> dict[str, Any]:
         value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     # RecursionError: JSON nested deeper than the parser descends, sent by anyone, unsigned.
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as error:
-        raise Unauthenticated("The bearer token is not a well-formed JWT.") from error
+        raise Unauthenticated(
+            "The bearer token is not a well-formed JWT.", reason="malformed"
+        ) from error
     if not isinstance(value, dict):
-        raise Unauthenticated("The bearer token is not a well-formed JWT.")
+        raise Unauthenticated("The bearer token is not a well-formed JWT.", reason="malformed")
     return value
 
 
@@ -144,9 +164,12 @@ class TokenVerifier:
         http_client: httpx.AsyncClient,
         leeway_seconds: int = 30,
         refresh_min_seconds: float = 30.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._issuers = {
-            issuer.issuer: _IssuerKeys(issuer, refresh_min_seconds=refresh_min_seconds)
+            issuer.issuer: _IssuerKeys(
+                issuer, refresh_min_seconds=refresh_min_seconds, metrics=metrics
+            )
             for issuer in issuers
         }
         self._client = http_client
@@ -174,14 +197,18 @@ class TokenVerifier:
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         if len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise Unauthenticated("The bearer token is not a well-formed JWT.")
+            raise Unauthenticated("The bearer token is not a well-formed JWT.", reason="malformed")
         header = _unverified_part(token, 0)
         issuer = self._issuers.get(str(_unverified_part(token, 1).get("iss")))
         if issuer is None:
-            raise Unauthenticated("The token's issuer is not trusted here.")
+            raise Unauthenticated(
+                "The token's issuer is not trusted here.", reason="untrusted_issuer"
+            )
         algorithm = header.get("alg")
         if algorithm not in issuer.settings.algorithms:
-            raise Unauthenticated("The token's signing algorithm is not accepted.")
+            raise Unauthenticated(
+                "The token's signing algorithm is not accepted.", reason="algorithm_not_accepted"
+            )
         keys = await issuer.get(header.get("kid"), self._client)
         try:
             decoded = jwt.decode(token, keys, algorithms=[algorithm])
@@ -192,8 +219,20 @@ class TokenVerifier:
                 exp={"essential": True},
             ).validate(decoded.claims)
         except JoseError as error:
-            raise Unauthenticated(f"The bearer token was refused: {error.error}.") from error
+            raise Unauthenticated(
+                f"The bearer token was refused: {error.error}.", reason=_jose_reason(error)
+            ) from error
         return _principal_from(decoded.claims), float(decoded.claims["exp"])
+
+
+_JOSE_REASONS = frozenset(
+    {"bad_signature", "expired_token", "invalid_claim", "missing_claim", "decode_error"}
+)
+
+
+def _jose_reason(error: JoseError) -> str:
+    """joserfc's error code when it is one of the known few (the label stays a short list)."""
+    return error.error if error.error in _JOSE_REASONS else "invalid"
 
 
 # The claims read here and by joserfc's checks, and the JSON types they must have when present.
@@ -236,7 +275,9 @@ def _claims_of_their_types(claims: dict[str, Any]) -> None:
     for name, types in _CLAIM_TYPES.items():
         value = claims.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-            raise Unauthenticated(f"The token's {name!r} claim is not of its type.")
+            raise Unauthenticated(
+                f"The token's {name!r} claim is not of its type.", reason="claim_type"
+            )
 
 
 def _principal_from(claims: dict[str, Any]) -> Principal:
@@ -244,16 +285,21 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
     if "pid" in claims:
         pid, acr = claims.get("pid"), claims.get("acr")
         if not (isinstance(pid, str) and _is_national_id(pid)):
-            raise Unauthenticated("The citizen token's pid is not a national identity number.")
+            raise Unauthenticated(
+                "The citizen token's pid is not a national identity number.", reason="invalid_pid"
+            )
         if acr not in CITIZEN_ACRS:
             raise Unauthenticated(
                 "Citizen access needs assurance level idporten-loa-high.",
                 error="insufficient_user_authentication",
+                reason="insufficient_assurance",
             )
         return Citizen(national_id=pid, acr=str(acr))
     organisation = _organisation_number(claims.get("consumer"))
     if organisation is None:
-        raise Unauthenticated("The token names no organisation (consumer.ID 0192:<orgnr>).")
+        raise Unauthenticated(
+            "The token names no organisation (consumer.ID 0192:<orgnr>).", reason="no_organisation"
+        )
     scopes = frozenset(str(claims.get("scope", "")).split())
     return Organisation(
         organisation_number=organisation,
@@ -271,7 +317,7 @@ async def get_principal(
 ) -> Principal:
     """The authenticated caller; 401 when the token is missing or refused."""
     if credentials is None:
-        raise Unauthenticated("A bearer token is required.", error=None)
+        raise Unauthenticated("A bearer token is required.", error=None, reason="missing")
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(credentials.credentials)
     request.state.principal = principal
@@ -312,6 +358,7 @@ AdminDep = Annotated[Organisation, Depends(require_scope(SCOPE_ADMIN))]
 
 class CitizenTokenRequired(Forbidden):
     code = "citizen_token_required"
+    refused_because = "citizen_token_required"
 
     def __init__(self) -> None:
         super().__init__("This is the citizen's view: it needs an ID-porten token of a citizen.")

@@ -171,6 +171,23 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, le=60, description="Polling when no notification arrives."
     )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Where `klageapi worker` serves /metrics; 0.0.0.0 for a scraper elsewhere.",
+    )
+    worker_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="The port of `klageapi worker`'s /metrics (0: any free one, logged as"
+        " worker_metrics_listening).",
+    )
+    tracing_otlp_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="Export traces over OTLP/HTTP to this collector URL (for example"
+        " http://collector:4318/v1/traces). Unset, nothing is exported; an incoming traceparent"
+        " is passed on all the same.",
+    )
 
     @field_validator("webhook_retry_schedule_seconds", "webhook_allowed_networks", mode="before")
     @classmethod

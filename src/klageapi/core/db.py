@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import URL, NullPool, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
@@ -27,6 +27,7 @@ __all__ = [
     "SessionDep",
     "create_engine",
     "create_read_engine",
+    "create_scrape_engine",
     "create_sessionmaker",
     "current_revision",
     "database_unavailable",
@@ -37,6 +38,7 @@ __all__ = [
 _log = get_logger(__name__)
 
 PRIMARY_APPLICATION_NAME = "klageapi"
+SCRAPE_APPLICATION_NAME = "klageapi-metrics"
 READ_APPLICATION_NAME = "klageapi-read"
 """What the replica's connections call themselves (pg_stat_activity.application_name)."""
 
@@ -108,6 +110,27 @@ def create_read_engine(settings: Settings) -> AsyncEngine | None:
         settings,
         application_name=READ_APPLICATION_NAME,
         connect_timeout=_READ_CONNECT_TIMEOUT_SECONDS,
+    )
+
+
+def create_scrape_engine(url: str | URL) -> AsyncEngine:
+    """An engine without a pool for the figures `/metrics` reads from the database: each scrape
+    connects, runs one short statement and closes, so it never waits behind the requests for
+    the pool's connections, nor keeps one of its own. Connecting and the statement each get
+    5 s."""
+    return create_async_engine(
+        url,
+        poolclass=NullPool,
+        hide_parameters=True,
+        connect_args={
+            "timeout": 5.0,
+            "server_settings": {
+                "timezone": "UTC",
+                "application_name": SCRAPE_APPLICATION_NAME,
+                "statement_timeout": "5000",
+                "default_transaction_read_only": "on",
+            },
+        },
     )
 
 

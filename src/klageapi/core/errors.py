@@ -67,8 +67,13 @@ class Unauthenticated(KlageError):
     code = "unauthenticated"
     title = "Authentication required"
 
-    def __init__(self, detail: str, *, error: str | None = "invalid_token") -> None:
+    def __init__(
+        self, detail: str, *, error: str | None = "invalid_token", reason: str = "invalid"
+    ) -> None:
         super().__init__(detail)
+        # Why the token was refused, for the metrics (`klageapi_refused_becauses_total`): a word
+        # from a fixed set, never from the token.
+        self.refused_because = reason
         # RFC 6750 section 3.1: a request without credentials gets a challenge with no error code.
         challenge = 'Bearer realm="klageapi"'
         if error is not None:
@@ -85,6 +90,7 @@ class Forbidden(KlageError):
 class InsufficientScope(Forbidden):
     code = "insufficient_scope"
     title = "Insufficient scope"
+    refused_because = "insufficient_scope"
 
     def __init__(self, *, scope: str) -> None:
         super().__init__(f"This operation needs the scope {scope!r}.", required_scope=scope)
