@@ -131,7 +131,9 @@ async def test_a_worker_serves_its_metrics_on_a_port_of_its_own(
 
     log = tmp_path / "worker.log"
     with _process(["worker"], environment, log) as worker:
-        await receiver.wait_for(2, within=30)  # the ping, then the event from the worker
+        # The ping, then the event from the worker (which takes a while to start on a busy
+        # machine: 30 s was not always enough at a load of 12 on two cores).
+        await receiver.wait_for(2, within=START_TIMEOUT_SECONDS + 30)
         deadline = time.monotonic() + 10
         while True:  # the attempt is counted once its answer is recorded
             scraped = await _scrape_when_up(f"http://127.0.0.1:{port}/metrics", worker, log)
