@@ -167,6 +167,12 @@ class Cluster:
             "KLAGEAPI_WEBHOOK_TIMEOUT_SECONDS": "2",
             "KLAGEAPI_WEBHOOK_RETRY_SCHEDULE_SECONDS": "0.5,1,2,4,8,16",
             "KLAGEAPI_WORKER_POLL_SECONDS": "0.5",
+            # A request killed with its process leaves its Idempotency-Key claimed until the
+            # claim expires; the retries wait that long (409 idempotency_key_in_use).
+            "KLAGEAPI_IDEMPOTENCY_CLAIM_SECONDS": "5",
+            # Crash safety, not fairness: one organisation sends everything.
+            "KLAGEAPI_ORGANISATION_MAX_CONCURRENT_REQUESTS": "0",
+            "KLAGEAPI_ORGANISATION_REQUESTS_PER_SECOND": "0",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.up = asyncio.Event()

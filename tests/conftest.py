@@ -27,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import IssuerSettings, Settings
-from klageapi.core.db import create_engine, get_read_session, get_session
+from klageapi.core.db import (
+    Transactions,
+    create_engine,
+    get_read_session,
+    get_session,
+    get_transactions,
+)
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging
 from klageapi.core.migrations import upgrade_to_head
@@ -89,6 +95,11 @@ def settings(signing_key: RSAKey, data_dir: Path) -> Settings:
         webhook_timeout_seconds=2,
         webhook_retry_schedule_seconds=[0.3, 0.3, 0.3],
         worker_poll_seconds=0.2,
+        # The run's one app serves every test as the same few organisations, at the suite's
+        # own pace: the per-organisation limits are off here, and tests/core/test_limits.py
+        # sets them.
+        organisation_max_concurrent_requests=0,
+        organisation_requests_per_second=0,
     )
 
 
@@ -253,7 +264,7 @@ async def http_client() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _on_the_test_transaction(app: FastAPI, session: AsyncSession) -> None:
+def on_the_test_transaction(app: FastAPI, session: AsyncSession) -> None:
     async def test_session() -> AsyncIterator[AsyncSession]:
         # Like the real dependency: one (nested) transaction per request, rolled back on error.
         async with session.begin_nested():
@@ -262,6 +273,18 @@ def _on_the_test_transaction(app: FastAPI, session: AsyncSession) -> None:
     app.dependency_overrides[get_session] = test_session
     # Reads meant for a replica see the test's transaction too.
     app.dependency_overrides[get_read_session] = test_session
+    # Short transactions of their own are savepoints of the test's transaction.
+    app.dependency_overrides[get_transactions] = lambda: _NestedTransactions(session)
+
+
+class _NestedTransactions(Transactions):
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        async with self._session.begin_nested():
+            yield self._session
 
 
 @pytest.fixture(scope="session")
@@ -279,7 +302,7 @@ def app(shared_app: FastAPI, session: AsyncSession, clock: FixedClock) -> Iterat
     route) or reads its metrics from zero takes `new_app`."""
     state = dict(shared_app.state._state)  # starlette's State keeps its attributes there
     shared_app.state.clock = clock
-    _on_the_test_transaction(shared_app, session)
+    on_the_test_transaction(shared_app, session)
     yield shared_app
     shared_app.dependency_overrides.clear()
     shared_app.state._state.clear()
@@ -296,7 +319,7 @@ def new_app(
 ) -> FastAPI:
     """An app of the test's own, on the test's transaction and clock."""
     app = create_app(settings, engine=engine, clock=clock, http_client=http_client)
-    _on_the_test_transaction(app, session)
+    on_the_test_transaction(app, session)
     return app
 
 

@@ -38,7 +38,6 @@ from klageapi.api.app import create_app
 from klageapi.core.auth import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
-from klageapi.core.db import get_session
 from tests.access_world import Objects, Snapshot, World, build_world, dev_auth, snapshot
 from tests.conftest import (
     NAV_OSLO_ORG,
@@ -48,6 +47,7 @@ from tests.conftest import (
     SF_ROGALAND_ORG,
     DatabaseTemplate,
     TokenFactory,
+    on_the_test_transaction,
 )
 from tests.factories import NATIONAL_ID, OTHER_NATIONAL_ID, appeal_body
 from tests.journey import SF_OSLO_ORG, content_digest, pdf
@@ -617,11 +617,7 @@ def app(shared_app: FastAPI, session: AsyncSession) -> FastAPI:
     """conftest's `app`, on the module's one app: each request in a savepoint of the test's
     transaction, which is rolled back."""
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        async with session.begin_nested():
-            yield session
-
-    shared_app.dependency_overrides[get_session] = test_session
+    on_the_test_transaction(shared_app, session)
     return shared_app
 
 

@@ -30,12 +30,17 @@ from klageapi.core import auth as auth_module
 from klageapi.core.auth import Citizen, Organisation, TokenVerifier
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import IssuerSettings, Settings
-from klageapi.core.db import get_session
 from klageapi.core.dev_issuer import DevIssuer
 from klageapi.core.errors import Unauthenticated
 from klageapi.core.schemas import PROBLEM_MEDIA_TYPE
 from klageapi.models import Appeal, AuditEntry
-from tests.conftest import NAV_STAVANGER_ORG, TEST_AUDIENCE, TEST_ISSUER, TokenFactory
+from tests.conftest import (
+    NAV_STAVANGER_ORG,
+    TEST_AUDIENCE,
+    TEST_ISSUER,
+    TokenFactory,
+    on_the_test_transaction,
+)
 from tests.factories import NATIONAL_ID, appeal_body, count, make_appeal
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -483,11 +488,7 @@ async def production_client(
     )
     app: FastAPI = create_app(production, engine=engine, clock=clock)
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        async with session.begin_nested():
-            yield session
-
-    app.dependency_overrides[get_session] = test_session
+    on_the_test_transaction(app, session)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client:
         yield client

@@ -31,9 +31,10 @@ from klageapi.models import (
     Document,
     Event,
     IdempotencyRecord,
+    IdempotencyState,
     NavOffice,
 )
-from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, CommittedApp
+from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, NOW, CommittedApp
 from tests.factories import appeal_body, count
 
 AuthHeaders = Callable[..., dict[str, str]]
@@ -511,29 +512,100 @@ async def test_two_identical_keyed_registrations_at_once_store_one_appeal(
     assert counts["AuditEntry"] == 1  # no register_repeated: the key, not the reference, decided
 
 
-async def test_a_key_still_being_processed_is_refused_until_released(
+async def _claim_in_flight(engine: AsyncEngine, *, expires_at: dt.datetime) -> None:
+    """A claim of KEY for NAV Stavanger's registrations, as a request still running (or one
+    that crashed) leaves it: committed, in flight, no answer."""
+    async with AsyncSession(engine) as session, session.begin():
+        session.add(
+            IdempotencyRecord(
+                organisation=f"0192:{NAV_STAVANGER_ORG}",
+                request_target="POST /v1/appeals",
+                key=KEY,
+                request_hash="0" * 64,
+                state=IdempotencyState.in_flight,
+                claim_token=uuid.uuid4(),
+                created_at=expires_at - dt.timedelta(seconds=60),
+                expires_at=expires_at,
+            )
+        )
+
+
+async def test_a_key_still_being_processed_is_refused_while_its_claim_lasts(
     race_track: CommittedApp, auth: AuthHeaders
 ) -> None:
     body = appeal_body()
-    scope = f"0192:{NAV_STAVANGER_ORG}|POST /v1/appeals|{KEY}"
-    async with race_track.engine.connect() as holder:
-        await holder.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:scope, 7312))"),
-            {"scope": scope},
-        )
+    await _claim_in_flight(race_track.engine, expires_at=NOW + dt.timedelta(seconds=1))
 
-        async with asyncio.timeout(10):  # refused at once, not queued behind the holder
-            busy = await race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth()))
+    async with asyncio.timeout(10):  # refused at once, not queued behind the holder
+        busy = await race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth()))
 
-        assert_problem(busy, status=409, code="idempotency_key_in_use")
-        assert set((await _committed_counts(race_track.engine)).values()) == {0}
-        await holder.rollback()
+    assert_problem(busy, status=409, code="idempotency_key_in_use")
+    counts = await _committed_counts(race_track.engine)
+    assert {**counts, "IdempotencyRecord": 0} == dict.fromkeys(counts, 0)
+    assert counts["IdempotencyRecord"] == 1  # the holder's claim, untouched
+
+
+async def test_a_crashed_claim_expires_and_the_retry_runs(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    body = appeal_body()
+    await _claim_in_flight(race_track.engine, expires_at=NOW)  # its request never came back
 
     retry = await race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth()))
 
     assert retry.status_code == 201, retry.text
     assert "idempotent-replayed" not in retry.headers
+    async with AsyncSession(race_track.engine) as session:
+        record = (await session.scalars(select(IdempotencyRecord))).one()
+    assert (record.state, record.response_status) == (IdempotencyState.completed, 201)
+    replay = await race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth()))
+    assert_replay_of(replay, retry)
     assert (await _committed_counts(race_track.engine))["Appeal"] == 1
+
+
+async def test_no_connection_is_held_while_a_keyed_request_waits(
+    race_track: CommittedApp, auth: AuthHeaders
+) -> None:
+    # A keyed upload whose client stalls: its key is claimed by a committed row, and neither
+    # the claim nor the request holds a connection (or a transaction) while it waits.
+    appeal = await _register(race_track.client, auth())
+    content = b"%PDF-1.7\n" + b"x" * 5000
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(content).digest()).decode() + ":"
+    headers = _keyed(
+        auth(), "upload-1", **{"Content-Type": "application/pdf", "Content-Digest": digest}
+    )
+    path = f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage"
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def trickle() -> Any:
+        yield content[:10]
+        started.set()
+        await release.wait()
+        yield content[10:]
+
+    upload = asyncio.create_task(race_track.client.post(path, content=trickle(), headers=headers))
+    await started.wait()
+    await asyncio.sleep(0.2)
+    async with AsyncSession(race_track.engine) as session:
+        target = f"POST {path.split('?')[0]}"
+        record = await session.get(
+            IdempotencyRecord, (f"0192:{NAV_STAVANGER_ORG}", target, "upload-1")
+        )
+        assert record is not None and record.state is IdempotencyState.in_flight
+        busy = await race_track.client.post(path, content=content, headers=headers)
+        assert_problem(busy, status=409, code="idempotency_key_in_use")
+        held = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+            )
+        )
+    assert held == 0
+    release.set()
+    first = await upload
+    assert first.status_code == 201, first.text
+    replay = await race_track.client.post(path, content=content, headers=headers)
+    assert_replay_of(replay, first)
 
 
 async def test_two_identical_keyed_nav_reviews_at_once_make_one_transition(

@@ -15,15 +15,21 @@ import hypothesis
 import pytest
 from fastapi import FastAPI
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from klageapi.api.app import create_app, openapi_document
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
-from klageapi.core.db import get_session
-from klageapi.models import AuditEntry, Document, Event
-from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, SF_ROGALAND_ORG, CommittedApp
+from klageapi.models import AuditEntry, Document, Event, IdempotencyRecord, IdempotencyState
+from tests.conftest import (
+    NAV_OSLO_ORG,
+    NAV_STAVANGER_ORG,
+    NOW,
+    SF_ROGALAND_ORG,
+    CommittedApp,
+    on_the_test_transaction,
+)
 from tests.document.conftest import SeaweedFS
 from tests.journey import (
     REQUIRED,
@@ -67,11 +73,7 @@ async def small_client(
         settings.model_copy(update={"document_max_bytes": SMALL_LIMIT}), engine=engine, clock=clock
     )
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        async with session.begin_nested():
-            yield session
-
-    app.dependency_overrides[get_session] = test_session
+    on_the_test_transaction(app, session)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://klageapi.test") as client:
         yield client
@@ -1014,21 +1016,28 @@ async def test_an_upload_whose_key_is_in_use_is_a_409_the_contract_declares(
     appeal = await register(race_track.client, auth)
     path = f"/v1/appeals/{appeal['id']}/documents"
     data = pdf(100)
-    scope = f"0192:{NAV_STAVANGER_ORG}|POST {path}|k-1"
-    async with race_track.engine.connect() as holder:
-        # Another request with the same key holds it, as the idempotency layer does.
-        await holder.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:scope, 7312))"), {"scope": scope}
+    async with AsyncSession(race_track.engine) as holder, holder.begin():
+        # Another request with the same key holds it, as the idempotency layer claims keys.
+        holder.add(
+            IdempotencyRecord(
+                organisation=f"0192:{NAV_STAVANGER_ORG}",
+                request_target=f"POST {path}",
+                key="k-1",
+                request_hash="0" * 64,
+                state=IdempotencyState.in_flight,
+                claim_token=uuid.uuid4(),
+                created_at=NOW,
+                expires_at=NOW + dt.timedelta(seconds=60),
+            )
         )
-        response = await _post(
-            race_track.client,
-            appeal["id"],
-            data,
-            headers=_pdf_headers(
-                auth, **{"Idempotency-Key": "k-1", "Content-Digest": content_digest(data)}
-            ),
-        )
-        await holder.rollback()
+    response = await _post(
+        race_track.client,
+        appeal["id"],
+        data,
+        headers=_pdf_headers(
+            auth, **{"Idempotency-Key": "k-1", "Content-Digest": content_digest(data)}
+        ),
+    )
 
     assert response.status_code == 409
     assert response.json()["code"] == "idempotency_key_in_use"

@@ -31,7 +31,7 @@ from klageapi.appeal.schemas import (
 from klageapi.core.auth import Organisation, ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.conditional import none_match
-from klageapi.core.db import SessionDep
+from klageapi.core.db import SessionDep, TransactionsDep
 from klageapi.core.idempotency import IdempotencyKeyHeader, IdempotentReplay, claim_json
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.queue_order import AppealOrder
@@ -89,6 +89,7 @@ IfNoneMatch = Annotated[str | None, Header(description="An ETag; 304 when it is 
 async def _claim_audited(
     request: Request,
     session: SessionDep,
+    transactions: TransactionsDep,
     organisation: WriterDep,
     clock: ClockDep,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -96,12 +97,12 @@ async def _claim_audited(
     """The Idempotency-Key of a request answered with an appeal: a replay shows the national id
     again, so it is written to the audit log as the first answer was."""
     try:
-        return await claim_json(request, session, organisation, clock, idempotency_key)
+        return await claim_json(
+            request, session, transactions, organisation, clock, idempotency_key
+        )
     except IdempotentReplay as replay:
         replay.audit_entries.append(
-            service.replay_audit_entry(
-                replay.record.response_body, organisation=organisation, clock=clock
-            )
+            service.replay_audit_entry(replay.response_body, organisation=organisation, clock=clock)
         )
         raise
 

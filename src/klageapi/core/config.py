@@ -103,6 +103,31 @@ class Settings(BaseSettings):
         default=24, ge=24, le=24 * 90, description="How long a stored idempotent answer is kept."
     )
     idempotency_sweep_seconds: int = Field(default=600, ge=10)
+    idempotency_claim_seconds: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        description="How long a claimed Idempotency-Key stays in flight without an answer"
+        " before it is taken to have crashed and a retry may run.",
+    )
+    organisation_max_concurrent_requests: int = Field(
+        default=32,
+        ge=0,
+        description="An organisation's requests running at once in one process; more get 429."
+        " 0: no cap.",
+    )
+    organisation_requests_per_second: float = Field(
+        default=100.0,
+        ge=0,
+        description="An organisation's steady request rate in one process (a token bucket);"
+        " faster gets 429. 0: no limit.",
+    )
+    organisation_request_burst: int = Field(
+        default=200,
+        ge=1,
+        description="How many requests an organisation may send at once above its steady rate"
+        " (the bucket's size).",
+    )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_refresh_min_seconds: int = Field(default=30, ge=0)
     document_storage: Literal["filesystem", "s3"] = Field(

@@ -1,9 +1,15 @@
-"""The database engines (the primary, and a read replica when configured), sessions, and the
-one-transaction-per-request session dependencies."""
+"""The database engines (the primary, and a read replica when configured), sessions, the
+one-transaction-per-request session dependencies, and short transactions of their own.
+
+No connection is held while a request waits on its client or on a remote server: the request's
+session takes a connection at its first statement (SQLAlchemy connects lazily), so an endpoint
+that waits (an upload's body, a webhook's ping) does so before it, and whatever it must read
+first it reads in a short transaction of its own (`Transactions`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,6 +31,8 @@ __all__ = [
     "READ_APPLICATION_NAME",
     "ReadSessionDep",
     "SessionDep",
+    "Transactions",
+    "TransactionsDep",
     "create_engine",
     "create_read_engine",
     "create_scrape_engine",
@@ -33,6 +41,7 @@ __all__ = [
     "database_unavailable",
     "get_read_session",
     "get_session",
+    "get_transactions",
 ]
 
 _log = get_logger(__name__)
@@ -151,6 +160,27 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the transaction commits before the response is sent, so a client never
 # sees a success that a failed commit then takes back.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class Transactions:
+    """Short transactions of their own, each committed when its block ends (rolled back if it
+    raises): for what a request must read or claim before it waits on its client or a remote
+    server, which the request's own transaction must not span."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessionmaker() as session, session.begin():
+            yield session
+
+
+def get_transactions(request: Request) -> Transactions:
+    return Transactions(request.app.state.sessionmaker)
+
+
+TransactionsDep = Annotated[Transactions, Depends(get_transactions)]
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -1,14 +1,19 @@
 """Idempotency-Key (IETF httpapi draft): a retried POST gets the first answer again.
 
-The key is scoped to the caller's organisation and the request's method and path. Within the
-request's own transaction a transaction-scoped advisory lock claims the key, the stored answer
-(if any) is replayed, and a new 2xx answer is stored before the transaction commits, so the
-change and its stored answer land together or not at all:
+The key is scoped to the caller's organisation and the request's method and path. It is claimed
+by a committed row (`in_flight`, with an expiry) in a short transaction of its own before the
+endpoint runs, so no connection or lock is held while the request waits on its client or on a
+remote server. A 2xx answer completes the row in the request's own transaction (the change and
+its stored answer land together or not at all); any other outcome lets the claim go; a claim
+whose request crashed expires after `KLAGEAPI_IDEMPOTENCY_CLAIM_SECONDS`:
 
 - same key, same body, first request finished   → the stored answer, `Idempotent-Replayed: true`
 - same key, different body                      → 422 `idempotency_key_reused`
 - same key while the first request still runs   → 409 `idempotency_key_in_use`
 - answers other than 2xx are not stored: a retry is simply tried again.
+
+A request whose claim expired and was taken by a retry before it finished stores nothing and
+answers 409 `idempotency_key_in_use`: only the holder of the claim completes it.
 
 A replayed answer that carries personal data (an appeal, with its national id) is written to
 the audit log as the first answer was: the domain adds the entry to the replay.
@@ -19,18 +24,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import ColumnElement, and_, delete, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.auth import Organisation, WriterDep
 from klageapi.core.clock import Clock, ClockDep
-from klageapi.core.db import SessionDep
+from klageapi.core.db import SessionDep, Transactions, TransactionsDep
 from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
-from klageapi.models import AuditEntry, IdempotencyRecord
+from klageapi.core.logging import get_logger
+from klageapi.models import AuditEntry, IdempotencyRecord, IdempotencyState
 
 __all__ = [
     "ContentDigestRequired",
@@ -42,9 +51,12 @@ __all__ = [
     "InvalidIdempotencyKey",
     "UploadIdempotencyKeyDep",
     "claim_json",
+    "release_claim",
     "store_response",
     "sweep_expired",
 ]
+
+_log = get_logger(__name__)
 
 _STORED_HEADERS = ("content-type", "location", "etag")
 
@@ -100,25 +112,29 @@ class IdempotentReplay(Exception):
     A domain whose answers carry personal data adds the audit entries a replay calls for
     (`audit_entries`, as `audit.service.entry` builds them); the route class writes them."""
 
-    def __init__(self, record: IdempotencyRecord, session: AsyncSession) -> None:
+    def __init__(self, record: IdempotencyRecord, transactions: Transactions) -> None:
         super().__init__("replay")
         self.record = record
-        self.session = session
+        self.transactions = transactions
         self.audit_entries: list[dict[str, object]] = []
+
+    @property
+    def response_body(self) -> bytes:
+        return self.record.response_body or b""
 
     async def write_audit(self) -> None:
         """Write the replay's audit entries in a transaction of their own: the request's was
         rolled back when this was raised through it."""
         if not self.audit_entries:
             return
-        await self.session.execute(insert(AuditEntry), self.audit_entries)
-        await self.session.commit()
+        async with self.transactions.begin() as session:
+            await session.execute(insert(AuditEntry), self.audit_entries)
 
     def response(self) -> Response:
-        headers = {**self.record.response_headers, "Idempotent-Replayed": "true"}
+        headers = {**(self.record.response_headers or {}), "Idempotent-Replayed": "true"}
         return Response(
-            content=self.record.response_body,
-            status_code=self.record.response_status,
+            content=self.response_body,
+            status_code=self.record.response_status or 200,
             headers=headers,
         )
 
@@ -126,12 +142,30 @@ class IdempotentReplay(Exception):
 @dataclass(frozen=True)
 class _Claim:
     session: AsyncSession
+    """The request's own session: the answer is stored in its transaction."""
+    transactions: Transactions
+    """For letting the claim go, after the request's transaction is over."""
     organisation: str
     request_target: str
     key: str
     request_hash: str
+    token: uuid.UUID
     created_at: dt.datetime
     expires_at: dt.datetime
+    """When a completed answer is no longer replayed (the retention)."""
+
+    def held(self) -> ColumnElement[bool]:
+        """The claim's row, while this request holds it."""
+        return and_(
+            IdempotencyRecord.organisation == self.organisation,
+            IdempotencyRecord.request_target == self.request_target,
+            IdempotencyRecord.key == self.key,
+            IdempotencyRecord.claim_token == self.token,
+            IdempotencyRecord.state == IdempotencyState.in_flight,
+        )
+
+
+_KEY_COLUMNS = frozenset({"organisation", "request_target", "key"})
 
 
 def _valid_key(key: str) -> bool:
@@ -163,6 +197,7 @@ IdempotencyKeyHeader = Annotated[
 async def _claim(
     request: Request,
     session: AsyncSession,
+    transactions: Transactions,
     organisation: Organisation,
     clock: Clock,
     key: str,
@@ -170,33 +205,51 @@ async def _claim(
 ) -> str:
     # Ids in paths are lowercase UUIDs: the same appeal written in capitals is the same target.
     target = f"{request.method} {request.url.path.lower()}"
-    scope = f"{organisation.actor}|{target}|{key}"
-    claimed = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:scope, 7312))"),
-        {"scope": scope},
-    )
-    if not claimed:
-        raise IdempotencyKeyInUse()
+    settings = request.app.state.settings
     now = clock.now()
-    record = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.organisation == organisation.actor,
-            IdempotencyRecord.request_target == target,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.expires_at > now,
-        )
-    )
-    if record is not None:
+    token = uuid.uuid4()
+    table = IdempotencyRecord.__table__
+    values = {
+        "organisation": organisation.actor,
+        "request_target": target,
+        "key": key,
+        "request_hash": request_hash,
+        "state": IdempotencyState.in_flight,
+        "claim_token": token,
+        "response_status": None,
+        "response_headers": None,
+        "response_body": None,
+        "created_at": now,
+        "expires_at": now + dt.timedelta(seconds=settings.idempotency_claim_seconds),
+    }
+    insertion = pg_insert(IdempotencyRecord).values(values)
+    # A row past its expiry (an answer past its retention, a claim whose request crashed) is
+    # taken over; a live one is left as it is, and nothing comes back.
+    claim = insertion.on_conflict_do_update(
+        index_elements=[table.c.organisation, table.c.request_target, table.c.key],
+        set_={name: insertion.excluded[name] for name in values if name not in _KEY_COLUMNS},
+        where=table.c.expires_at <= now,
+    ).returning(table.c.claim_token)
+    record: IdempotencyRecord | None = None
+    async with transactions.begin() as claiming:
+        claimed = await claiming.scalar(claim)
+        if claimed is None:
+            record = await claiming.get(IdempotencyRecord, (organisation.actor, target, key))
+    if claimed is None:
+        if record is None or record.state is IdempotencyState.in_flight:
+            raise IdempotencyKeyInUse()
         if record.request_hash != request_hash:
             raise IdempotencyKeyReused()
-        raise IdempotentReplay(record, session)
-    retention = dt.timedelta(hours=request.app.state.settings.idempotency_retention_hours)
+        raise IdempotentReplay(record, transactions)
+    retention = dt.timedelta(hours=settings.idempotency_retention_hours)
     request.state.idempotency_claim = _Claim(
         session=session,
+        transactions=transactions,
         organisation=organisation.actor,
         request_target=target,
         key=key,
         request_hash=request_hash,
+        token=token,
         created_at=now,
         expires_at=now + retention,
     )
@@ -206,6 +259,7 @@ async def _claim(
 async def claim_json(
     request: Request,
     session: SessionDep,
+    transactions: TransactionsDep,
     organisation: WriterDep,
     clock: ClockDep,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -217,12 +271,15 @@ async def claim_json(
     if not _valid_key(idempotency_key):
         raise InvalidIdempotencyKey()
     fingerprint = _fingerprint(await request.body())
-    return await _claim(request, session, organisation, clock, idempotency_key, fingerprint)
+    return await _claim(
+        request, session, transactions, organisation, clock, idempotency_key, fingerprint
+    )
 
 
 async def _claim_upload(
     request: Request,
     session: SessionDep,
+    transactions: TransactionsDep,
     organisation: WriterDep,
     clock: ClockDep,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -240,7 +297,9 @@ async def _claim_upload(
         [request.headers.get("content-type", ""), request.url.query, content_digest]
     )
     fingerprint = hashlib.sha256(described.encode()).hexdigest()
-    return await _claim(request, session, organisation, clock, idempotency_key, fingerprint)
+    return await _claim(
+        request, session, transactions, organisation, clock, idempotency_key, fingerprint
+    )
 
 
 IdempotencyKeyDep = Annotated[str | None, Depends(claim_json, scope="function")]
@@ -248,36 +307,46 @@ UploadIdempotencyKeyDep = Annotated[str | None, Depends(_claim_upload, scope="fu
 
 
 async def store_response(request: Request, response: Response) -> None:
-    """Keep a 2xx answer for the request's claimed key, in the request's transaction."""
+    """Complete the request's claim with its 2xx answer, in the request's transaction; raises
+    IdempotencyKeyInUse when the claim expired and another request took it meanwhile."""
     claim: _Claim | None = getattr(request.state, "idempotency_claim", None)
     if claim is None or not 200 <= response.status_code < 300:
         return
-    stored = await claim.session.get(
-        IdempotencyRecord, (claim.organisation, claim.request_target, claim.key)
-    )
-    if stored is not None:  # an expired record for the same key: this answer replaces it
-        await claim.session.delete(stored)
-        await claim.session.flush()
-    claim.session.add(
-        IdempotencyRecord(
-            organisation=claim.organisation,
-            request_target=claim.request_target,
-            key=claim.key,
-            request_hash=claim.request_hash,
+    completed = await claim.session.execute(
+        update(IdempotencyRecord)
+        .where(claim.held())
+        .values(
+            state=IdempotencyState.completed,
             response_status=response.status_code,
             response_headers={
                 name: value for name, value in response.headers.items() if name in _STORED_HEADERS
             },
             response_body=bytes(response.body),
-            created_at=claim.created_at,
             expires_at=claim.expires_at,
         )
     )
-    await claim.session.flush()
+    if completed.rowcount != 1:  # type: ignore[attr-defined]
+        raise IdempotencyKeyInUse()
+    request.state.idempotency_completed = True
+
+
+async def release_claim(request: Request) -> None:
+    """Let the request's claim go when it did not complete it (a refusal, a failure), so the
+    key may be tried again at once; in a short transaction of its own. If that fails too (the
+    database is gone), the claim expires by itself."""
+    claim: _Claim | None = getattr(request.state, "idempotency_claim", None)
+    if claim is None or getattr(request.state, "idempotency_completed", False):
+        return
+    try:
+        async with claim.transactions.begin() as session:
+            await session.execute(delete(IdempotencyRecord).where(claim.held()))
+    except (SQLAlchemyError, OSError) as error:
+        _log.warning("idempotency_claim_not_released", error=type(error).__name__)
 
 
 async def sweep_expired(session: AsyncSession, *, now: dt.datetime) -> int:
-    """Delete stored answers past their retention; returns how many."""
+    """Delete stored answers past their retention, and claims past their expiry (their requests
+    crashed); returns how many."""
     result = await session.execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
     )

@@ -13,7 +13,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from klageapi.core.errors import FieldError, UnsupportedMediaType, ValidationFailed
-from klageapi.core.idempotency import IdempotentReplay, store_response
+from klageapi.core.idempotency import IdempotentReplay, release_claim, store_response
 
 __all__ = ["JsonRoute"]
 
@@ -35,8 +35,9 @@ class JsonRoute(APIRoute):
     It refuses a body sent with another content type (415) instead of misreading it, and a
     query parameter of one value given more than once (422: which of them was meant is
     ambiguous, and taking the last would accept what the contract says is invalid), and it
-    answers idempotent retries: a stored answer is replayed, and a new 2xx answer is stored in
-    the request's transaction (see `core.idempotency`).
+    answers idempotent retries: a stored answer is replayed, a new 2xx answer is stored in the
+    request's transaction, and a claim the request did not complete is let go
+    (see `core.idempotency`).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -58,7 +59,11 @@ class JsonRoute(APIRoute):
             except IdempotentReplay as replay:
                 await replay.write_audit()
                 return replay.response()
+            except BaseException:
+                await release_claim(request)
+                raise
             await store_response(request, response)
+            await release_claim(request)  # unless the answer completed it
             return response
 
         return route

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -15,7 +16,7 @@ from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.config import Settings
-from klageapi.core.db import SessionDep
+from klageapi.core.db import SessionDep, TransactionsDep
 from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import UploadIdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
@@ -61,6 +62,7 @@ _DOCUMENT_CONTENT: dict[str, object] = {
 async def upload_document(
     request: Request,
     session: SessionDep,
+    transactions: TransactionsDep,
     organisation: WriterDep,
     clock: ClockDep,
     appeal_id: uuid.UUID,
@@ -90,6 +92,7 @@ async def upload_document(
             sha256=service.declared_sha256(content_digest),
             chunks=request.stream(),
         ),
+        checks=transactions,
         organisation=organisation,
         clock=clock,
         store=request.app.state.blob_store,
@@ -162,32 +165,33 @@ async def get_document_content(
     if none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     wanted = _byte_range(range_, document.size)
-    _, stream = await service.download(
-        session,
-        document_id,
-        organisation=organisation,
-        clock=clock,
-        store=request.app.state.blob_store,
-        byte_range=wanted,
+    document, (start, end) = await service.download(
+        session, document_id, organisation=organisation, clock=clock, byte_range=wanted
     )
     headers = {
         **DOWNLOAD_HEADERS,
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Content-Length": str(stream.length),
+        "Content-Length": str(end - start),
         "Content-Disposition": "attachment; filename*=UTF-8''"
         + quote(document.file_name or f"{document.id}"),
     }
     status_code = status.HTTP_200_OK
     if wanted is not None:
         status_code = status.HTTP_206_PARTIAL_CONTENT
-        headers["Content-Range"] = f"bytes {stream.start}-{stream.end - 1}/{stream.size}"
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{document.size}"
+    # The store is opened as the body is sent, after the request's transaction has committed:
+    # no connection waits on a remote store.
+    opening = functools.partial(
+        service.open_blob, request.app.state.blob_store, document, start=start, end=end
+    )
     return StreamingResponse(
-        _closing(stream), status_code=status_code, media_type=document.media_type, headers=headers
+        _closing(opening), status_code=status_code, media_type=document.media_type, headers=headers
     )
 
 
-async def _closing(stream: BlobStream) -> AsyncIterator[bytes]:
+async def _closing(opening: Callable[[], Awaitable[BlobStream]]) -> AsyncIterator[bytes]:
+    stream = await opening()
     try:
         async for chunk in stream:
             yield chunk

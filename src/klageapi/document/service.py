@@ -15,6 +15,7 @@ from klageapi.appeal.errors import AppealNotFound, NotPermittedForRole
 from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
+from klageapi.core.db import Transactions
 from klageapi.core.errors import FieldError, PayloadTooLarge, ValidationFailed
 from klageapi.core.pagination import PageParams
 from klageapi.document import repository
@@ -36,7 +37,7 @@ from klageapi.document.storage import (
     EmptyBlob,
 )
 from klageapi.event import outbox
-from klageapi.models import Document, DocumentCategory
+from klageapi.models import Appeal, Document, DocumentCategory
 from klageapi.registry.access import Role
 
 __all__ = [
@@ -124,6 +125,7 @@ async def upload(
     appeal_id: uuid.UUID,
     file: Upload,
     *,
+    checks: Transactions,
     organisation: Organisation,
     clock: Clock,
     store: BlobStore,
@@ -135,18 +137,15 @@ async def upload(
     NAV attaches any category but the Statsforvalter's decision to its appeals; a Statsforvalter
     office only its decision and correspondence, to appeals forwarded to it. Anyone else finds
     no appeal.
+
+    No connection is held while the client sends the bytes, however slowly: the caller's right
+    is checked in a short transaction of its own (`checks`) before the first byte is read, the
+    bytes go to storage with no transaction open, and only then does `session` (the request's
+    transaction, untouched until here) check the right again, on the appeal as it is now, and
+    write the document's row and event.
     """
-    appeal, roles, _ = await appeals.visible_with_roles(
-        session, appeal_id, organisation=organisation
-    )
-    as_statsforvalter = Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
-    if not as_statsforvalter and Role.nav not in roles:
-        raise AppealNotFound(appeal_id)
-    if not as_statsforvalter and file.category is DocumentCategory.statsforvalter_decision:
-        # The appeal body's decision comes from the appeal body, never from NAV.
-        raise NotPermittedForRole(
-            action="attaching the Statsforvalter's decision", appeal_id=appeal_id
-        )
+    async with checks.begin() as checking:
+        await _may_attach(checking, appeal_id, file, organisation=organisation)
     if file.media_type not in allowed_media_types:
         raise DocumentTypeNotAllowed(file.media_type, list(allowed_media_types))
     try:
@@ -159,6 +158,9 @@ async def upload(
         raise EmptyDocument() from error
     except BlobDigestMismatch as error:
         raise DocumentChecksumMismatch() from error
+    # Whatever happened to the appeal while the bytes came (a withdrawal, a re-route) is judged
+    # here; a refusal now leaves the stored bytes unreferenced, as a failed insert would.
+    appeal = await _may_attach(session, appeal_id, file, organisation=organisation)
     now = clock.now()
     values: dict[str, object] = {
         "id": uuid.uuid4(),
@@ -184,6 +186,24 @@ async def upload(
     await repository.insert_with_event(session, values, event)
     # Not added to the session: the repository wrote it, and this copy is the answer.
     return Document(**values)
+
+
+async def _may_attach(
+    session: AsyncSession, appeal_id: uuid.UUID, file: Upload, *, organisation: Organisation
+) -> Appeal:
+    """The appeal, when the caller may attach a file of this category to it."""
+    appeal, roles, _ = await appeals.visible_with_roles(
+        session, appeal_id, organisation=organisation
+    )
+    as_statsforvalter = Role.statsforvalter in roles and file.category in STATSFORVALTER_CATEGORIES
+    if not as_statsforvalter and Role.nav not in roles:
+        raise AppealNotFound(appeal_id)
+    if not as_statsforvalter and file.category is DocumentCategory.statsforvalter_decision:
+        # The appeal body's decision comes from the appeal body, never from NAV.
+        raise NotPermittedForRole(
+            action="attaching the Statsforvalter's decision", appeal_id=appeal_id
+        )
+    return appeal
 
 
 async def list_for_appeal(
@@ -221,21 +241,17 @@ async def download(
     *,
     organisation: Organisation,
     clock: Clock,
-    store: BlobStore,
     byte_range: tuple[int, int | None] | None,
-) -> tuple[Document, BlobStream]:
-    """The document's bytes (or the asked-for range), with the download audited."""
+) -> tuple[Document, tuple[int, int]]:
+    """The document and the bytes [start, end) to send (the asked-for range, or all), with the
+    download audited. The store is opened by the caller once the transaction is over
+    (`open_blob`): no connection waits on a remote store."""
     document = await get_visible(session, document_id, organisation=organisation)
     start, end = byte_range or (0, None)
     if start >= document.size:
         raise RangeNotSatisfiable(document.size)
-    if end is not None:
-        # Cut here, not in the store: S3's client cannot even express an end past 2**64.
-        end = min(end, document.size)
-    try:
-        stream = await store.open(document.sha256, start=start, end=end)
-    except BlobRangeNotSatisfiable as error:
-        raise RangeNotSatisfiable(document.size) from error
+    # Cut here, not in the store: S3's client cannot even express an end past 2**64.
+    end = document.size if end is None else min(end, document.size)
     await audit.record(
         session,
         principal=organisation,
@@ -244,7 +260,7 @@ async def download(
         purpose="case processing",
         clock=clock,
     )
-    return document, stream
+    return document, (start, end)
 
 
 async def of_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Document]:
@@ -252,6 +268,11 @@ async def of_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Doc
     return await repository.list_for_appeal(session, appeal_id)
 
 
-async def open_blob(store: BlobStore, document: Document) -> BlobStream:
-    """A document's bytes, for a caller that has already checked access."""
-    return await store.open(document.sha256)
+async def open_blob(
+    store: BlobStore, document: Document, *, start: int = 0, end: int | None = None
+) -> BlobStream:
+    """A document's bytes [start, end), for a caller that has already checked access."""
+    try:
+        return await store.open(document.sha256, start=start, end=end)
+    except BlobRangeNotSatisfiable as error:
+        raise RangeNotSatisfiable(document.size) from error

@@ -23,7 +23,7 @@ from klageapi.models.case_package import (
 )
 from klageapi.models.document import Document, DocumentCategory
 from klageapi.models.event import Event
-from klageapi.models.idempotency import IdempotencyRecord
+from klageapi.models.idempotency import IdempotencyRecord, IdempotencyState
 from klageapi.models.registry import CountyRoute, NavOffice, StatsforvalterOffice
 from klageapi.models.webhook import (
     DISPATCHER_NOTICES,
@@ -57,6 +57,7 @@ __all__ = [
     "Event",
     "FanoutCursor",
     "IdempotencyRecord",
+    "IdempotencyState",
     "LegalBasis",
     "NavOffice",
     "NavOutcome",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from klageapi.core.auth import ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.config import Settings
-from klageapi.core.db import SessionDep
+from klageapi.core.db import SessionDep, TransactionsDep
 from klageapi.core.idempotency import IdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.routing import JsonRoute
@@ -117,6 +117,7 @@ async def get_subscription(
 async def update_subscription(
     request: Request,
     session: SessionDep,
+    transactions: TransactionsDep,
     organisation: WriterDep,
     clock: ClockDep,
     subscription_id: uuid.UUID,
@@ -128,6 +129,7 @@ async def update_subscription(
         session,
         subscription_id,
         body,
+        reads=transactions,
         organisation=organisation,
         settings=_settings(request),
         http_client=request.app.state.http_client,

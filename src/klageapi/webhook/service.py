@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.config import Settings
+from klageapi.core.db import Transactions
 from klageapi.core.pagination import PageParams
 from klageapi.models import (
     DeliveryReason,
@@ -62,7 +63,8 @@ async def create(
     http_client: httpx.AsyncClient,
     clock: Clock,
 ) -> tuple[WebhookSubscription, str]:
-    """A new subscription and its secret, once a signed ping to its URL was answered 2xx."""
+    """A new subscription and its secret, once a signed ping to its URL was answered 2xx. The
+    ping goes out before `session` runs its first statement, so no connection waits on it."""
     subscription_id = uuid.uuid4()
     secret = new_secret()
     await _check_url(body.url, subscription_id, [secret], settings, http_client, clock)
@@ -115,15 +117,23 @@ async def update(
     subscription_id: uuid.UUID,
     body: SubscriptionUpdate,
     *,
+    reads: Transactions,
     organisation: Organisation,
     settings: Settings,
     http_client: httpx.AsyncClient,
     clock: Clock,
 ) -> WebhookSubscription:
+    """Change a subscription. A new URL is pinged first, signed with the subscription's
+    secrets as read in a short transaction of its own (`reads`): the request's transaction
+    (`session`) begins only once the receiver has answered, however long it takes."""
+    if body.url is not None:
+        async with reads.begin() as reading:
+            current = await get(reading, subscription_id, organisation=organisation)
+            url, secrets = current.url, signing_secrets(current, clock.now())
+        if body.url != url:
+            await _check_url(body.url, subscription_id, secrets, settings, http_client, clock)
     subscription = await get(session, subscription_id, organisation=organisation)
-    if body.url is not None and body.url != subscription.url:
-        secrets = signing_secrets(subscription, clock.now())
-        await _check_url(body.url, subscription.id, secrets, settings, http_client, clock)
+    if body.url is not None:
         subscription.url = body.url
     if body.event_types is not None:
         subscription.event_types = [str(type_) for type_ in body.event_types]
