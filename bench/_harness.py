@@ -123,19 +123,27 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_service(*, database_url: str | None = None) -> Iterator[Service]:
+def running_service(
+    *, database_url: str | None = None, settings: dict[str, str] | None = None
+) -> Iterator[Service]:
     """The service under uvicorn on a free loopback port, stopped and cleaned up on exit.
 
     Its database is `database_url` (migrated first), else KLAGEAPI_BENCH_DATABASE_URL's, else an
     embedded PostgreSQL in a fresh data folder. Its log goes to a file in the temporary data
-    folder, shown if it fails to start.
+    folder, shown if it fails to start. `settings` are KLAGEAPI_ variables of the script's.
+
+    The per-organisation limits are off unless the environment or `settings` set them: most
+    scripts measure what one organisation's requests cost, not how far it may go.
     """
     folder = Path(tempfile.mkdtemp(prefix="klageapi-bench-"))
     given_url = database_url or os.environ.get(DATABASE_URL_VARIABLE)
     env = {
+        "KLAGEAPI_ORGANISATION_MAX_CONCURRENT_REQUESTS": "0",
+        "KLAGEAPI_ORGANISATION_REQUESTS_PER_SECOND": "0",
         **os.environ,
         "KLAGEAPI_ENVIRONMENT": "development",
         "KLAGEAPI_DATA_DIR": str(folder),
+        **(settings or {}),
     }
     env.pop("KLAGEAPI_DATABASE_URL", None)
     if given_url:

@@ -39,6 +39,7 @@ from klageapi.core.dev_issuer import DevIssuer
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.files import read_or_create
 from klageapi.core.idempotency import sweep_expired
+from klageapi.core.limits import OrganisationLimits
 from klageapi.core.logging import configure_logging, get_logger
 from klageapi.core.metrics import Metrics
 from klageapi.core.migrations import head_revision, upgrade_to_head
@@ -93,6 +94,11 @@ def create_app(
     app.state.token_verifier = _token_verifier(settings, app.state.http_client, app.state.metrics)
     app.state.cursor_codec = CursorCodec(_secret_key(settings))
     app.state.blob_store = blob_store_from_settings(settings)
+    app.state.organisation_limits = OrganisationLimits(
+        max_concurrent=settings.organisation_max_concurrent_requests,
+        rate=settings.organisation_requests_per_second,
+        burst=settings.organisation_request_burst,
+    )
     app.state.engine = None
     app.state.scrape_engine = None
     app.state.read_sessionmaker = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from klageapi.appeal.endpoints import deadlines_router as appeal_deadlines_router
 from klageapi.appeal.endpoints import router as appeal_router
 from klageapi.audit.endpoints import router as audit_router
 from klageapi.case_package.endpoints import router as case_package_router
 from klageapi.citizen.endpoints import router as citizen_router
+from klageapi.core.limits import limit_organisation
 from klageapi.core.schemas import problem_responses
 from klageapi.document.endpoints import router as document_router
 from klageapi.event.endpoints import router as event_router
@@ -20,8 +21,13 @@ __all__ = ["router"]
 
 # Each domain router declares route_class=JsonRoute itself: a route class set here would not
 # reach routes that were declared on the included routers.
-# Any operation may meet the database or the document store away: 503 with Retry-After.
-router = APIRouter(prefix="/v1", responses=problem_responses(503))
+# Any operation may meet the database or the document store away (503 with Retry-After), and
+# every request of an organisation is counted against its limits (429 `rate_limited`).
+router = APIRouter(
+    prefix="/v1",
+    dependencies=[Depends(limit_organisation)],
+    responses=problem_responses(429, 503),
+)
 router.include_router(appeal_router)
 router.include_router(appeal_deadlines_router)
 router.include_router(registry_router)

@@ -12,6 +12,7 @@ KlageError                      status and a stable `code`; rendered by `api.pro
 ├── PayloadTooLarge (413)
 ├── UnsupportedMediaType (415)
 ├── ValidationFailed (422)      request validation and domain validation, with an `errors` list
+├── RateLimited (429)           rate_limited: over an organisation's limits (core.limits)
 └── ServiceUnavailable (503)    not ready: database unreachable or schema behind
     ├── DatabaseUnavailable     a request met a lost database connection or got none
     └── StorageUnavailable      the document store could not be reached or failed

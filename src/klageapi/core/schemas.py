@@ -45,6 +45,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Validation failed",
+    429: "Over the organisation's limits; retry after Retry-After seconds",
     503: "Not ready, or the database or the document store unavailable: retry after Retry-After",
 }
 

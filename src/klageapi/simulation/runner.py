@@ -44,6 +44,9 @@ def started_service() -> Iterator[tuple[str, Path]]:
         "KLAGEAPI_ENVIRONMENT": "development",
         "KLAGEAPI_DATA_DIR": str(folder),
         "KLAGEAPI_LOG_LEVEL": "WARNING",
+        # A year played in minutes: far above any office's real pace.
+        "KLAGEAPI_ORGANISATION_MAX_CONCURRENT_REQUESTS": "0",
+        "KLAGEAPI_ORGANISATION_REQUESTS_PER_SECOND": "0",
     }
     environment.pop("KLAGEAPI_DATABASE_URL", None)
     log = (folder / "server.log").open("wb")
