@@ -40,7 +40,11 @@ READ_WITHIN_SECONDS = 5.0
 async def small_pool(
     database_template: DatabaseTemplate, settings: Settings, http_client: httpx.AsyncClient
 ) -> AsyncIterator[CommittedApp]:
-    small = settings.model_copy(update={"db_pool_size": POOL, "db_max_overflow": 0})
+    # Pings are held as long as the test needs (the run's 2 s would cut them short on a busy
+    # machine).
+    small = settings.model_copy(
+        update={"db_pool_size": POOL, "db_max_overflow": 0, "webhook_timeout_seconds": 30}
+    )
     async with database_template.copy(small, prefix="capacity") as engine:
         app = create_app(small, engine=engine, clock=FixedClock(NOW), http_client=http_client)
         transport = httpx.ASGITransport(app=app)
