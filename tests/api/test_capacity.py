@@ -32,7 +32,7 @@ AuthHeaders = Callable[..., dict[str, str]]
 POOL = 3
 WAITING = 2 * POOL  # more waiting requests than the pool has connections
 # Another organisation's read while they wait: a few ms when nothing is held; with every
-# connection held it waits for the pool's 30 s timeout.
+# connection held it waits for the pool's timeout (10 s), and then fails.
 READ_WITHIN_SECONDS = 5.0
 
 

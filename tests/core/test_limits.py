@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from fastapi import FastAPI
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.api.app import openapi_document
@@ -92,6 +94,38 @@ def test_a_refused_request_spends_no_token_and_counts_as_not_running() -> None:
 
     assert refused.value.extra["limit"] == "concurrent_requests"
     assert limits.running(STAVANGER) == 1
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(
+    rate=st.floats(min_value=0.01, max_value=1000),
+    burst=st.integers(min_value=1, max_value=50),
+    gaps=st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=200),
+)
+def test_the_bucket_admits_no_more_than_its_burst_and_rate_and_retry_after_is_enough(
+    rate: float, burst: int, gaps: list[float]
+) -> None:
+    clock = _Clock()
+    limits = OrganisationLimits(max_concurrent=0, rate=rate, burst=burst, monotonic=clock)
+    began, admitted = clock.now, 0
+    for gap in gaps:
+        clock.now += gap
+        try:
+            limits.admit(STAVANGER)
+        except RateLimited as refused:
+            # Waiting as long as Retry-After says is always enough.
+            later = _Clock()
+            later.now = clock.now + int(refused.headers["Retry-After"])
+            probe = OrganisationLimits(max_concurrent=0, rate=rate, burst=burst, monotonic=later)
+            probe._organisations = {  # the same bucket, seen later
+                key: type(state)(state.tokens, state.refilled_at, 0)
+                for key, state in limits._organisations.items()
+            }
+            probe.admit(STAVANGER)
+            continue
+        admitted += 1
+        limits.release(STAVANGER)
+        assert admitted <= burst + rate * (clock.now - began) + 1e-6
 
 
 def test_zero_switches_each_limit_off() -> None:

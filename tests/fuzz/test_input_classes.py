@@ -372,7 +372,10 @@ async def test_a_query_parameter_of_several_values_may_be_repeated(
 ) -> None:
     several = [(op, name) for op, name, many in _query_parameters() if many]
     assert several, "the contract has list parameters (status, type)"
-    examples = {"status": ["received", "under_nav_review"], "type": ["appeal.received", "package.forwarded"]}
+    examples = {
+        "status": ["received", "under_nav_review"],
+        "type": ["appeal.received", "package.forwarded"],
+    }
     for (method, path, _), name in several:
         response = await client.request(
             method, path, headers=auth(), params=[(name, v) for v in examples[name]]

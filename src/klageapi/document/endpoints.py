@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
@@ -153,6 +152,7 @@ def _position(digits: str) -> int:
 async def get_document_content(
     request: Request,
     session: SessionDep,
+    transactions: TransactionsDep,
     organisation: ReaderDep,
     clock: ClockDep,
     document_id: uuid.UUID,
@@ -160,38 +160,39 @@ async def get_document_content(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The bytes, streamed, with the sha256 as `ETag`; one `Range` gives 206."""
-    document = await service.get_visible(session, document_id, organisation=organisation)
+    document = await service.get_visible(
+        session, document_id, organisation=organisation, reads=transactions
+    )
     etag = f'"{document.sha256}"'
     if none_match(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
     wanted = _byte_range(range_, document.size)
-    document, (start, end) = await service.download(
-        session, document_id, organisation=organisation, clock=clock, byte_range=wanted
+    stream = await service.download(
+        session,
+        document,
+        organisation=organisation,
+        clock=clock,
+        store=request.app.state.blob_store,
+        byte_range=wanted,
     )
     headers = {
         **DOWNLOAD_HEADERS,
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Content-Length": str(end - start),
+        "Content-Length": str(stream.length),
         "Content-Disposition": "attachment; filename*=UTF-8''"
         + quote(document.file_name or f"{document.id}"),
     }
     status_code = status.HTTP_200_OK
     if wanted is not None:
         status_code = status.HTTP_206_PARTIAL_CONTENT
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{document.size}"
-    # The store is opened as the body is sent, after the request's transaction has committed:
-    # no connection waits on a remote store.
-    opening = functools.partial(
-        service.open_blob, request.app.state.blob_store, document, start=start, end=end
-    )
+        headers["Content-Range"] = f"bytes {stream.start}-{stream.end - 1}/{stream.size}"
     return StreamingResponse(
-        _closing(opening), status_code=status_code, media_type=document.media_type, headers=headers
+        _closing(stream), status_code=status_code, media_type=document.media_type, headers=headers
     )
 
 
-async def _closing(opening: Callable[[], Awaitable[BlobStream]]) -> AsyncIterator[bytes]:
-    stream = await opening()
+async def _closing(stream: BlobStream) -> AsyncIterator[bytes]:
     try:
         async for chunk in stream:
             yield chunk

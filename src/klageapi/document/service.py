@@ -222,9 +222,17 @@ async def list_for_appeal(
 
 
 async def get_visible(
-    session: AsyncSession, document_id: uuid.UUID, *, organisation: Organisation
+    session: AsyncSession,
+    document_id: uuid.UUID,
+    *,
+    organisation: Organisation,
+    reads: Transactions | None = None,
 ) -> Document:
-    """A document of an appeal the caller may see; anything else does not exist."""
+    """A document of an appeal the caller may see; anything else does not exist. With `reads`,
+    it is read in a short transaction of its own, leaving `session` untouched."""
+    if reads is not None:
+        async with reads.begin() as reading:
+            return await get_visible(reading, document_id, organisation=organisation)
     document = await repository.get(session, document_id)
     if document is None:
         raise DocumentNotFound(document_id)
@@ -237,30 +245,37 @@ async def get_visible(
 
 async def download(
     session: AsyncSession,
-    document_id: uuid.UUID,
+    document: Document,
     *,
     organisation: Organisation,
     clock: Clock,
+    store: BlobStore,
     byte_range: tuple[int, int | None] | None,
-) -> tuple[Document, tuple[int, int]]:
-    """The document and the bytes [start, end) to send (the asked-for range, or all), with the
-    download audited. The store is opened by the caller once the transaction is over
-    (`open_blob`): no connection waits on a remote store."""
-    document = await get_visible(session, document_id, organisation=organisation)
+) -> BlobStream:
+    """The bytes of a document the caller may see (the asked-for range, or all), with the
+    download audited in `session`. The store is opened (for S3, a request) before `session`
+    runs its first statement, so no connection waits on it, and a store that fails leaves no
+    audit entry of a download that did not happen."""
     start, end = byte_range or (0, None)
     if start >= document.size:
         raise RangeNotSatisfiable(document.size)
-    # Cut here, not in the store: S3's client cannot even express an end past 2**64.
-    end = document.size if end is None else min(end, document.size)
-    await audit.record(
-        session,
-        principal=organisation,
-        action="document.download",
-        appeal_id=document.appeal_id,
-        purpose="case processing",
-        clock=clock,
-    )
-    return document, (start, end)
+    if end is not None:
+        # Cut here, not in the store: S3's client cannot even express an end past 2**64.
+        end = min(end, document.size)
+    stream = await open_blob(store, document, start=start, end=end)
+    try:
+        await audit.record(
+            session,
+            principal=organisation,
+            action="document.download",
+            appeal_id=document.appeal_id,
+            purpose="case processing",
+            clock=clock,
+        )
+    except BaseException:
+        await stream.aclose()
+        raise
+    return stream
 
 
 async def of_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Document]:
