@@ -128,7 +128,8 @@ def test_every_image_is_pinned_to_the_version_the_tests_run() -> None:
 def test_the_api_and_worker_share_one_database_and_one_store_and_wait_for_migrations() -> None:
     services = _services()
     api, worker = services["api"], services["worker"]
-    assert api["environment"] == worker["environment"]
+    own = {"KLAGEAPI_WORKER_METRICS_HOST", "KLAGEAPI_WORKER_METRICS_PORT"}
+    assert {k: v for k, v in worker["environment"].items() if k not in own} == api["environment"]
     assert api["environment"]["KLAGEAPI_DOCUMENT_STORAGE"] == "s3"
     assert api["environment"]["KLAGEAPI_RUN_WORKER"] == "false"
     assert "postgres:5432" in api["environment"]["KLAGEAPI_DATABASE_URL"]
@@ -397,6 +398,15 @@ def _klageapi(stack: Stack, service: str, *, replica: int = 0) -> None:
     if "--port" in command:
         at = command.index("--port") + 1
         command[at] = str(stack.ports[service, int(command[at])][replica])
+    # The same for the worker's metrics server, given in its environment.
+    given = stack.services[service].get("environment", {})
+    placed = {}
+    if "KLAGEAPI_WORKER_METRICS_PORT" in given:
+        own = stack.ports[service, int(given["KLAGEAPI_WORKER_METRICS_PORT"])][replica]
+        placed = {
+            "KLAGEAPI_WORKER_METRICS_HOST": "127.0.0.1",
+            "KLAGEAPI_WORKER_METRICS_PORT": str(own),
+        }
     folder = stack.folder / f"{service}-{replica + 1}"
     folder.mkdir()
     # The image's own environment (the Dockerfile's ENV), then the service's.
@@ -404,6 +414,7 @@ def _klageapi(stack: Stack, service: str, *, replica: int = 0) -> None:
         service,
         KLAGEAPI_DATA_DIR=str(folder / "data"),
         PYTHONPATH=str(stack.folder / "no-embedded-postgres"),
+        **placed,
         **stack.added,
     )
     stack.start(service, [sys.executable, "-m", "klageapi", *command[1:]], env, cwd=folder)
@@ -429,6 +440,7 @@ def _stack(folder: Path, given: dict[str, str], added: dict[str, str]) -> Iterat
         ("postgres", 5432): [free_port()],
         ("seaweedfs", 8333): [weed_ports[S3_PORT_INDEX]],
         ("api", 8000): [free_port() for _ in range(replicas)],
+        ("worker", 9464): [free_port()],
     }
     _without_embedded_postgres(folder)
     try:
@@ -595,6 +607,16 @@ async def test_the_compose_stack_serves_an_appeal_through_both_api_processes_and
                 await asyncio.sleep(QUIET_SECONDS)
                 delivered = [r.headers["webhook-id"] for r in receiver.events()]
                 assert sorted(delivered) == sorted(e["id"] for e in events)
+                # ... and counts them where Prometheus scrapes it.
+                metrics = await one.get(f"http://{stack.address('worker', 9464)}/metrics")
+                assert metrics.status_code == 200
+                counted = re.search(
+                    r'^klageapi_webhook_attempts_total\{result="delivered"\} ([0-9.]+)$',
+                    metrics.text,
+                    re.MULTILINE,
+                )
+                assert counted is not None, metrics.text[-3000:]
+                assert float(counted.group(1)) == len(events)
 
             # The store: the API's key reads the documents; nobody else reads or writes.
             s3 = f"http://{stack.address('seaweedfs', 8333)}"
