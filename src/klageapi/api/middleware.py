@@ -198,4 +198,3 @@ def _caller(scope: Scope) -> dict[str, str]:
     if code is not None:
         fields["problem"] = code
     return fields
-
