@@ -195,6 +195,14 @@ def simulate(
         typer.Option(help="The given service's data folder (its development token key)."),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Appeals in flight at once.")] = 24,
+    report_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write the year's report (as `klageapi report` does) to this HTML file,"
+            " before the service started for the year is stopped.",
+        ),
+    ] = None,
 ) -> None:
     """Drive a synthetic year of appeals through the real API as the NAV offices' and the
     Statsforvalter offices' systems, then compare the statistics with the ground truth."""
@@ -231,6 +239,13 @@ def simulate(
             f" {outcome.seconds:.0f} s, {outcome.requests / outcome.seconds:.0f} requests/s"
         )
         _print_national(outcome.reported["statsforvalter_office"]["total"])
+        if report_to is not None:
+            from klageapi.core.dev_issuer import DevIssuer
+
+            token = DevIssuer(folder).organisation_token(_REPORT_ADMIN, "klageapi:admin")
+            end = dt.date.today()
+            start = end - dt.timedelta(days=365)
+            _write_report(url, token, start=start, end=end, output=report_to)
         if not outcome.differences:
             _err.print("[green]the statistics match the ground truth in every group[/green]")
             return 0
@@ -290,14 +305,18 @@ def report(
     ] = None,
 ) -> None:
     """Write a self-contained HTML report (inline SVG charts) of the processing times."""
-    import httpx
-
-    from klageapi.report.render import render
-
     end = _day(to, "--to") or dt.date.today()
     start = _day(from_, "--from") or end - dt.timedelta(days=365)
     if token is None:
         token = _issuer(_settings()).organisation_token(_REPORT_ADMIN, "klageapi:admin")
+    _write_report(base_url, token, start=start, end=end, output=output)
+
+
+def _write_report(base_url: str, token: str, *, start: dt.date, end: dt.date, output: Path) -> None:
+    import httpx
+
+    from klageapi.report.render import render
+
     headers = {"Authorization": f"Bearer {token}"}
     with (
         _plainly(service=base_url),

@@ -4,15 +4,23 @@ every group, and the report shows the endpoint's figures."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
 import re
+import sys
+from pathlib import Path
 
+import httpx
+import uvicorn
+
+from klageapi.api.app import create_app
 from klageapi.core.config import Settings
 from klageapi.core.dev_issuer import DevIssuer
 from klageapi.report.render import render
 from klageapi.simulation.runner import play_with
 from klageapi.simulation.scenario import plan_year
-from tests.conftest import NOW, CommittedApp
+from tests.conftest import NOW, CommittedApp, DatabaseTemplate, loopback_listener
 
 ROUTING = {"03": "sf-oslo-akershus-ostfold-buskerud", "11": "sf-rogaland"}
 
@@ -71,3 +79,38 @@ def test_an_outcome_after_now_has_not_happened() -> None:
         kinds = {step.kind for step in plan.steps}
         assert (plan.nav_outcome is not None) == ("nav_outcome" in kinds)
         assert (plan.decision is not None) == ("decide" in kinds)
+
+
+async def test_simulate_writes_the_years_report_from_the_service_it_played_on(
+    database_template: DatabaseTemplate,
+    settings: Settings,
+    http_client: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    """`klageapi simulate --report`: the README's way to a report of a simulated year, whose
+    service is gone once the command ends. Here the command plays on a served app of the test's
+    own (the real clock: the year is played up to now)."""
+    output = tmp_path / "report.html"
+    async with database_template.copy(settings, prefix="simulate") as engine:
+        app = create_app(settings, engine=engine, http_client=http_client)
+        sock = loopback_listener()
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("KLAGEAPI_")}
+            command = [sys.executable, "-m", "klageapi", "simulate", "--appeals", "12"]
+            command += ["--base-url", f"http://127.0.0.1:{sock.getsockname()[1]}"]
+            command += ["--data-dir", str(settings.data_dir), "--report", str(output)]
+            played = await asyncio.create_subprocess_exec(
+                *command, env=env, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            )
+            _, said = await played.communicate()
+        finally:
+            server.should_exit = True
+            await task
+
+    assert played.returncode == 0, said.decode()[-3000:]
+    assert "wrote" in said.decode()
+    html = output.read_text()
+    assert "Share decided within 90 days of receipt, per office" in html
+    assert "<script" not in html
