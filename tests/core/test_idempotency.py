@@ -608,6 +608,47 @@ async def test_no_connection_is_held_while_a_keyed_request_waits(
     assert_replay_of(replay, first)
 
 
+async def test_a_request_whose_claim_expired_and_was_taken_stores_nothing(
+    race_track: CommittedApp, auth: AuthHeaders, settings: Settings
+) -> None:
+    # A slow upload outlives its claim; a retry with the same key takes the claim over and
+    # completes. The first, finishing after, answers 409 and stores nothing: one document.
+    appeal = await _register(race_track.client, auth())
+    content = b"%PDF-1.7\n" + b"z" * 5000
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(content).digest()).decode() + ":"
+    headers = _keyed(
+        auth(), "slow-1", **{"Content-Type": "application/pdf", "Content-Digest": digest}
+    )
+    path = f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage"
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def trickle() -> Any:
+        yield content[:10]
+        started.set()
+        await release.wait()
+        yield content[10:]
+
+    first = asyncio.create_task(race_track.client.post(path, content=trickle(), headers=headers))
+    await started.wait()
+    clock: FixedClock = race_track.app.state.clock
+    clock.advance(dt.timedelta(seconds=settings.idempotency_claim_seconds))
+
+    retry = await race_track.client.post(path, content=content, headers=headers)
+    release.set()
+    late = await first
+
+    assert retry.status_code == 201, retry.text
+    assert_problem(late, status=409, code="idempotency_key_in_use")
+    async with AsyncSession(race_track.engine) as session:
+        assert await count(session, Document) == 1
+        record = (await session.scalars(select(IdempotencyRecord))).all()
+    assert [(r.key, r.state, r.response_status) for r in record if r.key == "slow-1"] == [
+        ("slow-1", IdempotencyState.completed, 201)
+    ]
+    replay = await race_track.client.post(path, content=content, headers=headers)
+    assert_replay_of(replay, retry)
+
+
 async def test_two_identical_keyed_nav_reviews_at_once_make_one_transition(
     race_track: CommittedApp, auth: AuthHeaders
 ) -> None:
