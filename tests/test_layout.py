@@ -23,7 +23,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"appeal"}),
     frozenset({"document"}),
     frozenset({"case_package"}),
-    frozenset({"citizen", "statistics", "webhook", "simulation", "report"}),
+    frozenset({"citizen", "statistics", "webhook", "simulation", "report", "retention"}),
     frozenset({"worker"}),
     frozenset({"api"}),
     frozenset({"cli"}),

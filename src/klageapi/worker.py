@@ -1,7 +1,7 @@
-"""The background worker: the webhook dispatcher and, every minute, the overdue announcements.
-`klageapi worker` runs it alone, with its Prometheus metrics on a port of its own
-(KLAGEAPI_WORKER_METRICS_HOST and _PORT); `klageapi serve` runs it inside the API process by
-default."""
+"""The background worker: the webhook dispatcher and, every minute, the overdue announcements
+and the retention job. `klageapi worker` runs it alone, with its Prometheus metrics on a port of
+its own (KLAGEAPI_WORKER_METRICS_HOST and _PORT); `klageapi serve` runs it inside the API
+process by default."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from klageapi.core.db import create_engine, create_scrape_engine, create_session
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging, get_logger
 from klageapi.core.metrics import Metrics
+from klageapi.document.storage import BlobStore, blob_store_from_settings
+from klageapi.retention.service import erase_due
 from klageapi.statistics import backlog
 from klageapi.webhook.dispatcher import Dispatcher
 
@@ -41,8 +43,12 @@ def dispatcher_for(
     http_client: httpx.AsyncClient,
     clock: Clock,
     metrics: Metrics | None = None,
+    *,
+    blob_store: BlobStore | None = None,
 ) -> Dispatcher:
-    """A dispatcher that also announces overdue packages and documentation requests."""
+    """A dispatcher that also, every minute, announces overdue packages and documentation
+    requests and erases the appeals past their retention period."""
+    store = blob_store if blob_store is not None else blob_store_from_settings(settings)
 
     async def announce() -> None:
         async with sessionmaker() as session, session.begin():
@@ -52,8 +58,21 @@ def dispatcher_for(
         if count:
             _log.info("overdue_announced", count=count)
 
+    async def erase() -> None:
+        await erase_due(
+            sessionmaker, store=store, clock=clock, retention_days=settings.retention_days
+        )
+
+    async def periodic() -> None:
+        # Each on its own: one failing (the store away, say) does not hold the other back.
+        for job in (announce, erase):
+            try:
+                await job()
+            except Exception as error:
+                _log.warning("periodic_job_failed", job=job.__name__, error=type(error).__name__)
+
     return Dispatcher(
-        engine, sessionmaker, settings, http_client, periodic=announce, metrics=metrics
+        engine, sessionmaker, settings, http_client, periodic=periodic, metrics=metrics
     )
 
 

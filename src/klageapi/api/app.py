@@ -209,6 +209,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 app.state.http_client,
                 app.state.clock,
                 app.state.metrics,
+                blob_store=app.state.blob_store,
             )
             worker = asyncio.create_task(dispatcher.run())
             stack.push_async_callback(_cancelled, worker)

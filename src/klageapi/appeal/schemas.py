@@ -189,7 +189,9 @@ class AppealRead(Schema):
     nav_office_unit_number: str
     municipality_number: str
     statsforvalter_office_id: str
-    national_id: str
+    national_id: str | None = Field(
+        description="The citizen's national id; null once erased after the retention period."
+    )
     decision: DecisionRef
     received_on: dt.date
     channel: Channel
@@ -217,6 +219,11 @@ class AppealRead(Schema):
     digisos_case_id: str | None = None
     nav_appeal_id: str | None = None
     other_decisions: list[DecisionRef] = Field(default_factory=list)
+    personal_data_erased_at: dt.datetime | None = Field(
+        default=None,
+        description="When the retention period had passed and the appeal's documents and"
+        " personal data were erased (the national id, the grounds, NAV's reasoning).",
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -334,6 +341,7 @@ def appeal_read(appeal: Appeal) -> AppealRead:
         digisos_case_id=appeal.digisos_case_id,
         nav_appeal_id=appeal.nav_appeal_id,
         other_decisions=[DecisionRef.model_validate(d) for d in appeal.other_decisions],
+        personal_data_erased_at=appeal.personal_data_erased_at,
         created_at=appeal.created_at,
         updated_at=appeal.updated_at,
     )

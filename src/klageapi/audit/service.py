@@ -14,7 +14,7 @@ from klageapi.core.clock import Clock
 from klageapi.core.logging import request_id_var
 from klageapi.models import AuditEntry
 
-__all__ = ["entry", "record", "record_many"]
+__all__ = ["entry", "record", "record_many", "system_entry"]
 
 
 async def record(
@@ -78,4 +78,21 @@ def entry(
         "appeal_id": appeal_id,
         "purpose": purpose,
         "request_id": request_id_var.get(),
+    }
+
+
+def system_entry(
+    *, action: str, appeal_id: uuid.UUID, purpose: str, now: dt.datetime
+) -> dict[str, object]:
+    """The values of an audit entry for what klageapi itself did to an appeal's personal data
+    (the retention job's erasure): no organisation, no request."""
+    return {
+        "occurred_at": now,
+        "actor_kind": "system",
+        "actor_organisation": None,
+        "actor_supplier": None,
+        "action": action,
+        "appeal_id": appeal_id,
+        "purpose": purpose,
+        "request_id": None,
     }

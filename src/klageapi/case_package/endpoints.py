@@ -217,7 +217,7 @@ async def get_package(
     response_class=StreamingResponse,
     responses={
         200: {"description": "The ZIP", "content": {"application/zip": {}}},
-        **problem_responses(404, 422),
+        **problem_responses(404, 410, 422),
     },
 )
 async def get_package_bundle(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from klageapi.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from klageapi.core.errors import Conflict, FieldError, Gone, NotFound, ValidationFailed
 
 __all__ = [
     "DocumentationRequestNotFound",
     "DocumentationRequestNotOpen",
     "DocumentsNotEligible",
     "NavOutcomeRequired",
+    "PackageErased",
     "PackageNotAwaitingReceipt",
     "PackageNotFound",
     "PackageWithdrawn",
@@ -57,6 +58,17 @@ class PackageNotAwaitingReceipt(Conflict):
 
     def __init__(self, status: str) -> None:
         super().__init__(f"The package is {status}, not awaiting receipt.", package_status=status)
+
+
+class PackageErased(Gone):
+    code = "package_erased"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The appeal's retention period has passed: its documents and personal data were"
+            " erased, so there is no bundle. The Statsforvalter's and NAV's archives have the"
+            " case.",
+        )
 
 
 class PackageWithdrawn(Conflict):

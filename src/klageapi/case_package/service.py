@@ -24,6 +24,7 @@ from klageapi.case_package.errors import (
     DocumentationRequestNotOpen,
     DocumentsNotEligible,
     NavOutcomeRequired,
+    PackageErased,
     PackageNotAwaitingReceipt,
     PackageNotFound,
     PackageWithdrawn,
@@ -351,6 +352,8 @@ async def open_bundle(
     download by the Statsforvalter's side is kept on the package and announced, once: it has
     begun when this returns (the bundle is sent after the transaction commits)."""
     package, roles = await _read(session, package_id, organisation=organisation, clock=clock)
+    if package.manifest.get("personal_data_erased"):
+        raise PackageErased()
     if Role.statsforvalter in roles and package.first_downloaded_at is None:
         await _record_first_download(session, package, organisation=organisation, clock=clock)
     return package, await repository.package_documents(session, package.id)

@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         description="How many requests an organisation may send at once above its steady rate"
         " (the bucket's size).",
     )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Days after an appeal is decided, closed or withdrawn (its packages received,"
+        " rejected or withdrawn) before its documents and personal data are erased; the"
+        " archive of record is the Statsforvalter's and NAV's.",
+    )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwks_refresh_min_seconds: int = Field(default=30, ge=0)
     document_storage: Literal["filesystem", "s3"] = Field(

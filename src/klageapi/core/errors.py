@@ -7,6 +7,7 @@ KlageError                      status and a stable `code`; rendered by `api.pro
 ├── NotFound (404)              route_not_found, and every object the caller may not see
 ├── MethodNotAllowed (405)
 ├── Conflict (409)              external_reference_conflict, transition_not_allowed, ...
+├── Gone (410)                  what was there has been erased after its retention period
 ├── PreconditionFailed (412)    a stale If-Match (appeal.errors)
 ├── PreconditionRequired (428)  a missing If-Match (appeal.errors)
 ├── PayloadTooLarge (413)
@@ -28,6 +29,7 @@ __all__ = [
     "DatabaseUnavailable",
     "FieldError",
     "Forbidden",
+    "Gone",
     "InsufficientScope",
     "KlageError",
     "MethodNotAllowed",
@@ -116,6 +118,12 @@ class Conflict(KlageError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class Gone(KlageError):
+    status = 410
+    code = "gone"
+    title = "Gone"
 
 
 class PayloadTooLarge(KlageError):

@@ -42,6 +42,7 @@ _DESCRIPTIONS = {
     403: "The token lacks the needed scope",
     404: "No such object, or not visible to the caller",
     409: "Conflicts with the current state",
+    410: "Erased after its retention period",
     413: "Request body too large",
     415: "Unsupported content type",
     422: "Validation failed",

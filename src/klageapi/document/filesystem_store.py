@@ -126,6 +126,17 @@ class FilesystemBlobStore:
         """Whether a blob with this sha256 is stored."""
         return await self.size(sha256) is not None
 
+    async def delete(self, sha256: str) -> bool:
+        """Remove the blob; True when it was there."""
+        path = self.path(sha256)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise StorageUnavailable() from error
+        return True
+
     async def sweep_partial(self, *, older_than: timedelta) -> int:
         """Remove temporary files left by interrupted uploads; returns how many."""
         return await asyncio.to_thread(self._sweep, time.time() - older_than.total_seconds())

@@ -176,6 +176,15 @@ class S3BlobStore:
         """Whether a blob with this sha256 is stored."""
         return await self.size(sha256) is not None
 
+    async def delete(self, sha256: str) -> bool:
+        """Remove the blob; True when it was there (S3 deletes answer alike either way, so
+        it is asked first)."""
+        if not await self.exists(sha256):
+            return False
+        with _unavailable_on_store_error():
+            await obstore.delete_async(self._store, _key(sha256))
+        return True
+
     async def sweep_partial(self, *, older_than: timedelta) -> int:
         """Remove temporary objects left by interrupted uploads; returns how many."""
         cutoff = datetime.now(UTC) - older_than

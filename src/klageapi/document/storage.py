@@ -67,6 +67,11 @@ class BlobStore(Protocol):
         """Whether a blob with this sha256 is stored."""
         ...
 
+    async def delete(self, sha256: str) -> bool:
+        """Remove the blob; True when it was there. The caller makes sure nothing refers to
+        it any more."""
+        ...
+
     async def sweep_partial(self, *, older_than: timedelta) -> int:
         """Remove leftovers of interrupted uploads older than `older_than`; returns how many."""
         ...

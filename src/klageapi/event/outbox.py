@@ -28,6 +28,7 @@ EVENT_TYPES = (
     "appeal.nav_outcome_recorded",
     "package.downloaded",
     "package.withdrawn",
+    "appeal.personal_data_erased",
 )
 """Every event type; types may be added, never removed or renamed."""
 

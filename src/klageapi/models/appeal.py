@@ -156,6 +156,15 @@ class Appeal(Base, TimestampMixin):
             "id",
             postgresql_where=text("late"),
         ),
+        # The retention job's search: finished appeals not yet erased, oldest first.
+        Index(
+            "ix_appeal_retention_due",
+            "status_changed_at",
+            postgresql_where=text(
+                "personal_data_erased_at IS NULL"
+                " AND status IN ('decided', 'closed_by_nav', 'withdrawn')"
+            ),
+        ),
         # The statistics' population of appeals received in a period.
         Index("ix_appeal_received_on", "received_on"),
         # ... and of appeals decided in a period, with all the statistics read of them: an
@@ -172,7 +181,9 @@ class Appeal(Base, TimestampMixin):
     nav_office_unit_number: Mapped[str] = mapped_column(ForeignKey("nav_office.unit_number"))
     municipality_number: Mapped[str] = mapped_column(String(4))
     statsforvalter_office_id: Mapped[str] = mapped_column(ForeignKey("statsforvalter_office.id"))
-    national_id: Mapped[str] = mapped_column(String(11), index=True)
+    national_id: Mapped[str | None] = mapped_column(
+        String(11), index=True, doc="None once erased after the retention period."
+    )
     decision_reference: Mapped[str] = mapped_column(Text)
     decision_decided_on: Mapped[dt.date]
     decision_notified_on: Mapped[dt.date]
@@ -248,6 +259,9 @@ class Appeal(Base, TimestampMixin):
         doc="Time spent awaiting documentation, over the requests fulfilled; None: never asked."
     )
     decided_at: Mapped[dt.datetime | None] = mapped_column(doc="The Statsforvalter's decision.")
+    personal_data_erased_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the retention job erased the appeal's documents and personal data."
+    )
 
 
 class AppealHistory(Base):

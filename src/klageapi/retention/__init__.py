@@ -1,0 +1,1 @@
+"""Retention: a finished appeal's documents and personal data leave klageapi after a period."""
