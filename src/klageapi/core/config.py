@@ -90,11 +90,12 @@ class Settings(BaseSettings):
         " answered 503 database_unavailable.",
     )
     db_connect_timeout_seconds: float = Field(
-        default=5.0,
+        default=10.0,
         gt=0,
         le=300,
         description="How long opening a new database connection may take; a server that does"
-        " not answer (a lost machine) costs a request no longer.",
+        " not answer (a lost machine) costs a request no longer. As long as the pool's wait: a"
+        " machine under heavy load took over 5 s to open one (bench/faults.py).",
     )
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
