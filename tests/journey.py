@@ -188,3 +188,23 @@ async def request_documentation(
     assert response.status_code == 201, response.text
     request: Json = response.json()
     return request
+
+
+async def decide(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    appeal_id: str,
+    *,
+    outcome: str = "upheld",
+    org: str = SF_ROGALAND_ORG,
+) -> Json:
+    """The Statsforvalter uploads its decision letter and decides; returns the letter."""
+    letter = await upload(client, auth, appeal_id, category="statsforvalter_decision", org=org)
+    current = await client.get(f"/v1/appeals/{appeal_id}", headers=auth(org=org))
+    response = await client.post(
+        f"/v1/appeals/{appeal_id}/decision",
+        json={"outcome": outcome, "decided_on": "2026-11-02", "document_id": letter["id"]},
+        headers={**auth(org=org), "If-Match": current.headers["etag"]},
+    )
+    assert response.status_code == 200, response.text
+    return letter

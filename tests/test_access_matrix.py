@@ -348,6 +348,38 @@ ROWS: dict[tuple[str, str], Row] = {
         Kind.citizen_collection, Party.citizen, NONE, owner_sees=_main_appeal
     ),
     ("GET", "/v1/me/appeals/{appeal_id}"): Row(Kind.citizen_object, Party.citizen, NONE, _APPEAL),
+    # The citizen's tasks and documents: the appellant's own appeal only.
+    ("POST", "/v1/me/appeals/{appeal_id}/comments"): Row(
+        Kind.citizen_object, Party.citizen, NONE, _APPEAL, json=lambda o, w: {"text": "Merknad."}
+    ),
+    (
+        "POST",
+        "/v1/me/appeals/{appeal_id}/documentation-requests/{request_id}/documents",
+    ): Row(
+        Kind.citizen_object,
+        Party.citizen,
+        NONE,
+        _APPEAL,
+        params={"title": "Kontrakt"},
+        upload=True,
+    ),
+    ("POST", "/v1/me/appeals/{appeal_id}/documents"): Row(
+        Kind.citizen_object,
+        Party.citizen,
+        NONE,
+        _APPEAL,
+        params={"title": "Vedlegg", "sender_reference": "matrix-1"},
+        upload=True,
+    ),
+    ("POST", "/v1/me/appeals/{appeal_id}/withdrawal"): Row(
+        Kind.citizen_object, Party.citizen, NONE, _APPEAL
+    ),
+    ("GET", "/v1/me/appeals/{appeal_id}/documents"): Row(
+        Kind.citizen_object, Party.citizen, NONE, _APPEAL
+    ),
+    ("GET", "/v1/me/appeals/{appeal_id}/documents/{document_id}/content"): Row(
+        Kind.citizen_object, Party.citizen, NONE, _APPEAL
+    ),
     # The appeal deadline for a notification date: no personal data, any reader.
     ("GET", "/v1/appeal-deadlines"): _nav(
         Kind.collection, READ, params={"notified_on": "2026-11-02"}

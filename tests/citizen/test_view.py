@@ -15,20 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.citizen.service import MIN_DECIDED_FOR_ESTIMATE
 from klageapi.models import AppealHistory, AppealStatus, AuditEntry, StatsforvalterOutcome
 from tests import journey
-from tests.conftest import NOW, TokenFactory
+from tests.conftest import NOW
 from tests.factories import NATIONAL_ID, OTHER_NATIONAL_ID, make_appeal
 from tests.journey import AuthHeaders
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-def citizen(make_token: TokenFactory) -> Any:
-    def headers(pid: str = NATIONAL_ID, acr: str = "idporten-loa-high", **extra: str) -> dict:
-        token = make_token(org=None, scope=None, pid=pid, acr=acr)
-        return {"Authorization": f"Bearer {token}", **extra}
-
-    return headers
 
 
 async def _view(client: httpx.AsyncClient, headers: dict[str, str], appeal_id: str) -> Json:
@@ -96,7 +87,7 @@ async def test_the_language_follows_accept_language_with_bokmal_as_fallback(
     assert response.json()["now"]["description"].startswith(phrase)
 
 
-async def test_a_forwarded_appeal_is_with_the_statsforvalter_and_may_be_commented_on(
+async def test_a_forwarded_appeal_is_with_the_statsforvalter(
     client: httpx.AsyncClient, auth: AuthHeaders, citizen: Any
 ) -> None:
     appeal, _, _ = await journey.forwarded(client, auth)
@@ -109,7 +100,8 @@ async def test_a_forwarded_appeal_is_with_the_statsforvalter_and_may_be_commente
         "NAV thinks its decision is right and sends the appeal to the County Governor."
     )
     assert [s["step"] for s in view["done"]] == ["received", "nav_review"]
-    assert [a["action"] for a in view["you_can"]] == ["comment_on_forwarding_letter", "withdraw"]
+    # No case presentation was sent with a comment deadline: nothing to comment on.
+    assert [a["action"] for a in view["you_can"]] == ["send_documents", "withdraw"]
     assert "Vedtaket står" not in str(view)  # NAV's reasoning is internal
 
 

@@ -54,6 +54,12 @@ SUMMARIES: dict[str, str] = {
     "replay_webhook_events": "Queue a window's events again",
     "list_my_appeals": "List your own appeals (citizen)",
     "get_my_appeal": "Read one of your own appeals (citizen)",
+    "comment_on_my_appeal": "Comment on the case presentation (citizen)",
+    "send_my_documentation": "Send documentation asked for (citizen)",
+    "send_my_documents": "Send more documents unasked (citizen)",
+    "withdraw_my_appeal": "Withdraw your appeal (citizen)",
+    "list_my_documents": "List the documents of your appeal you may read (citizen)",
+    "get_my_document_content": "Download a document of your appeal (citizen)",
     "get_processing_times": "Read processing times, backlog and queue health",
 }
 

@@ -28,7 +28,7 @@ from klageapi.appeal.errors import (
     TransitionNotAllowed,
 )
 from klageapi.audit import service as audit
-from klageapi.core.auth import Organisation
+from klageapi.core.auth import Citizen, Organisation, Principal
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.event import outbox
@@ -38,6 +38,8 @@ from klageapi.registry.access import Role
 
 __all__ = [
     "ACTIONS",
+    "APPELLANT",
+    "AT_STATSFORVALTER",
     "CLOSED",
     "Action",
     "Step",
@@ -66,6 +68,10 @@ class Action(enum.StrEnum):
     request_documentation = "request_documentation"
     fulfil_documentation = "fulfil_documentation"
     decide = "decide"
+    withdraw_by_appellant = "withdraw_by_appellant"
+    comment_by_appellant = "comment_by_appellant"
+    documentation_by_appellant = "documentation_by_appellant"
+    documents_by_appellant = "documents_by_appellant"
 
 
 _OPEN = frozenset(
@@ -102,9 +108,16 @@ _ABANDONED = frozenset({S.withdrawn, S.closed_by_nav})
 
 _NAV = frozenset({Role.nav})
 _SF = frozenset({Role.statsforvalter})
+_APPELLANT = frozenset({Role.appellant})
 _AT_STATSFORVALTER = frozenset(
     {S.received_by_statsforvalter, S.under_statsforvalter_review, S.awaiting_documentation}
 )
+AT_STATSFORVALTER = _AT_STATSFORVALTER | {S.forwarded}
+"""Forwarded, on its way or there: what the appellant sends goes to the Statsforvalter, as a
+supplementary package behind the one NAV forwarded."""
+APPELLANT = "appellant"
+"""How the history and the documents name the citizen who acted on their own appeal (never by
+the national id)."""
 
 # Every package that enters an office's feed is announced as package.forwarded, whatever its
 # kind (initial, supplementary, re-routed): a system that pulls on that event misses none.
@@ -154,6 +167,21 @@ ACTIONS: dict[Action, Rule] = {
     ),
     Action.decide: Rule(
         _SF, frozenset({S.under_statsforvalter_review}), S.decided, ("appeal.decided",)
+    ),
+    # The citizen's own tasks, through the citizen's token. What they send travels to the
+    # Statsforvalter as a supplementary package, announced as every package is.
+    Action.withdraw_by_appellant: Rule(_APPELLANT, _OPEN, S.withdrawn, ("appeal.withdrawn",)),
+    Action.comment_by_appellant: Rule(
+        _APPELLANT, AT_STATSFORVALTER, None, ("citizen.comment_sent", "package.forwarded")
+    ),
+    Action.documentation_by_appellant: Rule(
+        _APPELLANT,
+        frozenset({S.awaiting_documentation}),
+        None,
+        ("citizen.documentation_sent", "package.forwarded"),
+    ),
+    Action.documents_by_appellant: Rule(
+        _APPELLANT, AT_STATSFORVALTER, None, ("citizen.documents_sent", "package.forwarded")
     ),
 }
 
@@ -243,11 +271,16 @@ def business_time(
 
 
 def allowed_actions(status: AppealStatus) -> list[str]:
-    return sorted(action.value for action, rule in ACTIONS.items() if status in rule.from_states)
+    """The organisations' actions allowed from `status` (the appellant's are their own tasks)."""
+    return sorted(
+        action.value
+        for action, rule in ACTIONS.items()
+        if status in rule.from_states and rule.roles != _APPELLANT
+    )
 
 
 async def apply(
-    session: AsyncSession, appeal_id: uuid.UUID, step: Step, *, actor: Organisation, clock: Clock
+    session: AsyncSession, appeal_id: uuid.UUID, step: Step, *, actor: Principal, clock: Clock
 ) -> Appeal:
     """Take `step` on an appeal as `actor`, or refuse with nothing changed.
 
@@ -255,11 +288,8 @@ async def apply(
     appeal take turns, and the second one is judged on the state the first one left.
     """
     rule = ACTIONS[step.action]
-    visible = await repository.get_visible(session, appeal_id, actor, for_update=True)
-    if visible is None:
-        raise AppealNotFound(appeal_id)
-    appeal, offices = visible
-    if not rule.roles & roles_of(appeal, offices):
+    appeal, roles = await _locked(session, appeal_id, actor)
+    if not rule.roles & roles:
         raise NotPermittedForRole(action=step.action.value, appeal_id=appeal_id)
     if step.expected_versions is not None and appeal.version not in step.expected_versions:
         raise PreconditionFailed(current_version=appeal.version)
@@ -305,6 +335,22 @@ async def apply(
     if rule.to_state in _ABANDONED:
         await _close_what_waits(session, appeal, occurred_at=when, recorded_at=now)
     return appeal
+
+
+async def _locked(
+    session: AsyncSession, appeal_id: uuid.UUID, actor: Principal
+) -> tuple[Appeal, frozenset[Role]]:
+    """The appeal, locked, and the parts the actor plays in it; 404 when it may not see it."""
+    if isinstance(actor, Citizen):
+        own = await repository.get_own(session, appeal_id, actor.national_id, for_update=True)
+        if own is None:
+            raise AppealNotFound(appeal_id)
+        return own, _APPELLANT
+    visible = await repository.get_visible(session, appeal_id, actor, for_update=True)
+    if visible is None:
+        raise AppealNotFound(appeal_id)
+    appeal, offices = visible
+    return appeal, roles_of(appeal, offices)
 
 
 async def _close_what_waits(
@@ -360,18 +406,19 @@ def _rows(
     rule: Rule,
     from_status: AppealStatus | None,
     from_office: str,
-    actor: Organisation,
+    actor: Principal,
     occurred_at: dt.datetime,
     recorded_at: dt.datetime,
     details: dict[str, object],
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
+    organisation = actor if isinstance(actor, Organisation) else None
     history: dict[str, object] = {
         "appeal_id": appeal.id,
         "action": action,
         "from_status": from_status,
         "to_status": appeal.status,
-        "actor_organisation": actor.actor,
-        "actor_supplier": actor.supplier_actor,
+        "actor_organisation": organisation.actor if organisation else APPELLANT,
+        "actor_supplier": organisation.supplier_actor if organisation else None,
         "occurred_at": occurred_at,
         "recorded_at": recorded_at,
         "details": details,

@@ -65,6 +65,7 @@ __all__ = [
     "cancel_open_documentation_requests",
     "decision_obstacles",
     "get_by_external_reference",
+    "get_own",
     "get_visible",
     "history",
     "insert_registration",
@@ -115,6 +116,16 @@ async def get_visible(
         return None
     appeal, nav, statsforvalter = row
     return appeal, access.offices(nav=nav, statsforvalter=statsforvalter)
+
+
+async def get_own(
+    session: AsyncSession, appeal_id: uuid.UUID, national_id: str, *, for_update: bool = False
+) -> Appeal | None:
+    """The appeal, if the citizen with this national id is its appellant."""
+    query = select(Appeal).where(Appeal.id == appeal_id, Appeal.national_id == national_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.scalars(query)).one_or_none()
 
 
 async def get_by_external_reference(

@@ -30,7 +30,7 @@ from klageapi.appeal.schemas import (
 )
 from klageapi.audit import service as audit
 from klageapi.core import queue_order
-from klageapi.core.auth import Organisation
+from klageapi.core.auth import Citizen, Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.errors import FieldError, ValidationFailed
 from klageapi.core.pagination import InvalidCursor, PageParams
@@ -49,6 +49,7 @@ __all__ = [
     "get",
     "history",
     "list_appeals",
+    "lock_own",
     "record_nav_outcome",
     "register",
     "replay_audit_entry",
@@ -409,3 +410,11 @@ async def visible_with_roles(
         raise AppealNotFound(appeal_id)
     appeal, offices = visible
     return appeal, lifecycle.roles_of(appeal, offices), offices
+
+
+async def lock_own(session: AsyncSession, appeal_id: uuid.UUID, *, citizen: Citizen) -> Appeal:
+    """The citizen's own appeal, locked until the transaction ends; anyone else's is 404."""
+    appeal = await repository.get_own(session, appeal_id, citizen.national_id, for_update=True)
+    if appeal is None:
+        raise AppealNotFound(appeal_id)
+    return appeal

@@ -42,6 +42,7 @@ _EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
     "image/tiff": "tif",
+    "text/plain; charset=utf-8": "txt",
 }
 
 

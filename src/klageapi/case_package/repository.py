@@ -20,6 +20,7 @@ from klageapi.models import (
     Document,
     DocumentationRequest,
     PackageDocument,
+    PackageKind,
     PackageStatus,
 )
 from klageapi.registry import access
@@ -30,6 +31,7 @@ __all__ = [
     "feed",
     "get",
     "get_documentation_request",
+    "latest_forwarding",
     "mark_first_download",
     "package_documents",
 ]
@@ -133,3 +135,15 @@ async def documentation_requests_of(
         )
     query = query.order_by(DocumentationRequest.requested_at, DocumentationRequest.id)
     return (await session.scalars(query.limit(limit))).all()
+
+
+async def latest_forwarding(session: AsyncSession, appeal_id: uuid.UUID) -> dict[str, object]:
+    """The forwarding form's answers of the appeal's latest initial package ({} for none)."""
+    query = (
+        select(CasePackage.manifest["forwarding"])
+        .where(CasePackage.appeal_id == appeal_id, CasePackage.kind == PackageKind.initial)
+        .order_by(CasePackage.frozen_at.desc(), CasePackage.id.desc())
+        .limit(1)
+    )
+    found = await session.scalar(query)
+    return found if isinstance(found, dict) else {}

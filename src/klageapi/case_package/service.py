@@ -65,8 +65,11 @@ from klageapi.registry.access import Role
 
 __all__ = [
     "acknowledge",
+    "comment_deadline",
+    "documentation_request_of",
     "feed",
     "forward",
+    "forward_from_appellant",
     "fulfil",
     "get_visible",
     "open_bundle",
@@ -87,11 +90,13 @@ def _manifest(
     frozen_at: dt.datetime,
     request: DocumentationRequest | None,
     forwarding: dict[str, object] | None,
+    sent_by: str,
 ) -> dict[str, object]:
     """What the package says, frozen: later changes to the appeal never reach it."""
     return {
         "package_id": str(package_id),
         "kind": kind.value,
+        "sent_by": sent_by,
         "frozen_at": frozen_at.isoformat(),
         "urgent": appeal.urgent,
         "urgent_reason": appeal.urgent_reason.value if appeal.urgent_reason else None,
@@ -148,6 +153,7 @@ def _freeze(
     clock: Clock,
     request: DocumentationRequest | None = None,
     forwarding: dict[str, object] | None = None,
+    sent_by: str = "nav",
 ) -> CasePackage:
     """The package of the step just taken on `appeal`, frozen when that step happened."""
     frozen_at = _step_time(appeal)
@@ -157,7 +163,9 @@ def _freeze(
         kind=kind,
         status=PackageStatus.awaiting_receipt,
         statsforvalter_office_id=appeal.statsforvalter_office_id,
-        manifest=_manifest(package_id, kind, appeal, files, frozen_at, request, forwarding),
+        manifest=_manifest(
+            package_id, kind, appeal, files, frozen_at, request, forwarding, sent_by
+        ),
         urgent=appeal.urgent,
         urgent_reason=appeal.urgent_reason,
         frozen_at=frozen_at,
@@ -223,6 +231,29 @@ async def forward(
     )
     await session.flush()
     return package
+
+
+def forward_from_appellant(
+    session: AsyncSession,
+    package_id: uuid.UUID,
+    appeal: Appeal,
+    files: Sequence[Document],
+    *,
+    clock: Clock,
+    request: DocumentationRequest | None = None,
+) -> CasePackage:
+    """What the appellant sent, after the step that announced it was taken on `appeal`: a
+    supplementary package into the Statsforvalter office's feed, behind NAV's."""
+    return _freeze(
+        session,
+        package_id,
+        PackageKind.supplementary,
+        appeal,
+        files,
+        clock=clock,
+        request=request,
+        sent_by=lifecycle.APPELLANT,
+    )
 
 
 def overdue_threshold(clock: Clock, working_days: int) -> dt.datetime:
@@ -578,3 +609,19 @@ async def fulfil(
     request.fulfilled_at = package.frozen_at
     await session.flush()
     return package
+
+
+async def comment_deadline(session: AsyncSession, appeal_id: uuid.UUID) -> dt.date | None:
+    """The comment deadline NAV set on the case presentation it sent the appellant with its
+    latest forwarding (fvl § 33); None when it sent none."""
+    forwarding = await repository.latest_forwarding(session, appeal_id)
+    deadline = forwarding.get("comment_deadline_on")
+    return dt.date.fromisoformat(deadline) if isinstance(deadline, str) else None
+
+
+async def documentation_request_of(
+    session: AsyncSession, appeal_id: uuid.UUID, request_id: uuid.UUID, *, for_update: bool
+) -> DocumentationRequest | None:
+    """A documentation request about this appeal, for a caller that has checked access."""
+    request = await repository.get_documentation_request(session, request_id, for_update=for_update)
+    return request if request is not None and request.appeal_id == appeal_id else None

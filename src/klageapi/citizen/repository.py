@@ -9,22 +9,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
     Appeal,
     AppealHistory,
     AppealStatus,
+    CasePackage,
     DocumentationRequest,
     DocumentationRequestStatus,
     NavOffice,
+    PackageKind,
     StatsforvalterOffice,
 )
 
 __all__ = [
     "OfficeRecord",
-    "OpenRequests",
+    "OpenRequest",
     "OwnAppeal",
+    "comment_deadlines",
     "get_own",
     "list_own",
     "open_documentation_requests",
@@ -88,20 +92,23 @@ async def steps(
 
 
 @dataclass(frozen=True)
-class OpenRequests:
-    """What an appeal's open documentation requests ask for (document categories), and the
-    earliest due date among them."""
+class OpenRequest:
+    """An open documentation request, as the citizen's tasks need it."""
 
+    id: uuid.UUID
     due_on: dt.date
     categories: tuple[str, ...]
 
 
 async def open_documentation_requests(
     session: AsyncSession, appeal_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, OpenRequests]:
+) -> dict[uuid.UUID, list[OpenRequest]]:
+    """Each appeal's open documentation requests: what they ask for (document categories) and
+    by when."""
     query = (
         select(
             DocumentationRequest.appeal_id,
+            DocumentationRequest.id,
             DocumentationRequest.due_on,
             DocumentationRequest.categories,
         )
@@ -109,16 +116,30 @@ async def open_documentation_requests(
             DocumentationRequest.appeal_id.in_(appeal_ids),
             DocumentationRequest.status == DocumentationRequestStatus.open,
         )
-        .order_by(DocumentationRequest.due_on)
+        .order_by(DocumentationRequest.due_on, DocumentationRequest.id)
     )
-    found: dict[uuid.UUID, OpenRequests] = {}
-    for appeal_id, due_on, categories in (await session.execute(query)).all():
-        earlier = found.get(appeal_id)
-        asked = (*earlier.categories, *categories) if earlier else tuple(categories)
-        found[appeal_id] = OpenRequests(
-            earlier.due_on if earlier else due_on, tuple(dict.fromkeys(asked))
-        )
+    found: dict[uuid.UUID, list[OpenRequest]] = {}
+    for appeal_id, request_id, due_on, categories in (await session.execute(query)).all():
+        found.setdefault(appeal_id, []).append(OpenRequest(request_id, due_on, tuple(categories)))
     return found
+
+
+async def comment_deadlines(
+    session: AsyncSession, appeal_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dt.date]:
+    """The comment deadline of the case presentation sent with each appeal's latest forwarding,
+    where one was set."""
+    query = (
+        select(CasePackage.appeal_id, CasePackage.manifest["forwarding"]["comment_deadline_on"])
+        .where(CasePackage.appeal_id.in_(appeal_ids), CasePackage.kind == PackageKind.initial)
+        .order_by(CasePackage.appeal_id, CasePackage.frozen_at.desc(), CasePackage.id.desc())
+        .ext(distinct_on(CasePackage.appeal_id))
+    )
+    return {
+        appeal_id: dt.date.fromisoformat(deadline)
+        for appeal_id, deadline in (await session.execute(query)).all()
+        if isinstance(deadline, str)
+    }
 
 
 @dataclass(frozen=True)

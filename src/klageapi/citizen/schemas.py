@@ -8,13 +8,18 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from klageapi.models import AppealStatus, LegalBasis
+from klageapi.core.validation import Text
+from klageapi.models import AppealStatus, DocumentCategory, LegalBasis
 
 __all__ = [
     "ActionRead",
     "AppealedDecisionRead",
     "CitizenAppealPage",
     "CitizenAppealRead",
+    "CitizenDocumentList",
+    "CitizenDocumentRead",
+    "CitizenTaskRead",
+    "CommentCreate",
     "CurrentStepRead",
     "DecisionWindowRead",
     "StepRead",
@@ -61,9 +66,16 @@ class DecisionWindowRead(BaseModel):
 
 
 class ActionRead(BaseModel):
+    """A task open now: `comment` (on the case presentation, by its deadline),
+    `send_documentation` (for an open documentation request), `send_documents` (unasked, once
+    forwarded) or `withdraw`."""
+
     action: str = Field(examples=["withdraw"])
     text: str
-    due_on: dt.date | None = None
+    due_on: dt.date | None = Field(default=None, description="The task's deadline, if it has one.")
+    method: str = Field(examples=["POST"], description="How to carry it out: `method` `href`.")
+    href: str = Field(examples=["/v1/me/appeals/3f0c.../withdrawal"])
+    documentation_request_id: uuid.UUID | None = None
 
 
 class AppealedDecisionRead(BaseModel):
@@ -91,7 +103,10 @@ class CitizenAppealRead(BaseModel):
     expected_decision: DecisionWindowRead | None = Field(
         description="When an answer can be expected; none once the case is closed."
     )
-    you_can: list[ActionRead] = Field(description="What the citizen can do now.")
+    you_can: list[ActionRead] = Field(description="Exactly the tasks open now.")
+    documents_href: str = Field(
+        description="Where the documents the citizen may read are listed, to download."
+    )
     after_decision: str | None = Field(
         default=None,
         description="Once decided: what the decision means, that it is final in the ordinary"
@@ -101,3 +116,45 @@ class CitizenAppealRead(BaseModel):
 
 class CitizenAppealPage(BaseModel):
     items: list[CitizenAppealRead]
+
+
+class CommentCreate(BaseModel):
+    """The citizen's comment on the case presentation (fvl § 33)."""
+
+    text: Text = Field(min_length=1, max_length=10_000, examples=["Jeg er uenig i at ..."])
+
+
+class CitizenDocumentRead(BaseModel):
+    """A document of the appeal the citizen may read."""
+
+    id: uuid.UUID
+    category: DocumentCategory
+    title: str
+    media_type: str = Field(examples=["application/pdf"])
+    size: int = Field(description="Bytes.")
+    sha256: str
+    uploaded_at: dt.datetime
+    sent_by_you: bool = Field(description="Whether the citizen sent it through this view.")
+    href: str = Field(description="Where to download it with the citizen's token.")
+
+
+class CitizenDocumentList(BaseModel):
+    """The documents of one appeal the citizen may read, oldest first (one page: never more
+    than a case holds)."""
+
+    items: list[CitizenDocumentRead]
+    next_cursor: str | None = None
+
+
+class CitizenTaskRead(BaseModel):
+    """A task the citizen carried out."""
+
+    task: str = Field(examples=["comment"])
+    appeal_id: uuid.UUID
+    status: AppealStatus = Field(description="The appeal's status after it.")
+    document: CitizenDocumentRead | None = Field(
+        default=None, description="What the citizen sent, as it was stored."
+    )
+    sent_to_statsforvalter: bool = Field(
+        description="Whether it went to the Statsforvalter as a supplementary package."
+    )

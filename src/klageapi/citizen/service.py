@@ -8,9 +8,10 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.appeal import lifecycle
 from klageapi.appeal.errors import AppealNotFound
 from klageapi.audit import service as audit
-from klageapi.citizen import repository
+from klageapi.citizen import repository, tasks
 from klageapi.citizen.language import Catalogue
 from klageapi.citizen.repository import OwnAppeal
 from klageapi.citizen.schemas import (
@@ -24,9 +25,23 @@ from klageapi.citizen.schemas import (
 )
 from klageapi.core.auth import Citizen
 from klageapi.core.clock import NORWAY, Clock
-from klageapi.models import Appeal, AppealStatus
+from klageapi.core.db import Transactions
+from klageapi.document import service as documents
+from klageapi.document.errors import DocumentNotFound
+from klageapi.document.storage import BlobStore, BlobStream
+from klageapi.models import Appeal, AppealStatus, Document, DocumentCategory
 
-__all__ = ["MIN_DECIDED_FOR_ESTIMATE", "STEPS", "get", "list_own"]
+__all__ = [
+    "APPELLANT",
+    "MIN_DECIDED_FOR_ESTIMATE",
+    "STEPS",
+    "download",
+    "get",
+    "list_own",
+    "readable_documents",
+]
+
+APPELLANT = lifecycle.APPELLANT
 
 S = AppealStatus
 
@@ -108,15 +123,20 @@ async def _views(
         return []
     steps = await repository.steps(session, ids)
     requests = await repository.open_documentation_requests(session, ids)
+    deadlines = await repository.comment_deadlines(session, ids)
     views = []
     records: dict[tuple[str, AppealStatus], repository.OfficeRecord] = {}
     for item in own:
         window = await _window(
             session, item, steps[item.appeal.id], records, texts=texts, clock=clock
         )
-        views.append(
-            _view(item, steps[item.appeal.id], requests.get(item.appeal.id), window, texts)
+        open_now = tasks.open_tasks(
+            item.appeal,
+            comment_deadline=deadlines.get(item.appeal.id),
+            requests=requests.get(item.appeal.id, ()),
+            today=clock.today(),
         )
+        views.append(_view(item, steps[item.appeal.id], open_now, window, texts))
     await audit.record_many(
         session,
         principal=citizen,
@@ -135,7 +155,7 @@ def _day(moment: dt.datetime) -> dt.date:
 def _view(
     item: OwnAppeal,
     steps: Steps,
-    requests: repository.OpenRequests | None,
+    open_now: list[tasks.OpenTask],
     window: DecisionWindowRead | None,
     texts: Catalogue,
 ) -> CitizenAppealRead:
@@ -174,7 +194,8 @@ def _view(
         ),
         ahead=[StepRead(step=s, title=texts.text("steps", s)) for s in ahead_steps],
         expected_decision=window,
-        you_can=_actions(appeal, requests, texts),
+        you_can=[_action(appeal, task, texts) for task in open_now],
+        documents_href=f"/v1/me/appeals/{appeal.id}/documents",
         after_decision=_after_decision(appeal, texts),
     )
 
@@ -235,30 +256,34 @@ def _outcome(appeal: Appeal, texts: Catalogue) -> str | None:
     return None
 
 
-def _actions(
-    appeal: Appeal, requests: repository.OpenRequests | None, texts: Catalogue
-) -> list[ActionRead]:
-    actions = []
-    if appeal.status in _FORWARDED:
-        actions.append(
-            ActionRead(
-                action="comment_on_forwarding_letter",
-                text=texts.text("actions", "comment_on_forwarding_letter"),
-            )
-        )
-    if appeal.status is S.awaiting_documentation and requests is not None:
-        due_on = texts.date(requests.due_on)
-        asked = texts.text("documentation", asked=_asked(requests.categories, texts), due_on=due_on)
-        actions.append(
-            ActionRead(
-                action="send_documentation",
-                text=f"{texts.text('actions', 'send_documentation', due_on=due_on)} {asked}",
-                due_on=requests.due_on,
-            )
-        )
-    if appeal.status in _OPEN:
-        actions.append(ActionRead(action="withdraw", text=texts.text("actions", "withdraw")))
-    return actions
+_HREFS = {
+    tasks.Task.comment: ("POST", "/v1/me/appeals/{appeal_id}/comments"),
+    tasks.Task.send_documentation: (
+        "POST",
+        "/v1/me/appeals/{appeal_id}/documentation-requests/{request_id}/documents",
+    ),
+    tasks.Task.send_documents: ("POST", "/v1/me/appeals/{appeal_id}/documents"),
+    tasks.Task.withdraw: ("POST", "/v1/me/appeals/{appeal_id}/withdrawal"),
+}
+
+
+def _action(appeal: Appeal, task: tasks.OpenTask, texts: Catalogue) -> ActionRead:
+    """One open task: what it is in words, by when, and where to carry it out."""
+    method, href = _HREFS[task.task]
+    request = task.request
+    due_on = texts.date(task.due_on) if task.due_on else ""
+    text = texts.text("actions", task.task.value, due_on=due_on)
+    if request is not None:
+        asked = texts.text("documentation", asked=_asked(request.categories, texts), due_on=due_on)
+        text = f"{text} {asked}"
+    return ActionRead(
+        action=task.task.value,
+        text=text,
+        due_on=task.due_on,
+        method=method,
+        href=href.format(appeal_id=appeal.id, request_id=request.id if request else ""),
+        documentation_request_id=request.id if request else None,
+    )
 
 
 async def _window(
@@ -382,3 +407,79 @@ async def _window_at_nav(
             **{"from": texts.date(earliest), "to": texts.date(latest)},
         ),
     )
+
+
+def _readable(appeal: Appeal, document: Document) -> bool:
+    """What the citizen may read of their appeal's documents: what they sent through this view,
+    their appeal, the case presentation once the appeal is forwarded, and the Statsforvalter's
+    decision once it is made. Never NAV's or the offices' other papers."""
+    if document.uploaded_by_organisation == APPELLANT:
+        return True
+    if document.category is DocumentCategory.appeal:
+        return True
+    if document.category is DocumentCategory.forwarding_letter:
+        return appeal.forwarded_at is not None
+    if document.category is DocumentCategory.statsforvalter_decision:
+        return (
+            appeal.status is S.decided and document.id == appeal.statsforvalter_decision_document_id
+        )
+    return False
+
+
+async def readable_documents(
+    session: AsyncSession, appeal_id: uuid.UUID, *, citizen: Citizen, clock: Clock
+) -> list[Document]:
+    """The documents of the citizen's own appeal they may read, oldest first; the read is
+    audited."""
+    own = await repository.get_own(session, appeal_id, citizen.national_id)
+    if own is None:
+        raise AppealNotFound(appeal_id)
+    found = [d for d in await documents.of_appeal(session, appeal_id) if _readable(own.appeal, d)]
+    await audit.record(
+        session,
+        principal=citizen,
+        action="document.citizen_list",
+        appeal_id=appeal_id,
+        purpose="the citizen reads the documents of their own appeal",
+        clock=clock,
+    )
+    return found
+
+
+async def download(
+    session: AsyncSession,
+    appeal_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    checks: Transactions,
+    citizen: Citizen,
+    clock: Clock,
+    store: BlobStore,
+) -> tuple[Document, BlobStream]:
+    """One document the citizen may read, its bytes; every download audited. Anything else,
+    or anyone else's, does not exist. As NAV's downloads: the document is read in a short
+    transaction of its own and the store opened before `session` runs its first statement."""
+    async with checks.begin() as checking:
+        own = await repository.get_own(checking, appeal_id, citizen.national_id)
+        if own is None:
+            raise AppealNotFound(appeal_id)
+        document = next(
+            (d for d in await documents.of_appeal(checking, appeal_id) if d.id == document_id),
+            None,
+        )
+        if document is None or not _readable(own.appeal, document):
+            raise DocumentNotFound(document_id)
+    stream = await documents.open_blob(store, document)
+    try:
+        await audit.record(
+            session,
+            principal=citizen,
+            action="document.citizen_download",
+            appeal_id=appeal_id,
+            purpose="the citizen downloads a document of their own appeal",
+            clock=clock,
+        )
+    except BaseException:
+        await stream.aclose()
+        raise
+    return document, stream

@@ -1,6 +1,7 @@
 """Idempotency-Key (IETF httpapi draft): a retried POST gets the first answer again.
 
-The key is scoped to the caller's organisation and the request's method and path. It is claimed
+The key is scoped to the caller (an organisation; a citizen by a keyed hash of the national id)
+and the request's method and path. It is claimed
 by a committed row (`in_flight`, with an expiry) in a short transaction of its own before the
 endpoint runs, so no connection or lock is held while the request waits on its client or on a
 remote server. A 2xx answer completes the row in the request's own transaction (the change and
@@ -34,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from klageapi.core.auth import Organisation, WriterDep
+from klageapi.core.auth import CitizenDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.db import SessionDep, Transactions, TransactionsDep
 from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
@@ -42,6 +43,8 @@ from klageapi.core.logging import get_logger
 from klageapi.models import AuditEntry, IdempotencyRecord, IdempotencyState
 
 __all__ = [
+    "CitizenIdempotencyKeyDep",
+    "CitizenUploadIdempotencyKeyDep",
     "ContentDigestRequired",
     "IdempotencyKeyDep",
     "IdempotencyKeyHeader",
@@ -198,7 +201,7 @@ async def _claim(
     request: Request,
     session: AsyncSession,
     transactions: Transactions,
-    organisation: Organisation,
+    actor: str,
     clock: Clock,
     key: str,
     request_hash: str,
@@ -210,7 +213,7 @@ async def _claim(
     token = uuid.uuid4()
     table = IdempotencyRecord.__table__
     values = {
-        "organisation": organisation.actor,
+        "organisation": actor,
         "request_target": target,
         "key": key,
         "request_hash": request_hash,
@@ -234,7 +237,7 @@ async def _claim(
     async with transactions.begin() as claiming:
         claimed = await claiming.scalar(claim)
         if claimed is None:
-            record = await claiming.get(IdempotencyRecord, (organisation.actor, target, key))
+            record = await claiming.get(IdempotencyRecord, (actor, target, key))
     if claimed is None:
         if record is None or record.state is IdempotencyState.in_flight:
             raise IdempotencyKeyInUse()
@@ -245,7 +248,7 @@ async def _claim(
     request.state.idempotency_claim = _Claim(
         session=session,
         transactions=transactions,
-        organisation=organisation.actor,
+        organisation=actor,
         request_target=target,
         key=key,
         request_hash=request_hash,
@@ -272,8 +275,27 @@ async def claim_json(
         raise InvalidIdempotencyKey()
     fingerprint = _fingerprint(await request.body())
     return await _claim(
-        request, session, transactions, organisation, clock, idempotency_key, fingerprint
+        request, session, transactions, organisation.actor, clock, idempotency_key, fingerprint
     )
+
+
+async def _claim_citizen_json(
+    request: Request,
+    session: SessionDep,
+    transactions: TransactionsDep,
+    citizen: CitizenDep,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> str | None:
+    """As `claim_json`, for a citizen: keys are the citizen's own, kept under a keyed hash of
+    the national id, never the id itself."""
+    if idempotency_key is None:
+        return None
+    if not _valid_key(idempotency_key):
+        raise InvalidIdempotencyKey()
+    actor = request.app.state.cursor_codec.pseudonym(citizen.national_id)
+    fingerprint = _fingerprint(await request.body())
+    return await _claim(request, session, transactions, actor, clock, idempotency_key, fingerprint)
 
 
 async def _claim_upload(
@@ -287,6 +309,35 @@ async def _claim_upload(
 ) -> str | None:
     """For streamed uploads the body is never held to be hashed: the declared Content-Digest,
     which the upload verifies, stands in for it, so an idempotent upload must declare one."""
+    return await _claim_streamed(
+        request, session, transactions, organisation.actor, clock, idempotency_key, content_digest
+    )
+
+
+async def _claim_citizen_upload(
+    request: Request,
+    session: SessionDep,
+    transactions: TransactionsDep,
+    citizen: CitizenDep,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+    content_digest: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str | None:
+    actor = request.app.state.cursor_codec.pseudonym(citizen.national_id)
+    return await _claim_streamed(
+        request, session, transactions, actor, clock, idempotency_key, content_digest
+    )
+
+
+async def _claim_streamed(
+    request: Request,
+    session: AsyncSession,
+    transactions: Transactions,
+    actor: str,
+    clock: Clock,
+    idempotency_key: str | None,
+    content_digest: str | None,
+) -> str | None:
     if idempotency_key is None:
         return None
     if not _valid_key(idempotency_key):
@@ -297,13 +348,15 @@ async def _claim_upload(
         [request.headers.get("content-type", ""), request.url.query, content_digest]
     )
     fingerprint = hashlib.sha256(described.encode()).hexdigest()
-    return await _claim(
-        request, session, transactions, organisation, clock, idempotency_key, fingerprint
-    )
+    return await _claim(request, session, transactions, actor, clock, idempotency_key, fingerprint)
 
 
 IdempotencyKeyDep = Annotated[str | None, Depends(claim_json, scope="function")]
 UploadIdempotencyKeyDep = Annotated[str | None, Depends(_claim_upload, scope="function")]
+CitizenIdempotencyKeyDep = Annotated[str | None, Depends(_claim_citizen_json, scope="function")]
+CitizenUploadIdempotencyKeyDep = Annotated[
+    str | None, Depends(_claim_citizen_upload, scope="function")
+]
 
 
 async def store_response(request: Request, response: Response) -> None:

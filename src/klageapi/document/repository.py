@@ -18,7 +18,7 @@ from klageapi.core.statements import binds, bound, table_of
 from klageapi.event import outbox
 from klageapi.models import Document, Event
 
-__all__ = ["get", "insert_with_event", "list_for_appeal"]
+__all__ = ["by_sender_reference", "get", "insert_with_event", "list_for_appeal"]
 
 
 async def get(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
@@ -38,6 +38,15 @@ async def list_for_appeal(
         query = query.where(tuple_(Document.uploaded_at, Document.id) > tuple_(*after))
     query = query.order_by(Document.uploaded_at, Document.id).limit(limit)
     return (await session.scalars(query)).all()
+
+
+async def by_sender_reference(
+    session: AsyncSession, appeal_id: uuid.UUID, sender_reference: str
+) -> Document | None:
+    query = select(Document).where(
+        Document.appeal_id == appeal_id, Document.sender_reference == sender_reference
+    )
+    return (await session.scalars(query)).one_or_none()
 
 
 _DOCUMENT_COLUMNS = tuple(column.name for column in table_of(Document).columns)

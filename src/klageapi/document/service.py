@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from klageapi.document.storage import (
     BlobStream,
     BlobTooLarge,
     EmptyBlob,
+    StoredBlob,
 )
 from klageapi.event import outbox
 from klageapi.models import Appeal, Document, DocumentCategory
@@ -43,12 +45,16 @@ from klageapi.registry.access import Role
 __all__ = [
     "STATSFORVALTER_CATEGORIES",
     "Upload",
+    "attach",
+    "by_sender_reference",
     "declared_sha256",
+    "digest",
     "download",
     "get_visible",
     "list_for_appeal",
     "of_appeal",
     "open_blob",
+    "receive",
     "upload",
 ]
 
@@ -146,10 +152,33 @@ async def upload(
     """
     async with checks.begin() as checking:
         await _may_attach(checking, appeal_id, file, organisation=organisation)
+    blob = await receive(
+        file, store=store, allowed_media_types=allowed_media_types, max_bytes=max_bytes
+    )
+    # Whatever happened to the appeal while the bytes came (a withdrawal, a re-route) is judged
+    # here; a refusal now leaves the stored bytes unreferenced, as a failed insert would.
+    appeal = await _may_attach(session, appeal_id, file, organisation=organisation)
+    return await attach(
+        session,
+        appeal,
+        file,
+        blob,
+        uploaded_by=organisation.actor,
+        uploaded_by_supplier=organisation.supplier_actor,
+        clock=clock,
+    )
+
+
+async def receive(
+    file: Upload, *, store: BlobStore, allowed_media_types: Sequence[str], max_bytes: int
+) -> StoredBlob:
+    """Stream one file into storage, with no transaction open: of an allowed type its first
+    bytes match, not empty, not too large, and of the declared digest; else refused with
+    nothing kept."""
     if file.media_type not in allowed_media_types:
         raise DocumentTypeNotAllowed(file.media_type, list(allowed_media_types))
     try:
-        blob = await store.put(
+        return await store.put(
             _Sniffed(file).chunks(), max_size=max_bytes, expected_sha256=file.sha256
         )
     except BlobTooLarge as error:
@@ -158,12 +187,24 @@ async def upload(
         raise EmptyDocument() from error
     except BlobDigestMismatch as error:
         raise DocumentChecksumMismatch() from error
-    # Whatever happened to the appeal while the bytes came (a withdrawal, a re-route) is judged
-    # here; a refusal now leaves the stored bytes unreferenced, as a failed insert would.
-    appeal = await _may_attach(session, appeal_id, file, organisation=organisation)
+
+
+async def attach(
+    session: AsyncSession,
+    appeal: Appeal,
+    file: Upload,
+    blob: StoredBlob,
+    *,
+    uploaded_by: str,
+    uploaded_by_supplier: str | None,
+    clock: Clock,
+    sender_reference: str | None = None,
+    document_id: uuid.UUID | None = None,
+) -> Document:
+    """Attach a stored file to the appeal, announced as `document.added`."""
     now = clock.now()
     values: dict[str, object] = {
-        "id": uuid.uuid4(),
+        "id": document_id or uuid.uuid4(),
         "appeal_id": appeal.id,
         "category": file.category,
         "title": file.title,
@@ -172,9 +213,10 @@ async def upload(
         "size": blob.size,
         "sha256": blob.sha256,
         "crc32": blob.crc32,
-        "uploaded_by_organisation": organisation.actor,
-        "uploaded_by_supplier": organisation.supplier_actor,
+        "uploaded_by_organisation": uploaded_by,
+        "uploaded_by_supplier": uploaded_by_supplier,
         "uploaded_at": now,
+        "sender_reference": sender_reference,
     }
     event = outbox.row(
         appeal,
@@ -204,6 +246,25 @@ async def _may_attach(
             action="attaching the Statsforvalter's decision", appeal_id=appeal_id
         )
     return appeal
+
+
+async def by_sender_reference(
+    session: AsyncSession, appeal_id: uuid.UUID, sender_reference: str
+) -> Document | None:
+    """The appeal's document its sender sent under this id of their own, if any."""
+    return await repository.by_sender_reference(session, appeal_id, sender_reference)
+
+
+async def digest(chunks: AsyncIterable[bytes], *, max_bytes: int) -> str:
+    """The sha256 of a body that is not to be kept (a repeat of one already stored)."""
+    hashed = hashlib.sha256()
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(limit=max_bytes)
+        hashed.update(chunk)
+    return hashed.hexdigest()
 
 
 async def list_for_appeal(

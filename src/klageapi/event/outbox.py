@@ -29,6 +29,9 @@ EVENT_TYPES = (
     "package.downloaded",
     "package.withdrawn",
     "appeal.personal_data_erased",
+    "citizen.comment_sent",
+    "citizen.documentation_sent",
+    "citizen.documents_sent",
 )
 """Every event type; types may be added, never removed or renamed."""
 

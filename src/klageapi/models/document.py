@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from klageapi.models.base import Base, text_enum
@@ -40,6 +40,14 @@ class Document(Base):
         CheckConstraint("size > 0", name="size_positive"),
         CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_format"),
         Index("ix_document_appeal_id_uploaded_at", "appeal_id", "uploaded_at", "id"),
+        # The citizen's own id of a document sent unasked: sending it again is the same document.
+        Index(
+            "uq_document_appeal_id_sender_reference",
+            "appeal_id",
+            "sender_reference",
+            unique=True,
+            postgresql_where=text("sender_reference IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -58,3 +66,6 @@ class Document(Base):
     uploaded_by_organisation: Mapped[str] = mapped_column(String(20))
     uploaded_by_supplier: Mapped[str | None] = mapped_column(String(20))
     uploaded_at: Mapped[dt.datetime]
+    sender_reference: Mapped[str | None] = mapped_column(
+        String(100), doc="The sender's own id of a document the citizen sent unasked."
+    )

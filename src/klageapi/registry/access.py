@@ -55,6 +55,8 @@ class Role(enum.StrEnum):
 
     nav = "nav"
     statsforvalter = "statsforvalter"
+    appellant = "appellant"
+    """The citizen whose appeal it is, with an ID-porten token: the citizen's own tasks."""
 
 
 @dataclass(frozen=True)
