@@ -3,22 +3,25 @@ version."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 
 from klageapi import __version__
-from klageapi.core.config import Settings
+
+# Imported where used: `dev-token` runs without pydantic-settings, rich's console or asyncio
+# (bench/dev_token.py measures it).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from klageapi.core.config import Settings
 
 app = typer.Typer(
     help="klageapi: appeals on economic social assistance.",
@@ -26,11 +29,30 @@ app = typer.Typer(
     # Local variables in a traceback could hold tokens or national ids.
     pretty_exceptions_show_locals=False,
 )
-_err = Console(stderr=True)
+
+
+class _Stderr:
+    """rich's console on standard error, made when first used."""
+
+    @functools.cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+_err = _Stderr()
 
 
 def _settings() -> Settings:
     """This command's settings, read from the environment now (not a cached copy)."""
+    from pydantic import ValidationError
+
+    from klageapi.core.config import Settings
+
     try:
         return Settings()
     except ValidationError as error:
@@ -99,7 +121,27 @@ def _day(text: str | None, option: str) -> dt.date | None:
         )
 
 
-@app.command()
+_SERVE_SETTINGS = """\
+Everything else is set by KLAGEAPI_* environment variables (the README's Configuration lists
+them all), above all:
+
+KLAGEAPI_ENVIRONMENT: development (the default: the development token issuer and a small
+demonstration registry) or production (needs the next three).
+
+KLAGEAPI_DATABASE_URL: postgresql+asyncpg://user:password@host/database; without it an
+embedded PostgreSQL runs in the data folder.
+
+KLAGEAPI_ISSUERS: the token issuers trusted, as JSON. KLAGEAPI_SECRET_KEY: signs cursors.
+
+KLAGEAPI_RUN_WORKER: false where `klageapi worker` processes send the webhooks.
+
+KLAGEAPI_DOCUMENT_STORAGE: filesystem (the data folder) or s3 (with KLAGEAPI_S3_*).
+
+KLAGEAPI_LOG_LEVEL, KLAGEAPI_LOG_JSON: the log.
+"""
+
+
+@app.command(epilog=_SERVE_SETTINGS)
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -175,6 +217,8 @@ def worker() -> None:
     """Run the webhook dispatcher (and the overdue announcements) until SIGINT or SIGTERM.
     Run as many as you like against one database; set KLAGEAPI_RUN_WORKER=false on the API
     processes when these do the sending."""
+    import asyncio
+
     from klageapi import worker as background
 
     settings = _settings()
@@ -206,6 +250,8 @@ def simulate(
 ) -> None:
     """Drive a synthetic year of appeals through the real API as the NAV offices' and the
     Statsforvalter offices' systems, then compare the statistics with the ground truth."""
+    import asyncio
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from klageapi.simulation import runner
@@ -216,7 +262,7 @@ def simulate(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=_err,
+            console=_err.console,
             refresh_per_second=2,  # drawing it ten times a second cost the simulation's client
         ) as bar:
 
@@ -249,6 +295,8 @@ def simulate(
         if not outcome.differences:
             _err.print("[green]the statistics match the ground truth in every group[/green]")
             return 0
+        from rich.table import Table
+
         table = Table("grouping", "group", "figure", "expected", "reported", title="Differences")
         for difference in outcome.differences[:200]:
             table.add_row(
@@ -273,6 +321,8 @@ def simulate(
 
 def _print_national(total: dict[str, Any]) -> None:
     """The national picture: each stage's median and 90th percentile."""
+    from rich.table import Table
+
     table = Table("stage", "appeals", "median days", "p90 days", title="All offices")
     for stage, times in total["decided"]["stages"].items():
         median, p90 = times["median_days"], times["p90_days"]
@@ -308,7 +358,10 @@ def report(
     end = _day(to, "--to") or dt.date.today()
     start = _day(from_, "--from") or end - dt.timedelta(days=365)
     if token is None:
-        token = _issuer(_settings()).organisation_token(_REPORT_ADMIN, "klageapi:admin")
+        settings = _settings()
+        given = "data_dir" in settings.model_fields_set
+        issuer = _issuer(settings.data_dir, given=given)
+        token = issuer.organisation_token(_REPORT_ADMIN, "klageapi:admin")
     _write_report(base_url, token, start=start, end=end, output=output)
 
 
@@ -340,6 +393,8 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply the migrations to the configured (or embedded) database."""
+    import asyncio
+
     from klageapi.core.db import create_engine
     from klageapi.core.embedded_postgres import EmbeddedPostgres
     from klageapi.core.migrations import downgrade, upgrade_to_head
@@ -373,6 +428,8 @@ def migrate(
 def check() -> None:
     """Exit 0 when the configured database answers and its schema is at the newest migration
     (what `klageapi worker` needs to work; a container's health check), else say why, exit 1."""
+    import asyncio
+
     from klageapi.core.db import create_engine, current_revision
     from klageapi.core.migrations import head_revision
 
@@ -416,8 +473,8 @@ def dev_token(
     one, else the folder of the last development `serve` on this machine)."""
     from stdnum.no import fodselsnummer, orgnr
 
-    settings = _settings()
-    if not settings.is_development:
+    development, data_dir, given = _development_folder()
+    if not development:
         raise typer.BadParameter("the development issuer is off outside development")
     if (org is None) == (citizen is None):
         raise typer.BadParameter("give exactly one of --org and --citizen")
@@ -426,7 +483,7 @@ def dev_token(
             raise typer.BadParameter(
                 "not a national id (11 digits with valid check digits)", param_hint="--citizen"
             )
-        typer.echo(_issuer(settings).citizen_token(citizen))
+        typer.echo(_issuer(data_dir, given=given).citizen_token(citizen))
         return
     assert org is not None
     for name, value in (("--org", org), ("--supplier", supplier)):
@@ -435,19 +492,35 @@ def dev_token(
                 f"{value!r} is not an organisation number (nine digits, valid check digit)",
                 param_hint=name,
             )
-    typer.echo(_issuer(settings).organisation_token(org, scope, supplier=supplier))
+    typer.echo(_issuer(data_dir, given=given).organisation_token(org, scope, supplier=supplier))
 
 
 _REPORT_ADMIN = "0192:910000004"
 """The administrator the development report token is made for (any valid number)."""
 
 
-def _issuer(settings: Settings) -> Any:
-    """The development issuer of the data folder that `klageapi serve` uses."""
+def _development_folder() -> tuple[bool, Path, bool]:
+    """Whether this is development, the data folder, and whether KLAGEAPI_DATA_DIR gave it:
+    the two settings read as the settings object reads them (the prefix in any case; a test
+    holds the two readings equal), without building it. Importing pydantic-settings was half
+    of `dev-token`'s time (bench/dev_token.py)."""
+    from klageapi.core.dev_issuer import DEFAULT_DATA_DIR
+
+    def setting(name: str) -> str | None:
+        wanted = f"KLAGEAPI_{name}".upper()
+        return next((v for k, v in os.environ.items() if k.upper() == wanted), None)
+
+    environment = setting("environment") or "development"
+    data_dir = setting("data_dir")
+    folder = DEFAULT_DATA_DIR if data_dir is None else Path(data_dir)
+    return environment == "development", folder, data_dir is not None
+
+
+def _issuer(folder: Path, *, given: bool) -> Any:
+    """The development issuer of the data folder that `klageapi serve` uses: `folder` when
+    `given`, else when it holds a key, else the folder of the last development `serve`."""
     from klageapi.core.dev_issuer import KEY_FILE, DevIssuer, last_served
 
-    folder = settings.data_dir
-    given = "data_dir" in settings.model_fields_set
     if not given and not (folder / KEY_FILE).is_file():
         served = last_served()
         if served is None:

@@ -17,12 +17,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["IssuerSettings", "Settings", "get_settings"]
+from klageapi.core.dev_issuer import DEFAULT_AUDIENCE, DEFAULT_DATA_DIR, DEV_ISSUER
+
+__all__ = ["DEFAULT_AUDIENCE", "DEV_ISSUER", "IssuerSettings", "Settings", "get_settings"]
 
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "todo", "xxx"}
-
-DEV_ISSUER = "klageapi-development-issuer"
-DEFAULT_AUDIENCE = "klageapi"
 
 
 class IssuerSettings(BaseModel):
@@ -64,7 +63,7 @@ class Settings(BaseSettings):
         " replication lag: the processing-time statistics and the audit log. Without it they"
         " read from the primary.",
     )
-    data_dir: Path = Path(".klageapi")
+    data_dir: Path = DEFAULT_DATA_DIR
     issuers: Annotated[list[IssuerSettings], NoDecode] = []
     secret_key: SecretStr | None = Field(
         default=None, description="Signs cursors; generated into the data folder in development."

@@ -1,6 +1,10 @@
 """The development token issuer: a key pair in the data folder that signs local test tokens.
 
 Only trusted when the service runs in development; `klageapi dev-token` uses it.
+
+The settings module imports the names below from here, and this module imports nothing of the
+settings at its top: `klageapi dev-token` signs a token without importing pydantic-settings,
+which was most of the command's time (bench/dev_token.py).
 """
 
 from __future__ import annotations
@@ -9,14 +13,30 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
-from klageapi.core.config import DEFAULT_AUDIENCE, DEV_ISSUER, IssuerSettings
 from klageapi.core.files import read_or_create
 
-__all__ = ["KEY_FILE", "DevIssuer", "last_served", "remember_served"]
+if TYPE_CHECKING:
+    from klageapi.core.config import IssuerSettings
+
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "DEV_ISSUER",
+    "KEY_FILE",
+    "DevIssuer",
+    "last_served",
+    "remember_served",
+]
+
+DEFAULT_DATA_DIR = Path(".klageapi")
+"""The data folder when KLAGEAPI_DATA_DIR names none."""
+DEV_ISSUER = "klageapi-development-issuer"
+DEFAULT_AUDIENCE = "klageapi"
+"""The audience klageapi's tokens carry, unless an issuer's settings say another."""
 
 KEY_FILE = "dev-issuer-key.json"
 
@@ -61,6 +81,8 @@ class DevIssuer:
         return ECKey.import_key(json.loads(read_or_create(self._path, fresh)))
 
     def settings(self) -> IssuerSettings:
+        from klageapi.core.config import IssuerSettings
+
         public = KeySet([self._key]).as_dict(private=False)
         return IssuerSettings(issuer=DEV_ISSUER, jwks=dict(public), algorithms=["ES256"])
 
