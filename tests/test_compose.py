@@ -54,7 +54,13 @@ from klageapi.cli import app
 from klageapi.core.config import Settings
 from tests import journey
 from tests.conftest import NAV_STAVANGER_ORG, SF_ROGALAND_ORG, loopback_listener
-from tests.document.conftest import S3_PORT_INDEX, free_ports, loopback_flags, weed_binary
+from tests.document.conftest import (
+    FILER_PORT_INDEX,
+    S3_PORT_INDEX,
+    free_ports,
+    loopback_flags,
+    weed_binary,
+)
 from tests.factories import NATIONAL_ID
 from tests.journey import AuthHeaders
 from tests.webhook.conftest import Receiver, ReceiverServer
@@ -439,6 +445,7 @@ def _stack(folder: Path, given: dict[str, str], added: dict[str, str]) -> Iterat
     stack.ports = {
         ("postgres", 5432): [free_port()],
         ("seaweedfs", 8333): [weed_ports[S3_PORT_INDEX]],
+        ("seaweedfs", 8888): [weed_ports[FILER_PORT_INDEX]],
         ("api", 8000): [free_port() for _ in range(replicas)],
         ("worker", 9464): [free_port()],
     }
@@ -544,6 +551,7 @@ async def test_the_compose_stack_serves_an_appeal_through_both_api_processes_and
         "KLAGEAPI_SECRET_KEY": "compose-test-secret-key-0123456789abcdef",
         "KLAGEAPI_ISSUERS": json.dumps([i.model_dump(mode="json") for i in settings.issuers]),
         "KLAGEAPI_S3_SECRET_ACCESS_KEY": secret,
+        "SEAWEEDFS_JWT_KEY": "compose-test-store-internal-key-0123456789",
     }
     added = {"KLAGEAPI_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "SSL_CERT_FILE": str(tls.ca_file)}
     admin = auth(org=ADMIN_ORG, scope="klageapi:admin")
@@ -628,6 +636,11 @@ async def test_the_compose_stack_serves_an_appeal_through_both_api_processes_and
             assert _anonymous(f"{s3}/{bucket}?list-type=2") == 403
             assert _anonymous(f"{s3}/") == 403
             assert _anonymous(f"{s3}/{bucket}/planted", method="PUT") == 403
+            # Nor past the S3 gateway, through the store's own filer.
+            filer = f"http://{stack.address('seaweedfs', 8888)}/buckets/{bucket}"
+            assert _anonymous(f"{filer}/{keys[0]}") == 401
+            assert _anonymous(f"{filer}/") == 401
+            assert _anonymous(f"{filer}/planted", method="PUT") == 401
             with pytest.raises(ObjectStoreError):
                 _keys(s3, bucket, key_id, "another-secret-0123456789012345")
             assert _keys(s3, bucket, key_id, secret) == keys  # nothing was planted

@@ -144,6 +144,8 @@ def loopback_flags(folder: Path, ports: list[int]) -> list[str]:
 
 S3_PORT_INDEX = 6
 """Where the S3 gateway's port is in `free_ports(9)`."""
+FILER_PORT_INDEX = 4
+"""Where the filer's port is in `free_ports(9)`."""
 
 
 def _command(weed: str, folder: Path, config: Path, ports: list[int]) -> list[str]:
@@ -201,7 +203,7 @@ class SeaweedFSProcess:
         self.ports = free_ports(9)
         self.store = SeaweedFS(
             endpoint_url=f"http://127.0.0.1:{self.ports[S3_PORT_INDEX]}",
-            filer_url=f"http://127.0.0.1:{self.ports[4]}",
+            filer_url=f"http://127.0.0.1:{self.ports[FILER_PORT_INDEX]}",
         )
         self.log = folder / "weed.log"
         self.process: subprocess.Popen[bytes] | None = None
