@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -160,6 +161,27 @@ async def test_a_worker_serves_its_metrics_on_a_port_of_its_own(
     assert _value(samples, "klageapi_webhook_subscriptions", state="healthy") == 1
     assert _value(samples, "klageapi_events_undelivered", stage="fan_out") == 0
     assert _value(samples, "klageapi_events_undelivered", stage="delivery") == 0
+
+
+async def test_a_worker_whose_metrics_port_is_taken_still_delivers(
+    race_track: CommittedApp, auth: AuthHeaders, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Two workers left on the default port on one host: the second cannot serve /metrics,
+    says so, and sends webhooks all the same (uvicorn's own bind would end the process)."""
+    await subscribe(race_track, auth, receiver)
+    await journey.register(race_track.client, auth)
+    database_url = race_track.engine.url.render_as_string(hide_password=False)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        environment = _environment(database_url, tmp_path, KLAGEAPI_WORKER_METRICS_PORT=str(port))
+        log = tmp_path / "worker.log"
+        with _process(["worker"], environment, log) as worker:
+            await receiver.wait_for(2, within=START_TIMEOUT_SECONDS + 30)
+            assert worker.poll() is None, _tail(log)
+
+    lines = log.read_text()
+    assert '"worker_metrics_unavailable"' in lines
+    assert '"worker_started"' in lines
 
 
 async def test_serve_with_two_workers_reports_both_whichever_answers_the_scrape(

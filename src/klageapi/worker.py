@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -106,25 +107,18 @@ async def run(settings: Settings) -> None:
             lifespan="off",
         )
     )
+    # The socket is bound here, not by uvicorn: uvicorn answers a port in use with SystemExit,
+    # which asyncio lets out of the loop and which would end the worker. Sending webhooks
+    # matters more than being scraped: the worker goes on, and the scrape that fails (and this
+    # line) tells the operator.
+    listener = _metrics_listener(settings.worker_metrics_host, settings.worker_metrics_port)
     try:
         async with httpx.AsyncClient() as http_client:
-            serving = asyncio.create_task(server.serve())
-            # uvicorn says it has started only by this flag.
-            while not server.started and not serving.done():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            if server.started:
-                host, port = server.servers[0].sockets[0].getsockname()[:2]
+            serving = None
+            if listener is not None:
+                serving = asyncio.create_task(server.serve(sockets=[listener]))
+                host, port = listener.getsockname()[:2]
                 _log.info("worker_metrics_listening", host=host, port=port)
-            else:
-                # Sending webhooks matters more than being scraped: the worker goes on, and
-                # the scrape that fails tells the operator.
-                with contextlib.suppress(SystemExit):
-                    serving.result()
-                _log.error(
-                    "worker_metrics_unavailable",
-                    host=settings.worker_metrics_host,
-                    port=settings.worker_metrics_port,
-                )
             dispatcher = dispatcher_for(
                 engine, create_sessionmaker(engine), settings, http_client, clock, metrics
             )
@@ -135,14 +129,28 @@ async def run(settings: Settings) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             server.should_exit = True
-            if server.started:
+            if serving is not None:
                 await serving
             _log.info("worker_stopped")
     finally:
         await engine.dispose()
         await scrape_engine.dispose()
+        if listener is not None:
+            listener.close()
         if embedded is not None:
             embedded.stop()
+
+
+def _metrics_listener(host: str, port: int) -> socket.socket | None:
+    """A listening socket for the worker's /metrics, or None (logged) when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        _log.error(
+            "worker_metrics_unavailable", host=host, port=port, reason=error.strerror or str(error)
+        )
+        return None
 
 
 class _MetricsServer(uvicorn.Server):
