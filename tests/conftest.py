@@ -50,7 +50,7 @@ SF_ROGALAND_ORG = "922222223"
 OTHER_ORG = "999999999"
 
 # Every line the app logs during the run is scanned for personal data at the end.
-pytest_plugins = ["tests._leakscan"]
+pytest_plugins = ["tests._leakscan", "tests._problem_codes"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from klageapi import __version__
-from klageapi.api import docs, ops, v1
+from klageapi.api import contract, docs, ops, v1
 from klageapi.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from klageapi.api.problems import install_problem_handlers
 from klageapi.api.summaries import SERVERS, SUMMARIES, TAGS
@@ -280,6 +280,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(problem.pop("$defs", {}))
         components["Problem"] = problem
+        contract.complete(schema, app.routes)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation["summary"] = SUMMARIES.get(

@@ -32,6 +32,7 @@ from klageapi.core.auth import Organisation, ReaderDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.db import SessionDep, TransactionsDep
+from klageapi.core.errors import raised_by, raises
 from klageapi.core.idempotency import IdempotencyKeyHeader, IdempotentReplay, claim_json
 from klageapi.core.pagination import PageParamsDep
 from klageapi.core.queue_order import AppealOrder
@@ -86,6 +87,7 @@ IfMatch = Annotated[
 IfNoneMatch = Annotated[str | None, Header(description="An ETag; 304 when it is current.")]
 
 
+@raises(*raised_by(claim_json))
 async def _claim_audited(
     request: Request,
     session: SessionDep,

@@ -24,7 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from klageapi.core.config import IssuerSettings
-from klageapi.core.errors import Forbidden, InsufficientScope, Unauthenticated
+from klageapi.core.errors import Forbidden, InsufficientScope, Unauthenticated, raises
 from klageapi.core.logging import get_logger
 from klageapi.core.metrics import Metrics
 from klageapi.core.validation import validate_national_id
@@ -45,6 +45,7 @@ __all__ = [
     "WriterDep",
     "require_reader_or_admin",
     "require_scope",
+    "scopes_required_by",
 ]
 
 SCOPE_READ = "klageapi:read"
@@ -310,7 +311,16 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
 
 _bearer = HTTPBearer(auto_error=False, description="A Maskinporten or ID-porten access token.")
 
+# Each scope dependency's alternatives (any one admits): the contract's security requirements.
+_SCOPES: dict[Any, tuple[str, ...]] = {}
 
+
+def scopes_required_by(dependency: Any) -> tuple[str, ...] | None:
+    """The scopes of which a scope dependency needs one; None for any other callable."""
+    return _SCOPES.get(dependency)
+
+
+@raises(Unauthenticated)
 async def get_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -327,11 +337,13 @@ async def get_principal(
 def require_scope(scope: str) -> Any:
     """A dependency that admits organisations holding `scope`; others get 403."""
 
+    @raises(InsufficientScope)
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Organisation:
         if not isinstance(principal, Organisation) or scope not in principal.scopes:
             raise InsufficientScope(scope=scope)
         return principal
 
+    _SCOPES[dependency] = (scope,)
     return dependency
 
 
@@ -339,6 +351,7 @@ def require_reader_or_admin() -> Any:
     """A dependency that admits organisations holding the read or the admin scope: figures an
     administrator may read without also holding the read scope."""
 
+    @raises(InsufficientScope)
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Organisation:
         if not isinstance(principal, Organisation) or not principal.scopes & {
             SCOPE_READ,
@@ -347,6 +360,7 @@ def require_reader_or_admin() -> Any:
             raise InsufficientScope(scope=SCOPE_READ)
         return principal
 
+    _SCOPES[dependency] = (SCOPE_READ, SCOPE_ADMIN)
     return dependency
 
 
@@ -364,6 +378,7 @@ class CitizenTokenRequired(Forbidden):
         super().__init__("This is the citizen's view: it needs an ID-porten token of a citizen.")
 
 
+@raises(CitizenTokenRequired)
 async def _citizen(principal: Annotated[Principal, Depends(get_principal)]) -> Citizen:
     if not isinstance(principal, Citizen):
         raise CitizenTokenRequired()

@@ -21,7 +21,8 @@ KlageError                      status and a stable `code`; rendered by `api.pro
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "BadRequest",
@@ -40,7 +41,28 @@ __all__ = [
     "Unauthenticated",
     "UnsupportedMediaType",
     "ValidationFailed",
+    "raised_by",
+    "raises",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_RAISES: dict[Callable[..., Any], tuple[type[KlageError], ...]] = {}
+
+
+def raises(*errors: type[KlageError]) -> Callable[[_F], _F]:
+    """Declares the refusals a dependency makes, so the contract lists their codes on every
+    operation that depends on it (api/contract.py walks each route's dependencies)."""
+
+    def mark(function: _F) -> _F:
+        _RAISES[function] = errors
+        return function
+
+    return mark
+
+
+def raised_by(function: Callable[..., Any]) -> tuple[type[KlageError], ...]:
+    """The refusals `function` was declared to make with `raises`."""
+    return _RAISES.get(function, ())
 
 
 class KlageError(Exception):

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.core.auth import CitizenDep, WriterDep
 from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.db import SessionDep, Transactions, TransactionsDep
-from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed
+from klageapi.core.errors import BadRequest, Conflict, FieldError, ValidationFailed, raises
 from klageapi.core.logging import get_logger
 from klageapi.models import AuditEntry, IdempotencyRecord, IdempotencyState
 
@@ -259,6 +259,7 @@ async def _claim(
     return key
 
 
+@raises(InvalidIdempotencyKey, IdempotencyKeyInUse, IdempotencyKeyReused)
 async def claim_json(
     request: Request,
     session: SessionDep,
@@ -279,6 +280,7 @@ async def claim_json(
     )
 
 
+@raises(InvalidIdempotencyKey, IdempotencyKeyInUse, IdempotencyKeyReused)
 async def _claim_citizen_json(
     request: Request,
     session: SessionDep,
@@ -298,6 +300,7 @@ async def _claim_citizen_json(
     return await _claim(request, session, transactions, actor, clock, idempotency_key, fingerprint)
 
 
+@raises(InvalidIdempotencyKey, ContentDigestRequired, IdempotencyKeyInUse, IdempotencyKeyReused)
 async def _claim_upload(
     request: Request,
     session: SessionDep,

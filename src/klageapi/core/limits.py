@@ -26,7 +26,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from klageapi.core.auth import Organisation, Principal, get_principal
-from klageapi.core.errors import KlageError
+from klageapi.core.errors import KlageError, raises
 
 __all__ = ["OrganisationLimits", "RateLimited", "limit_organisation"]
 
@@ -103,6 +103,7 @@ class OrganisationLimits:
         return 0 if state is None else state.running
 
 
+@raises(RateLimited)
 async def limit_organisation(
     request: Request, principal: Annotated[Principal, Depends(get_principal)]
 ) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
-from klageapi.core.errors import BadRequest
+from klageapi.core.errors import BadRequest, raises
 
 __all__ = ["CursorCodec", "InvalidCursor", "Page", "PageParams", "PageParamsDep"]
 
@@ -102,7 +102,9 @@ class PageParams:
         return kept, self._codec.encode(kind, key(kept[-1]))
 
 
-# async: FastAPI would run a plain function in a worker thread, a hand-off per request.
+# async: FastAPI would run a plain function in a worker thread, a hand-off per request. The
+# cursor is decoded by the service, but it is this parameter's refusal.
+@raises(InvalidCursor)
 async def _page_params(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page.")] = 50,
