@@ -7,7 +7,7 @@
 
 import { createHash, randomUUID } from "node:crypto";
 import createClient, { type Client } from "openapi-fetch";
-import type { components, paths } from "../generated/klageapi.js";
+import type { components, operations, paths } from "../generated/klageapi.js";
 
 type Schemas = components["schemas"];
 type DocumentRead = Schemas["DocumentRead"];
@@ -41,6 +41,27 @@ function expect<T>(
   return data;
 }
 
+/** The header names the contract declares for an operation's answer with `status`, without the
+ * open index signature openapi-typescript adds. */
+type Declared<O extends keyof operations, S extends keyof operations[O]["responses"]> =
+  operations[O]["responses"][S] extends { headers: infer H }
+    ? Extract<keyof { [K in keyof H as string extends K ? never : K]: H[K] }, string>
+    : never;
+
+/** A header of an answer, by a name the contract declares for that operation and status: a
+ * header the contract does not declare there does not compile. */
+function header<O extends keyof operations, S extends keyof operations[O]["responses"]>(
+  step: string,
+  result: { response: Response },
+  _operation: O,
+  _status: S,
+  name: Declared<O, S>,
+): string {
+  const value = result.response.headers.get(name);
+  if (value === null) throw new ScenarioFailed(`${step}: no ${name} header`);
+  return value;
+}
+
 function check(condition: boolean, message: string): void {
   if (!condition) throw new ScenarioFailed(message);
 }
@@ -68,9 +89,7 @@ async function upload(
   data: Uint8Array,
 ): Promise<DocumentRead> {
   const digest = createHash("sha256").update(data).digest("base64");
-  const document = expect(
-    `upload ${category}`,
-    await api.POST("/v1/appeals/{appeal_id}/documents", {
+  const uploaded = await api.POST("/v1/appeals/{appeal_id}/documents", {
       params: {
         path: { appeal_id: appealId },
         query: { category, title: category, file_name: `${category}.pdf` },
@@ -80,8 +99,12 @@ async function upload(
       body: new Blob([data], { type: "application/pdf" }),
       bodySerializer: (body) => body,
       headers: { "Content-Type": "application/pdf" },
-    }),
-    201,
+    });
+  const document = expect(`upload ${category}`, uploaded, 201);
+  check(
+    header(`upload ${category}`, uploaded, "upload_document", 201, "Location") ===
+      `/v1/documents/${document.id}/content`,
+    `upload ${category}: Location is not the document's content`,
   );
   check(
     document.sha256 === sha256(data) && document.size === data.length,
@@ -112,9 +135,7 @@ async function run(): Promise<void> {
   const reference = `TS-${randomUUID().slice(0, 12)}`;
 
   console.log("NAV Stavanger registers the appeal, reviews it and forwards it");
-  const appeal = expect(
-    "register",
-    await nav.POST("/v1/appeals", {
+  const registered = await nav.POST("/v1/appeals", {
       params: { header: { "idempotency-key": `register-${reference}` } },
       body: {
         nav_office_unit_number: NAV_OFFICE,
@@ -131,9 +152,13 @@ async function run(): Promise<void> {
         grounds: "Jeg mener vedtaket er feil.",
         external_reference: reference,
       },
-    }),
-    201,
+    });
+  const appeal = expect("register", registered, 201);
+  check(
+    header("register", registered, "register_appeal", 201, "Location") === `/v1/appeals/${appeal.id}`,
+    "register: Location is not the appeal's",
   );
+  check(header("register", registered, "register_appeal", 201, "ETag") === '"1"', 'register: ETag is not "1"');
   check(
     appeal.statsforvalter_office_id === SF_OFFICE && appeal.status === "received",
     `register: routed to ${appeal.statsforvalter_office_id}, ${appeal.status}`,
@@ -151,15 +176,19 @@ async function run(): Promise<void> {
   expect(
     "nav-outcome upheld",
     await nav.POST("/v1/appeals/{appeal_id}/nav-outcome", {
-      params: { ...appealPath, header: { "if-match": current.response.headers.get("etag") ?? "" } },
+      params: {
+        ...appealPath,
+        header: { "if-match": header("read for its ETag", current, "get_appeal", 200, "ETag") },
+      },
       body: { outcome: "upheld", decided_on: isoDate(0), reasoning: "Vilkårene er ikke oppfylt." },
     }),
     200,
   );
-  const forwarded = expect(
-    "forward",
-    await nav.POST("/v1/appeals/{appeal_id}/packages", { params: appealPath }),
-    201,
+  const forwarding = await nav.POST("/v1/appeals/{appeal_id}/packages", { params: appealPath });
+  const forwarded = expect("forward", forwarding, 201);
+  check(
+    header("forward", forwarding, "forward_appeal", 201, "Location") === `/v1/packages/${forwarded.id}`,
+    "forward: Location is not the package's",
   );
 
   console.log("Statsforvalteren i Rogaland pulls the package, acknowledges it and decides");
@@ -203,7 +232,7 @@ async function run(): Promise<void> {
     await sf.POST("/v1/appeals/{appeal_id}/decision", {
       params: {
         ...appealPath,
-        header: { "if-match": beforeDecision.response.headers.get("etag") ?? "" },
+        header: { "if-match": header("read for its ETag", beforeDecision, "get_appeal", 200, "ETag") },
       },
       body: { outcome: "upheld", decided_on: isoDate(0), document_id: decision.id },
     }),
