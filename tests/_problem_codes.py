@@ -77,9 +77,11 @@ class _Tap:
             )
             return original(request, status=status, code=code, **kwargs)
 
+        # Wherever the function was imported by name (error_response calls the module's own).
         for module in (problems, middleware):
-            self._originals[module] = module.problem_response
-            module.problem_response = recording  # type: ignore[assignment]
+            if getattr(module, "problem_response", None) is original:
+                self._originals[module] = original
+                module.problem_response = recording  # type: ignore[attr-defined]
 
     def uninstall(self) -> None:
         for module, original in self._originals.items():
