@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from klageapi.case_package.overdue import announce_overdue
 from klageapi.core.clock import FixedClock
@@ -22,6 +23,7 @@ from klageapi.event.outbox import EVENT_TYPES
 from klageapi.event.schemas import event_read
 from klageapi.event.types import DELIVERIES, EVENTS
 from klageapi.models import Event
+from klageapi.retention.service import erase_due
 from klageapi.webhook.sender import event_message, ping_message
 from tests.case_package.test_packages import decide, etag_of, fulfil, reject
 from tests.conftest import SF_ROGALAND_ORG
@@ -72,7 +74,11 @@ def test_every_event_type_has_its_schema_and_its_webhook() -> None:
 
 
 async def test_a_journeys_events_and_deliveries_are_valid_by_their_types(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    connection: AsyncConnection,
 ) -> None:
     # One appeal through the whole lifecycle, with a documentation request answered.
     appeal, _, package = await under_statsforvalter_review(client, auth)
@@ -116,6 +122,17 @@ async def test_a_journeys_events_and_deliveries_are_valid_by_their_types(
     await request_documentation(client, auth, overdue_appeal["id"], due_on="2026-11-16")
     later = FixedClock(dt.datetime(2027, 3, 1, 12, 0, tzinfo=dt.UTC))
     assert await announce_overdue(session, clock=later, working_days=2) >= 2
+    # The decided appeal's retention period passes (the worker's job, on the test's transaction).
+    sessions = async_sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    erased = await erase_due(
+        sessions,
+        store=app.state.blob_store,
+        clock=FixedClock(dt.datetime(2027, 6, 1, 12, 0, tzinfo=dt.UTC)),
+        retention_days=90,
+    )
+    assert erased.appeals >= 1
     await register(client, auth, external_reference="SAK-NEW")  # and one just received
     events = list(await session.scalars(select(Event).order_by(Event.recorded_at)))
 

@@ -39,6 +39,7 @@ from klageapi.case_package.errors import (
     DocumentationRequestNotOpen,
     DocumentsNotEligible,
     NavOutcomeRequired,
+    PackageErased,
     PackageNotAwaitingReceipt,
     PackageNotFound,
     PackageWithdrawn,
@@ -137,7 +138,7 @@ DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
     "get_document_content": (DocumentNotFound, RangeNotSatisfiable, StorageUnavailable),
     "forward_appeal": (*_STEP, NavOutcomeRequired, RequiredDocumentsMissing),
     "get_package": (PackageNotFound,),
-    "get_package_bundle": (PackageNotFound, StorageUnavailable),
+    "get_package_bundle": (PackageNotFound, PackageErased, StorageUnavailable),
     "acknowledge_package": (
         PackageNotFound,
         PackageWithdrawn,

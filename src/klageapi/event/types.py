@@ -91,6 +91,11 @@ class _DocumentationOverdue(_Data):
     due_on: dt.date
 
 
+class _Erased(_Data):
+    retention_days: int = Field(description="The retention period that had passed.")
+    documents: int = Field(description="How many documents were erased.")
+
+
 class _Event(BaseModel):
     id: uuid.UUID = Field(description="The event's id; the `webhook-id` of its deliveries.")
     occurred_at: dt.datetime = Field(description="When the step happened.")
@@ -185,6 +190,13 @@ _TYPES: list[tuple[str, str, type[_Data], str]] = [
     ),
     ("AppealDecided", "appeal.decided", _Outcome, "The Statsforvalter decided the appeal."),
     ("AppealWithdrawn", "appeal.withdrawn", _Step, "The citizen withdrew the appeal."),
+    (
+        "AppealPersonalDataErased",
+        "appeal.personal_data_erased",
+        _Erased,
+        "The retention period after the appeal was finished has passed: its documents and"
+        " personal data were erased.",
+    ),
 ]
 
 EVENTS: dict[str, type[_Event]] = {
