@@ -26,11 +26,14 @@ from klageapi.models import Event
 from klageapi.retention.service import erase_due
 from klageapi.webhook.sender import event_message, ping_message
 from tests.case_package.test_packages import decide, etag_of, fulfil, reject
-from tests.conftest import SF_ROGALAND_ORG
+from tests.conftest import SF_ROGALAND_ORG, TokenFactory
+from tests.factories import NATIONAL_ID
 from tests.journey import (
     AuthHeaders,
     acknowledge,
     forwarded,
+    pdf,
+    ready_to_forward,
     register,
     request_documentation,
     under_statsforvalter_review,
@@ -79,6 +82,7 @@ async def test_a_journeys_events_and_deliveries_are_valid_by_their_types(
     auth: AuthHeaders,
     session: AsyncSession,
     connection: AsyncConnection,
+    make_token: TokenFactory,
 ) -> None:
     # One appeal through the whole lifecycle, with a documentation request answered.
     appeal, _, package = await under_statsforvalter_review(client, auth)
@@ -122,6 +126,41 @@ async def test_a_journeys_events_and_deliveries_are_valid_by_their_types(
     await request_documentation(client, auth, overdue_appeal["id"], due_on="2026-11-16")
     later = FixedClock(dt.datetime(2027, 3, 1, 12, 0, tzinfo=dt.UTC))
     assert await announce_overdue(session, clock=later, working_days=2) >= 2
+    # The citizen's tasks: a comment on the case presentation, documents sent unasked, and the
+    # documentation asked for.
+    token = make_token(org=None, scope=None, pid=NATIONAL_ID, acr="idporten-loa-high")
+    citizen = {"Authorization": f"Bearer {token}"}
+    presented, _ = await ready_to_forward(client, auth)
+    case_presentation = {
+        "case_presentation_sent_on": "2026-10-30",
+        "comment_deadline_on": "2026-11-13",
+    }
+    forwarding = await client.post(
+        f"/v1/appeals/{presented['id']}/packages", json=case_presentation, headers=auth()
+    )
+    assert forwarding.status_code == 201, forwarding.text
+    commented = await client.post(
+        f"/v1/me/appeals/{presented['id']}/comments",
+        json={"text": "Jeg er uenig."},
+        headers=citizen,
+    )
+    assert commented.status_code == 201, commented.text
+    sent = await client.post(
+        f"/v1/me/appeals/{presented['id']}/documents",
+        params={"sender_reference": "nav-no-1", "title": "Legeerklæring"},
+        content=pdf(),
+        headers={**citizen, "Content-Type": "application/pdf"},
+    )
+    assert sent.status_code == 201, sent.text
+    asked, _, _ = await under_statsforvalter_review(client, auth)
+    asked_for = await request_documentation(client, auth, asked["id"])
+    answered = await client.post(
+        f"/v1/me/appeals/{asked['id']}/documentation-requests/{asked_for['id']}/documents",
+        params={"title": "Husleiekontrakt", "file_name": "kontrakt.pdf"},
+        content=pdf(),
+        headers={**citizen, "Content-Type": "application/pdf"},
+    )
+    assert answered.status_code == 201, answered.text
     # The decided appeal's retention period passes (the worker's job, on the test's transaction).
     sessions = async_sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False

@@ -47,6 +47,7 @@ from klageapi.case_package.errors import (
     RequiredDocumentsMissing,
     UnknownStatsforvalterOffice,
 )
+from klageapi.citizen.errors import CommentDeadlinePassed, SenderReferenceConflict, TaskNotOpen
 from klageapi.core.auth import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE, scopes_required_by
 from klageapi.core.db import get_read_session, get_session
 from klageapi.core.errors import (
@@ -99,6 +100,17 @@ SCHEMA_BEHIND: Code = (503, "schema_behind", "Service not ready")
 
 _STEP = (AppealNotFound, NotPermittedForRole, TransitionNotAllowed)
 _SUBSCRIPTION_URL = (WebhookUrlNotHttps, RefusedTarget, WebhookPingFailed)
+_CITIZEN_UPLOAD = (
+    AppealNotFound,
+    TaskNotOpen,
+    TransitionNotAllowed,
+    DocumentTypeNotAllowed,
+    DocumentMediaTypeMismatch,
+    PayloadTooLarge,
+    EmptyDocument,
+    DocumentChecksumMismatch,
+    StorageUnavailable,
+)
 
 DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
     "readyz": (DATABASE_UNREACHABLE, SCHEMA_BEHIND),
@@ -171,6 +183,23 @@ DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
     "redeliver_webhook_delivery": (SubscriptionNotFound, DeliveryNotFound),
     "replay_webhook_events": (SubscriptionNotFound, ReplayWindowTooLong),
     "get_my_appeal": (AppealNotFound,),
+    "comment_on_my_appeal": (
+        AppealNotFound,
+        TaskNotOpen,
+        CommentDeadlinePassed,
+        TransitionNotAllowed,
+        StorageUnavailable,
+    ),
+    "send_my_documentation": _CITIZEN_UPLOAD,
+    "send_my_documents": (*_CITIZEN_UPLOAD, SenderReferenceConflict),
+    "withdraw_my_appeal": (AppealNotFound, TaskNotOpen),
+    "list_my_documents": (AppealNotFound,),
+    "get_my_document_content": (
+        AppealNotFound,
+        DocumentNotFound,
+        RangeNotSatisfiable,
+        StorageUnavailable,
+    ),
     "get_processing_times": (PeriodReversed, PeriodTooLong),
 }
 """The refusals each operation's own code makes, beyond those of its dependencies."""
@@ -271,6 +300,7 @@ _RESPONSE_HEADERS: dict[str, dict[str, dict[str, bool]]] = {
     "create_webhook_subscription": {"201": {"Location": True}},
     "list_my_appeals": {"200": {"Content-Language": True}},
     "get_my_appeal": {"200": {"Content-Language": True}},
+    "get_my_document_content": {"200": {"ETag": True}, "304": {"ETag": True}},
 }
 
 

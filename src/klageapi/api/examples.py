@@ -135,6 +135,12 @@ REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
             "value": {"document_ids": ["7d1e2f30-4a5b-4c6d-8e9f-0a1b2c3d4e5f"]},
         }
     },
+    "comment_on_my_appeal": {
+        "comment": {
+            "summary": "The citizen's comment on the case presentation",
+            "value": {"text": "Jeg er uenig i at utgiftene til strøm ikke er nødvendige."},
+        }
+    },
     "create_webhook_subscription": {
         "status": {
             "summary": "Status changes and new packages",

@@ -96,6 +96,15 @@ class _Erased(_Data):
     documents: int = Field(description="How many documents were erased.")
 
 
+class _CitizenSent(_EnteringFeed):
+    task: str = Field(description="The citizen's task: comment, send_documentation, ...")
+    document_id: uuid.UUID
+
+
+class _CitizenDocumentation(_CitizenSent):
+    documentation_request_id: uuid.UUID
+
+
 class _Event(BaseModel):
     id: uuid.UUID = Field(description="The event's id; the `webhook-id` of its deliveries.")
     occurred_at: dt.datetime = Field(description="When the step happened.")
@@ -190,6 +199,24 @@ _TYPES: list[tuple[str, str, type[_Data], str]] = [
     ),
     ("AppealDecided", "appeal.decided", _Outcome, "The Statsforvalter decided the appeal."),
     ("AppealWithdrawn", "appeal.withdrawn", _Step, "The citizen withdrew the appeal."),
+    (
+        "CitizenCommentSent",
+        "citizen.comment_sent",
+        _CitizenSent,
+        "The citizen commented on the case presentation: a supplementary package.",
+    ),
+    (
+        "CitizenDocumentationSent",
+        "citizen.documentation_sent",
+        _CitizenDocumentation,
+        "The citizen answered a documentation request: a supplementary package.",
+    ),
+    (
+        "CitizenDocumentsSent",
+        "citizen.documents_sent",
+        _CitizenSent,
+        "The citizen sent documents unasked: a supplementary package.",
+    ),
     (
         "AppealPersonalDataErased",
         "appeal.personal_data_erased",
