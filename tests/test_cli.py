@@ -241,6 +241,9 @@ def test_dev_token_without_any_served_folder_says_what_to_do(
         (["dev-token", "--org", "0192:977777772"], {}, "is not an organisation number"),
         (["report", "--from", "2026-13-01"], {}, "is not a date"),
         (["report", "--base-url", "http://127.0.0.1:9"], {}, "cannot reach http://127.0.0.1:9"),
+        (["report", "--lang", "sv"], {}, "is not one of nb, nn, en"),
+        (["report", "--comparison", "/nonexistent/comparison.json"], {}, "comparison refused"),
+        (["report", "--comparison", "/dev/null"], {}, "not JSON"),
         (
             ["migrate"],
             {"KLAGEAPI_DATABASE_URL": "postgresql+asyncpg://klageapi@127.0.0.1:9/klageapi"},

@@ -346,6 +346,11 @@ def report(
     ] = None,
     to: Annotated[str | None, typer.Option(help="Last day (YYYY-MM-DD); today if none.")] = None,
     output: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    lang: Annotated[str, typer.Option(help="nb (Bokmål), nn (Nynorsk) or en.")] = "nb",
+    comparison: Annotated[
+        Path | None,
+        typer.Option(help="A queue-order comparison from `klageapi simulate --policy` (JSON)."),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option(
@@ -354,20 +359,50 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Write a self-contained HTML report (inline SVG charts) of the processing times."""
-    end = _day(to, "--to") or dt.date.today()
-    start = _day(from_, "--from") or end - dt.timedelta(days=365)
+    """Write the waiting-time report as one self-contained HTML page (inline SVG charts, CSV
+    downloads), the same page as GET /v1/statistics/report, with a queue-order comparison when
+    one is given."""
+    from klageapi.report.data import ComparisonUnreadable, default_period, read_comparison
+    from klageapi.report.texts import LANGUAGES
+
+    if lang not in LANGUAGES:
+        _err.print(f"[red]--lang {lang}[/red] is not one of {', '.join(LANGUAGES)}")
+        raise typer.Exit(code=2)
+    start, end = default_period(_day(from_, "--from"), _day(to, "--to"), dt.date.today())
+    compared = None
+    if comparison is not None:
+        try:
+            compared = read_comparison(comparison)
+        except ComparisonUnreadable as error:
+            _err.print(f"[red]comparison refused:[/red] {error}")
+            raise typer.Exit(code=2) from error
     if token is None:
         settings = _settings()
         given = "data_dir" in settings.model_fields_set
         issuer = _issuer(settings.data_dir, given=given)
         token = issuer.organisation_token(_REPORT_ADMIN, "klageapi:admin")
-    _write_report(base_url, token, start=start, end=end, output=output)
+    _write_report(
+        base_url, token, start=start, end=end, output=output, language=lang, comparison=compared
+    )
 
 
-def _write_report(base_url: str, token: str, *, start: dt.date, end: dt.date, output: Path) -> None:
+def _write_report(
+    base_url: str,
+    token: str,
+    *,
+    start: dt.date,
+    end: dt.date,
+    output: Path,
+    language: str = "nb",
+    comparison: Any = None,
+) -> None:
+    """The report page from the service at `base_url`, as GET /v1/statistics/report serves it,
+    with `comparison` (a `report.data.Comparison`) when given."""
+    import dataclasses
+
     import httpx
 
+    from klageapi.report.remote import fetch
     from klageapi.report.render import render
 
     headers = {"Authorization": f"Bearer {token}"}
@@ -375,15 +410,8 @@ def _write_report(base_url: str, token: str, *, start: dt.date, end: dt.date, ou
         _plainly(service=base_url),
         httpx.Client(base_url=base_url, headers=headers, timeout=120) as client,
     ):
-        answer = client.get(
-            "/v1/statistics/processing-times",
-            params={"from": start.isoformat(), "to": end.isoformat()},
-        )
-        answer.raise_for_status()
-        offices = client.get("/v1/offices/statsforvalter", params={"limit": 500})
-        offices.raise_for_status()
-    names = {office["id"]: office["name"] for office in offices.json()["items"]}
-    html = render(answer.json(), names=names, generated_at=dt.datetime.now(dt.UTC))
+        data = fetch(client, start=start, end=end)
+    html = render(dataclasses.replace(data, comparison=comparison), language=language)
     output.write_text(html, encoding="utf-8")
     _err.print(f"wrote {output}")
 

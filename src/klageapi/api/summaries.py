@@ -61,6 +61,7 @@ SUMMARIES: dict[str, str] = {
     "list_my_documents": "List the documents of your appeal you may read (citizen)",
     "get_my_document_content": "Download a document of your appeal (citizen)",
     "get_processing_times": "Read processing times, backlog and queue health",
+    "get_statistics_report": "Read the waiting-time report as an HTML page",
 }
 
 TAGS: list[dict[str, str]] = [

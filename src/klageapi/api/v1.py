@@ -14,6 +14,7 @@ from klageapi.core.schemas import problem_responses
 from klageapi.document.endpoints import router as document_router
 from klageapi.event.endpoints import router as event_router
 from klageapi.registry.endpoints import router as registry_router
+from klageapi.report.endpoints import router as report_router
 from klageapi.statistics.endpoints import router as statistics_router
 from klageapi.webhook.endpoints import router as webhook_router
 
@@ -38,3 +39,4 @@ router.include_router(event_router)
 router.include_router(webhook_router)
 router.include_router(citizen_router)
 router.include_router(statistics_router)
+router.include_router(report_router)

@@ -24,6 +24,7 @@ __all__ = [
     "list_statsforvalter_offices",
     "nav_office_with_route",
     "office_for_county",
+    "office_names",
 ]
 
 
@@ -97,3 +98,12 @@ async def nav_office_with_route(
         .where(NavOffice.unit_number == unit_number)
     )
     return (await session.execute(query)).one_or_none()
+
+
+async def office_names(session: AsyncSession) -> tuple[dict[str, str], dict[str, str]]:
+    """Every Statsforvalter office's name by id and every NAV office's by unit number."""
+    statsforvalter = await session.execute(
+        select(StatsforvalterOffice.id, StatsforvalterOffice.name)
+    )
+    nav = await session.execute(select(NavOffice.unit_number, NavOffice.name))
+    return {key: name for key, name in statsforvalter}, {key: name for key, name in nav}

@@ -27,6 +27,7 @@ __all__ = [
     "RegistrationTarget",
     "counties_of",
     "load_shipped_data",
+    "office_names",
     "put_county_route",
     "put_nav_office",
     "put_statsforvalter_office",
@@ -147,6 +148,12 @@ async def counties_of(session: AsyncSession, office_ids: Sequence[str]) -> dict[
     for office_id, county in rows:
         counties[office_id].append(county)
     return counties
+
+
+async def office_names(session: AsyncSession) -> tuple[dict[str, str], dict[str, str]]:
+    """The names to show for offices: Statsforvalter offices by id, NAV offices by unit number.
+    Names are public (they are on every decision letter): anyone may be shown them."""
+    return await repository.office_names(session)
 
 
 async def statsforvalter_office_read(

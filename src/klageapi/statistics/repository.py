@@ -42,6 +42,7 @@ __all__ = [
     "STAGES",
     "WAITS",
     "GroupBy",
+    "Month",
     "Scope",
     "decided_figures",
     "open_figures",
@@ -98,6 +99,18 @@ class Scope:
     channel: Channel | None
 
 
+class Month(enum.Enum):
+    """Group by calendar month instead: decided appeals by the Norwegian month of the decision,
+    received ones by the month of `received_on`."""
+
+    month = "month"
+
+
+def _month_of(column: ColumnElement[Any], *, moment: bool) -> ColumnElement[Any]:
+    day = func.timezone(_NORWAY, column) if moment else column
+    return cast(func.date_trunc(literal_column("'month'"), day), Date)
+
+
 def _group_key(group_by: GroupBy) -> ColumnElement[str]:
     if group_by is GroupBy.statsforvalter_office:
         return Appeal.statsforvalter_office_id.expression
@@ -149,16 +162,21 @@ async def decided_figures(
     *,
     start: dt.datetime,
     end: dt.datetime,
-    group_by: GroupBy,
+    group_by: GroupBy | Month,
     scope: Scope,
 ) -> Sequence[RowMapping]:
     """Appeals the Statsforvalter decided in [start, end): per group (and once more for all of
     them, with `is_total`), the count, the share decided within 90 days of the receipt, the
     outcomes, and each stage's count and [median, 90th percentile] in days."""
+    key = (
+        _month_of(Appeal.decided_at.expression, moment=True)
+        if isinstance(group_by, Month)
+        else _group_key(group_by)
+    )
     # The appeal's milestones are kept as its history grows (migration 0008): one row each.
     milestones = (
         select(
-            _group_key(group_by).label("key"),
+            key.label("key"),
             Appeal.statsforvalter_outcome.label("outcome"),
             Appeal.decided_at,
             Appeal.received_on,
@@ -233,13 +251,17 @@ async def received_figures(
     *,
     start: dt.date,
     end: dt.date,
-    group_by: GroupBy,
+    group_by: GroupBy | Month,
     scope: Scope,
 ) -> Sequence[RowMapping]:
     """Appeals received (received_on) from start to end inclusive: per group (and once more
     with the key NULL for all of them), the count, how many came digitally, and NAV's
     outcomes so far."""
-    key = _group_key(group_by).label("key")
+    key = (
+        _month_of(Appeal.received_on.expression, moment=False)
+        if isinstance(group_by, Month)
+        else _group_key(group_by)
+    ).label("key")
     columns: list[ColumnElement[Any]] = [
         func.grouping(key).label("is_total"),
         key,
