@@ -119,5 +119,5 @@ async def test_simulate_writes_the_years_report_from_the_service_it_played_on(
     assert played.returncode == 0, said.decode()[-3000:]
     assert "wrote" in said.decode()
     html = output.read_text()
-    assert "Share decided within 90 days of receipt, per office" in html
+    assert '<html lang="nb">' in html and 'id="view-statsforvalter_office"' in html
     assert "<script" not in html
