@@ -95,7 +95,7 @@ async def test_a_forwarded_appeal_is_with_the_statsforvalter(
     view = await _view(client, citizen(**{"Accept-Language": "en"}), appeal["id"])
 
     assert view["now"]["step"] == "forwarded"
-    assert view["now"]["who_has_the_case"].startswith("Statsforvalteren i Rogaland")
+    assert view["now"]["who_has_the_case"] == "The County Governor of Rogaland has the case."
     assert view["now"]["outcome"] == (
         "NAV thinks its decision is right and sends the appeal to the County Governor."
     )

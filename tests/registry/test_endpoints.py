@@ -112,12 +112,16 @@ async def test_list_nav_offices_returns_the_demo_offices_by_unit_number(
             {
                 "unit_number": "0301",
                 "name": "NAV Oslo (demo)",
+                "name_nn": None,
+                "name_en": None,
                 "organisation_number": "988888885",
                 "municipality_numbers": ["0301"],
             },
             {
                 "unit_number": "1103",
                 "name": "NAV Stavanger (demo)",
+                "name_nn": None,
+                "name_en": None,
                 "organisation_number": "977777771",
                 "municipality_numbers": ["1103"],
             },
@@ -186,6 +190,8 @@ async def test_get_nav_office_returns_it(client: httpx.AsyncClient, admin: dict[
     assert response.json() == {
         "unit_number": "1103",
         "name": "NAV Stavanger (demo)",
+        "name_nn": None,
+        "name_en": None,
         "organisation_number": "977777771",
         "municipality_numbers": ["1103"],
     }
@@ -221,6 +227,8 @@ async def test_put_nav_office_creates_it(
     assert response.json() == {
         "unit_number": "4601",
         "name": "NAV Bergen",
+        "name_nn": None,
+        "name_en": None,
         "organisation_number": VALID_ORG,
         "municipality_numbers": ["4601", "4602"],
     }
@@ -244,7 +252,7 @@ async def test_put_nav_office_again_replaces_it(
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "NAV Bergen sentrum"
     read = await client.get("/v1/offices/nav/4601", headers=admin)
-    assert read.json() == {"unit_number": "4601", **replacement}
+    assert read.json() == {"unit_number": "4601", "name_nn": None, "name_en": None, **replacement}
     stored = await _nav_offices_stored(session)
     assert stored["4601"] == ("NAV Bergen sentrum", OTHER_VALID_ORG, ["4601", "4626"])
     assert len(stored) == 3
@@ -352,6 +360,8 @@ async def test_list_statsforvalter_offices_shows_each_with_its_counties(
     assert offices["sf-rogaland"] == {
         "id": "sf-rogaland",
         "name": "Statsforvalteren i Rogaland",
+        "name_nn": "Statsforvaltaren i Rogaland",
+        "name_en": "The County Governor of Rogaland",
         "organisation_number": "922222223",
         "agent_organisation_numbers": [],
         "counties": ["11"],
@@ -379,6 +389,8 @@ async def test_get_statsforvalter_office_returns_it_with_its_counties(
     assert response.json() == {
         "id": "sf-vestfold-og-telemark",
         "name": "Statsforvalteren i Vestfold og Telemark",
+        "name_nn": "Statsforvaltaren i Vestfold og Telemark",
+        "name_en": "The County Governor of Vestfold and Telemark",
         "organisation_number": None,
         "agent_organisation_numbers": [],
         "counties": ["39", "40"],
@@ -407,6 +419,8 @@ async def test_put_statsforvalter_office_creates_it_without_counties(
     assert response.json() == {
         "id": "sf-staf",
         "name": "STAF",
+        "name_nn": None,
+        "name_en": None,
         "organisation_number": VALID_ORG,
         "agent_organisation_numbers": [],
         "counties": [],
@@ -429,6 +443,8 @@ async def test_put_statsforvalter_office_again_replaces_it_and_keeps_its_countie
     assert response.json() == {
         "id": "sf-rogaland",
         "name": "Statsforvalteren i Rogaland (ny)",
+        "name_nn": None,
+        "name_en": None,
         "organisation_number": "922222223",
         "agent_organisation_numbers": [VALID_ORG, OTHER_VALID_ORG],
         "counties": ["11"],

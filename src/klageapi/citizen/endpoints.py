@@ -27,6 +27,7 @@ from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep, TransactionsDep
 from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import CitizenIdempotencyKeyDep, CitizenUploadIdempotencyKeyDep
+from klageapi.core.pagination import PageParamsDep
 from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.core.validation import Text
@@ -64,13 +65,14 @@ def _texts(accept_language: str | None, response: Response) -> Catalogue:
     "",
     operation_id="list_my_appeals",
     response_model=CitizenAppealPage,
-    responses=problem_responses(422),
+    responses=problem_responses(400, 422),
 )
 async def list_my_appeals(
     session: SessionDep,
     citizen: CitizenDep,
     clock: ClockDep,
     response: Response,
+    page: PageParamsDep,
     accept_language: AcceptLanguage = None,
     digisos_case_id: Annotated[
         str | None,
@@ -86,10 +88,15 @@ async def list_my_appeals(
     the step now and who has the case, the steps ahead, when to expect an answer, and what the
     citizen can do. Needs an ID-porten token at level idporten-loa-high."""
     texts = _texts(accept_language, response)
-    items = await service.list_own(
-        session, citizen=citizen, texts=texts, clock=clock, digisos_case_id=digisos_case_id
+    items, cursor = await service.list_own(
+        session,
+        citizen=citizen,
+        texts=texts,
+        clock=clock,
+        page=page,
+        digisos_case_id=digisos_case_id,
     )
-    return CitizenAppealPage(items=items)
+    return CitizenAppealPage(items=items, next_cursor=cursor)
 
 
 @router.get(

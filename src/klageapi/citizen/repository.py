@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from klageapi.models import (
 )
 
 __all__ = [
+    "OfficeNames",
     "OfficeRecord",
     "OpenRequest",
     "OwnAppeal",
@@ -39,29 +40,74 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class OfficeNames:
+    """An office's official names; Bokmål stands in for a language it has no other name in."""
+
+    nb: str
+    nn: str | None
+    en: str | None
+
+    def in_(self, language: str) -> str:
+        return {"nn": self.nn, "en": self.en}.get(language) or self.nb
+
+
+@dataclass(frozen=True)
 class OwnAppeal:
     appeal: Appeal
-    nav_office_name: str
-    statsforvalter_office_name: str
+    nav_office: OfficeNames
+    statsforvalter_office: OfficeNames
 
 
-def _own() -> Select[Appeal, str, str]:
+def _own() -> Select[Appeal, str, str | None, str | None, str, str | None, str | None]:
     return (
-        select(Appeal, NavOffice.name, StatsforvalterOffice.name)
+        select(
+            Appeal,
+            NavOffice.name,
+            NavOffice.name_nn,
+            NavOffice.name_en,
+            StatsforvalterOffice.name,
+            StatsforvalterOffice.name_nn,
+            StatsforvalterOffice.name_en,
+        )
         .join(NavOffice, NavOffice.unit_number == Appeal.nav_office_unit_number)
         .join(StatsforvalterOffice, StatsforvalterOffice.id == Appeal.statsforvalter_office_id)
     )
 
 
+def _own_appeal(row: Sequence[object]) -> OwnAppeal:
+    appeal, nav, nav_nn, nav_en, sf, sf_nn, sf_en = row
+    assert isinstance(appeal, Appeal)
+    return OwnAppeal(
+        appeal,
+        OfficeNames(str(nav), _optional(nav_nn), _optional(nav_en)),
+        OfficeNames(str(sf), _optional(sf_nn), _optional(sf_en)),
+    )
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 async def list_own(
-    session: AsyncSession, national_id: str, digisos_case_id: str | None = None
+    session: AsyncSession,
+    national_id: str,
+    *,
+    digisos_case_id: str | None = None,
+    after: tuple[dt.date, uuid.UUID] | None = None,
+    limit: int | None = None,
 ) -> list[OwnAppeal]:
-    """The citizen's appeals (of one Digisos case, when given), the newest first."""
+    """The citizen's appeals (of one Digisos case, when given), the newest first: a page of
+    them after `after` (received_on, id) in that order."""
     query = _own().where(Appeal.national_id == national_id)
     if digisos_case_id is not None:
         query = query.where(Appeal.digisos_case_id == digisos_case_id)
-    rows = await session.execute(query.order_by(Appeal.received_on.desc(), Appeal.id))
-    return [OwnAppeal(row[0], row[1], row[2]) for row in rows.all()]
+    if after is not None:
+        query = query.where(tuple_(Appeal.received_on, Appeal.id) < tuple_(*after))
+    query = query.order_by(Appeal.received_on.desc(), Appeal.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = await session.execute(query)
+    return [_own_appeal(row) for row in rows.all()]
 
 
 async def get_own(
@@ -69,7 +115,7 @@ async def get_own(
 ) -> OwnAppeal | None:
     query = _own().where(Appeal.id == appeal_id, Appeal.national_id == national_id)
     row = (await session.execute(query)).one_or_none()
-    return None if row is None else OwnAppeal(row[0], row[1], row[2])
+    return None if row is None else _own_appeal(row)
 
 
 async def steps(

@@ -115,7 +115,10 @@ class CitizenAppealRead(BaseModel):
 
 
 class CitizenAppealPage(BaseModel):
+    """A page of the citizen's appeals, newest first; `next_cursor` fetches the next."""
+
     items: list[CitizenAppealRead]
+    next_cursor: str | None = None
 
 
 class CommentCreate(BaseModel):

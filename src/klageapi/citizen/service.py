@@ -26,6 +26,7 @@ from klageapi.citizen.schemas import (
 from klageapi.core.auth import Citizen
 from klageapi.core.clock import NORWAY, Clock
 from klageapi.core.db import Transactions
+from klageapi.core.pagination import InvalidCursor, PageParams
 from klageapi.document import service as documents
 from klageapi.document.errors import DocumentNotFound
 from klageapi.document.storage import BlobStore, BlobStream
@@ -86,12 +87,32 @@ async def list_own(
     citizen: Citizen,
     texts: Catalogue,
     clock: Clock,
+    page: PageParams,
     digisos_case_id: str | None = None,
-) -> list[CitizenAppealRead]:
-    """Every appeal the citizen made (of one Digisos case, when given), newest first; each
-    read is audited."""
-    own = await repository.list_own(session, citizen.national_id, digisos_case_id)
-    return await _views(session, own, citizen=citizen, texts=texts, clock=clock)
+) -> tuple[list[CitizenAppealRead], str | None]:
+    """A page of the appeals the citizen made (of one Digisos case, when given), newest first,
+    and the cursor of the next; each read is audited."""
+    position = page.position(_PAGE_KIND)
+    after = None
+    if position is not None:
+        try:
+            after = (dt.date.fromisoformat(position[0]), uuid.UUID(position[1]))
+        except (ValueError, TypeError, IndexError) as error:
+            raise InvalidCursor() from error
+    rows = await repository.list_own(
+        session,
+        citizen.national_id,
+        digisos_case_id=digisos_case_id,
+        after=after,
+        limit=page.limit + 1,
+    )
+    own, cursor = page.page(
+        _PAGE_KIND, rows, lambda item: [item.appeal.received_on.isoformat(), str(item.appeal.id)]
+    )
+    return await _views(session, own, citizen=citizen, texts=texts, clock=clock), cursor
+
+
+_PAGE_KIND = "my_appeals"
 
 
 async def get(
@@ -205,13 +226,13 @@ def _decision(item: OwnAppeal, texts: Catalogue) -> AppealedDecisionRead:
     return AppealedDecisionRead(
         reference=appeal.decision_reference,
         decided_on=appeal.decision_decided_on,
-        nav_office=item.nav_office_name,
+        nav_office=item.nav_office.in_(texts.language),
         legal_basis=appeal.legal_basis,
         about=texts.text(
             "about",
             "decision",
             reference=appeal.decision_reference,
-            office=item.nav_office_name,
+            office=item.nav_office.in_(texts.language),
             decided_on=texts.date(appeal.decision_decided_on),
             concerns=texts.text("about", "concerns", appeal.legal_basis.value),
         ),
@@ -242,9 +263,11 @@ def _asked(categories: tuple[str, ...], texts: Catalogue) -> str:
 def _who(item: OwnAppeal, texts: Catalogue) -> str:
     status = item.appeal.status
     if status in _AT_NAV:
-        return texts.text("who", "nav", office=item.nav_office_name)
+        return texts.text("who", "nav", office=item.nav_office.in_(texts.language))
     if status in _FORWARDED:
-        return texts.text("who", "statsforvalter", office=item.statsforvalter_office_name)
+        return texts.text(
+            "who", "statsforvalter", office=item.statsforvalter_office.in_(texts.language)
+        )
     return texts.text("who", "nobody")
 
 
@@ -303,7 +326,7 @@ async def _window(
     appeal = item.appeal
     if appeal.status not in _OPEN:
         return None
-    office = item.statsforvalter_office_name
+    office = item.statsforvalter_office.in_(texts.language)
     today = clock.today()
     if appeal.expected_decision_on is not None:
         expected = appeal.expected_decision_on
@@ -389,7 +412,9 @@ async def _window_at_nav(
             earliest=None,
             latest=None,
             basis=WindowBasis.nav_first,
-            explanation=texts.text("window", "nav_first", nav_office=item.nav_office_name),
+            explanation=texts.text(
+                "window", "nav_first", nav_office=item.nav_office.in_(texts.language)
+            ),
         )
     entered = min((at for s, at in steps if s is appeal.status), default=clock.now())
     today = clock.today()
@@ -402,8 +427,8 @@ async def _window_at_nav(
         explanation=texts.text(
             "window",
             "nav_and_office_history",
-            nav_office=item.nav_office_name,
-            office=item.statsforvalter_office_name,
+            nav_office=item.nav_office.in_(texts.language),
+            office=item.statsforvalter_office.in_(texts.language),
             **{"from": texts.date(earliest), "to": texts.date(latest)},
         ),
     )

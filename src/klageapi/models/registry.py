@@ -18,7 +18,9 @@ class StatsforvalterOffice(Base, TimestampMixin):
     __table_args__ = (CheckConstraint("id ~ '^[a-z0-9-]{2,64}$'", name="id_format"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, doc="The office's official name in Bokmål.")
+    name_nn: Mapped[str | None] = mapped_column(Text, doc="Its official Nynorsk name, if other.")
+    name_en: Mapped[str | None] = mapped_column(Text, doc="Its official English name, if other.")
     organisation_number: Mapped[str | None] = mapped_column(String(9), index=True)
     agent_organisation_numbers: Mapped[list[str]] = mapped_column(
         ARRAY(String(9)), server_default="{}"
@@ -44,6 +46,8 @@ class NavOffice(Base, TimestampMixin):
     __table_args__ = (CheckConstraint("unit_number ~ '^[0-9]{4}$'", name="unit_number_format"),)
 
     unit_number: Mapped[str] = mapped_column(String(4), primary_key=True)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, doc="The office's official name in Bokmål.")
+    name_nn: Mapped[str | None] = mapped_column(Text, doc="Its official Nynorsk name, if other.")
+    name_en: Mapped[str | None] = mapped_column(Text, doc="Its official English name, if other.")
     organisation_number: Mapped[str] = mapped_column(String(9), index=True)
     municipality_numbers: Mapped[list[str]] = mapped_column(ARRAY(String(4)), server_default="{}")

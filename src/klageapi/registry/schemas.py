@@ -21,8 +21,24 @@ __all__ = [
 ]
 
 
+_NAME_NN = Field(
+    default=None,
+    min_length=1,
+    max_length=200,
+    description="The office's official Nynorsk name, when it has one other than `name`.",
+)
+_NAME_EN = Field(
+    default=None,
+    min_length=1,
+    max_length=200,
+    description="The office's official English name, when it has one other than `name`.",
+)
+
+
 class NavOfficeWrite(Schema):
-    name: Text = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200, description="The official name (Bokmål).")
+    name_nn: Text | None = _NAME_NN
+    name_en: Text | None = _NAME_EN
     organisation_number: OrganisationNumber
     municipality_numbers: list[MunicipalityNumber] = Field(min_length=1, max_length=50)
 
@@ -30,12 +46,16 @@ class NavOfficeWrite(Schema):
 class NavOfficeRead(Schema):
     unit_number: UnitNumber
     name: str
+    name_nn: str | None = None
+    name_en: str | None = None
     organisation_number: str
     municipality_numbers: list[str]
 
 
 class StatsforvalterOfficeWrite(Schema):
-    name: Text = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200, description="The official name (Bokmål).")
+    name_nn: Text | None = _NAME_NN
+    name_en: Text | None = _NAME_EN
     organisation_number: OrganisationNumber | None = None
     agent_organisation_numbers: list[OrganisationNumber] = Field(
         default=[], max_length=20, description="Organisations that act for this office (STAF)."
@@ -45,6 +65,8 @@ class StatsforvalterOfficeWrite(Schema):
 class StatsforvalterOfficeRead(Schema):
     id: str
     name: str
+    name_nn: str | None = None
+    name_en: str | None = None
     organisation_number: str | None
     agent_organisation_numbers: list[str]
     counties: list[str]

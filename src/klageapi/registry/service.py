@@ -87,6 +87,8 @@ async def put_nav_office(
     await _check_municipalities(session, body.municipality_numbers)
     values = {
         "name": body.name,
+        "name_nn": body.name_nn,
+        "name_en": body.name_en,
         "organisation_number": body.organisation_number,
         "municipality_numbers": list(dict.fromkeys(body.municipality_numbers)),
     }
@@ -100,6 +102,8 @@ async def put_statsforvalter_office(
 ) -> tuple[StatsforvalterOffice, bool]:
     values = {
         "name": body.name,
+        "name_nn": body.name_nn,
+        "name_en": body.name_en,
         "organisation_number": body.organisation_number,
         "agent_organisation_numbers": list(dict.fromkeys(body.agent_organisation_numbers)),
     }
@@ -174,6 +178,8 @@ async def statsforvalter_office_reads(
         StatsforvalterOfficeRead(
             id=office.id,
             name=office.name,
+            name_nn=office.name_nn,
+            name_en=office.name_en,
             organisation_number=office.organisation_number,
             agent_organisation_numbers=office.agent_organisation_numbers,
             counties=counties[office.id],
@@ -185,6 +191,8 @@ async def statsforvalter_office_reads(
 class _ShippedOffice(BaseModel):
     id: str
     name: str
+    name_nn: str | None = None
+    name_en: str | None = None
     counties: list[str]
 
 
@@ -223,7 +231,11 @@ async def load_shipped_data(session: AsyncSession, *, demo: bool) -> None:
     if await session.scalar(select(func.count()).select_from(StatsforvalterOffice)) == 0:
         routing = _RoutingFile.model_validate_json(_shipped("routing.json"))
         for office in routing.statsforvalter_offices:
-            session.add(StatsforvalterOffice(id=office.id, name=office.name))
+            session.add(
+                StatsforvalterOffice(
+                    id=office.id, name=office.name, name_nn=office.name_nn, name_en=office.name_en
+                )
+            )
         await session.flush()
         for office in routing.statsforvalter_offices:
             for county in office.counties:
