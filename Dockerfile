@@ -5,8 +5,9 @@ FROM python:3.11-slim AS build
 RUN pip install --no-cache-dir "uv>=0.5"
 WORKDIR /build
 # Every module is compiled to bytecode here, once: the processes start without compiling, and
-# the image runs read-only (PYTHONDONTWRITEBYTECODE below).
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+# the image runs read-only (PYTHONDONTWRITEBYTECODE below). The environment is made where the
+# final image keeps it: its scripts (`klageapi`) name their Python by its absolute path.
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/opt/klageapi
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY alembic.ini ./
@@ -16,7 +17,7 @@ RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/klageapi klageapi
-COPY --from=build /build/.venv /opt/klageapi
+COPY --from=build /opt/klageapi /opt/klageapi
 ENV PATH=/opt/klageapi/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     KLAGEAPI_ENVIRONMENT=production \

@@ -175,6 +175,10 @@ def test_the_production_image_has_no_embedded_postgresql_and_compiles_its_byteco
     syncs = re.findall(r"^RUN uv sync (.*)$", dockerfile, re.MULTILINE)
     assert syncs and all("--no-dev" in s and "--extra" not in s for s in syncs), syncs
     assert "UV_COMPILE_BYTECODE=1" in dockerfile
+    # The environment is built where it runs: its scripts name their Python by absolute path.
+    (built,) = re.findall(r"UV_PROJECT_ENVIRONMENT=(\S+)", dockerfile)
+    assert f"COPY --from=build {built} {built}\n" in dockerfile
+    assert f"PATH={built}/bin:" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[ignored.index("*")] == "*"  # nothing is sent but what is let in again
 
