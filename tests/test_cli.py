@@ -389,3 +389,24 @@ def test_serve_help_shows_its_options_and_the_settings_a_user_needs() -> None:
         "KLAGEAPI_DOCUMENT_STORAGE",
     ):
         assert variable in shown, variable
+
+
+@pytest.mark.parametrize("policy", ["fifo", "forwarded,forwarded", "updated", ","])
+def test_simulate_refuses_an_order_it_does_not_know(tmp_path: Path, policy: str) -> None:
+    result = runner.invoke(app, ["simulate", "--policy", policy], env=_env(tmp_path))
+
+    assert result.exit_code == 2
+    assert "--policy" in result.output
+    assert not list(tmp_path.iterdir())  # no service started, nothing written
+
+
+def test_simulate_plays_one_order_on_a_running_service_only(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["simulate", "--policy", "all", "--base-url", "http://127.0.0.1:9"],
+        env=_env(tmp_path),
+    )
+
+    assert result.exit_code == 1
+    assert "one simulated year" in " ".join(result.output.split())
+    assert not list(tmp_path.iterdir())

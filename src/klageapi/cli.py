@@ -226,6 +226,29 @@ def worker() -> None:
         asyncio.run(background.run(settings))
 
 
+_ALL_POLICIES = ("forwarded", "citizen_wait", "urgent_then_citizen_wait")
+
+
+def _policies(text: str | None) -> list[Any]:
+    """`--policy`: queue orders, comma-separated, or `all` (the three the comparison is for)."""
+    from klageapi.core.queue_order import AppealOrder
+
+    if text is None:
+        return []
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        names = list(_ALL_POLICIES)
+    known = [order.value for order in AppealOrder if order is not AppealOrder.updated]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names or len(set(names)) != len(names):
+        _err.print(
+            f"[red]--policy:[/red] {', '.join(unknown) or text!r}: give each of"
+            f" {', '.join(known)} at most once, or all"
+        )
+        raise typer.Exit(code=2)
+    return [AppealOrder(name) for name in names]
+
+
 @app.command()
 def simulate(
     appeals: Annotated[int, typer.Option(help="Appeals in the synthetic year.")] = 4000,
@@ -239,6 +262,22 @@ def simulate(
         typer.Option(help="The given service's data folder (its development token key)."),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Appeals in flight at once.")] = 24,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Statsforvalter offices with queues, taking their next case in these orders"
+            " (comma-separated: forwarded, urgent_first, citizen_wait, urgent_then_citizen_wait;"
+            " all: forwarded, citizen_wait and urgent_then_citizen_wait): the same year under"
+            " each, side by side."
+        ),
+    ] = None,
+    comparison_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the comparison of the orders is written as JSON; default"
+            " simulation-comparison.json in the data folder."
+        ),
+    ] = None,
     report_to: Annotated[
         Path | None,
         typer.Option(
@@ -254,9 +293,17 @@ def simulate(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from klageapi.simulation import runner
+    from klageapi.simulation import comparison, runner
 
-    def run(url: str, folder: Path) -> int:
+    orders = _policies(policy)
+    if base_url is not None and len(orders) > 1:
+        raise _fail(
+            "a running service holds one simulated year: give one --policy with --base-url,"
+            " or leave --base-url out and a service is started for each order"
+        )
+    now = dt.datetime.now(dt.UTC)
+
+    def run(url: str, folder: Path, order: Any) -> runner.Outcome:
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -278,23 +325,30 @@ def simulate(
                     seed=seed,
                     concurrency=concurrency,
                     progress=progress,
+                    policy=order,
+                    now=now,
                 )
             )
+        title = f"order {order.value}: " if order is not None else ""
         _err.print(
-            f"simulated {appeals} appeals ({outcome.requests} requests) in"
+            f"{title}simulated {appeals} appeals ({outcome.requests} requests) in"
             f" {outcome.seconds:.0f} s, {outcome.requests / outcome.seconds:.0f} requests/s"
         )
-        _print_national(outcome.reported["statsforvalter_office"]["total"])
+        if order is None:
+            _print_national(outcome.reported["statsforvalter_office"]["total"])
         if report_to is not None:
             from klageapi.core.dev_issuer import DevIssuer
 
             token = DevIssuer(folder).organisation_token(_REPORT_ADMIN, "klageapi:admin")
             end = dt.date.today()
             start = end - dt.timedelta(days=365)
-            _write_report(url, token, start=start, end=end, output=report_to)
+            output = report_to
+            if len(orders) > 1:  # a report of each order's year
+                output = report_to.with_stem(f"{report_to.stem}-{order.value}")
+            _write_report(url, token, start=start, end=end, output=output)
         if not outcome.differences:
             _err.print("[green]the statistics match the ground truth in every group[/green]")
-            return 0
+            return outcome
         from rich.table import Table
 
         table = Table("grouping", "group", "figure", "expected", "reported", title="Differences")
@@ -308,15 +362,75 @@ def simulate(
             )
         _err.print(table)
         _err.print(f"[red]{len(outcome.differences)} figures differ[/red]")
-        return 1
+        return outcome
 
-    if base_url is not None:
-        with _plainly(service=base_url):
-            code = run(base_url, data_dir or _settings().data_dir)
-    else:
-        with runner.started_service() as (url, folder):
-            code = run(url, folder)
-    raise typer.Exit(code)
+    outcomes = []
+    for order in orders or [None]:
+        if base_url is not None:
+            with _plainly(service=base_url):
+                outcomes.append(run(base_url, data_dir or _settings().data_dir, order))
+        else:
+            with runner.started_service() as (url, folder):
+                outcomes.append(run(url, folder, order))
+    failed = any(outcome.differences for outcome in outcomes)
+    if orders:
+        rows = [comparison.figures_of(outcome) for outcome in outcomes]
+        _print_comparison(rows)
+        path = comparison_out or (data_dir or _settings().data_dir) / comparison.COMPARISON_FILE
+        document = comparison.comparison_document(seed=seed, appeals=appeals, rows=rows)
+        comparison.write_comparison(path, document)
+        _err.print(f"comparison written to {path}")
+        problems = comparison.invariant_problems(rows)
+        for problem in problems:
+            _err.print(f"[red]queueing invariant broken:[/red] {problem}")
+        if len(rows) > 1 and not problems:
+            _err.print(
+                "[green]queueing invariant holds: the mean wait for a case officer is the same"
+                " under every order (to the minute), the mean whole wait within"
+                f" {comparison.WHOLE_WAIT_TOLERANCE:.0%}[/green]"
+            )
+        failed = failed or bool(problems)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_comparison(rows: list[Any]) -> None:
+    """The orders side by side."""
+    from rich.table import Table
+
+    def days(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    table = Table("", *(row.policy for row in rows), title="The same year under each order")
+    table.add_row(
+        "decided within 90 days of receipt (official)",
+        *(
+            "-" if r.official_within_90_share is None else f"{r.official_within_90_share:.1%}"
+            for r in rows
+        ),
+    )
+    for name, label in (
+        ("p50", "citizen's whole wait, median (days)"),
+        ("p90", "citizen's whole wait, p90"),
+        ("p99", "citizen's whole wait, p99"),
+        ("max", "longest whole wait"),
+        ("mean", "whole wait, mean of the decided"),
+    ):
+        table.add_row(label, *(days(row.whole_wait_days[name]) for row in rows))
+    table.add_row(
+        "open past 90 days at the year's end",
+        *(str(row.open_past_90_at_year_end) for row in rows),
+    )
+    table.add_row("appeals decided", *(str(row.decided) for row in rows))
+    table.add_row(
+        "invariant: mean wait for an officer",
+        *(f"{row.mean_wait_for_officer_days:.3f}" for row in rows),
+    )
+    table.add_row(
+        "invariant: mean whole wait to year's end",
+        *(f"{row.mean_waited_to_year_end_days:.2f}" for row in rows),
+    )
+    # Wide enough for three orders side by side when the output is no terminal.
+    _err.print(table, width=max(_err.console.width, 112))
 
 
 def _print_national(total: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from klageapi.core.dev_issuer import DevIssuer
-from klageapi.simulation.scenario import PlannedAppeal, Registry, Step
+from klageapi.simulation.scenario import Capacity, PlannedAppeal, Registry, Step
 
 __all__ = ["Driver", "SimulationFailed", "routing_of"]
 
@@ -70,6 +70,7 @@ class Driver:
         self._run = uuid.uuid4().hex[:8]
         self._concurrency = concurrency
         self._tokens: dict[str, dict[str, str]] = {}
+        self._states: dict[int, _State] = {}
 
     @property
     def _client(self) -> httpx.AsyncClient:
@@ -117,9 +118,14 @@ class Driver:
                 _expect(response, 200, 201)
 
     async def run(
-        self, plans: list[PlannedAppeal], *, advance: Callable[[int], None] | None = None
+        self,
+        plans: list[PlannedAppeal],
+        *,
+        advance: Callable[[int], None] | None = None,
+        steps: Callable[[PlannedAppeal], range] | None = None,
     ) -> None:
-        """Every plan, `concurrency` appeals at a time, each appeal's steps in order."""
+        """Every plan, `concurrency` appeals at a time, each appeal's steps in order (those in
+        the range `steps` gives for it, or all)."""
         queue: asyncio.Queue[PlannedAppeal] = asyncio.Queue()
         for plan in plans:
             queue.put_nowait(plan)
@@ -130,25 +136,97 @@ class Driver:
                 _worker_client.set(self._worker_clients[index % len(self._worker_clients)])
             while not queue.empty():
                 plan = queue.get_nowait()
-                await self._play(plan)
+                await self._play(plan, steps(plan) if steps else range(len(plan.steps)))
                 if advance is not None:
                     advance(1)
 
         await asyncio.gather(*(worker(index) for index in range(self._concurrency)))
 
-    async def _play(self, plan: PlannedAppeal) -> None:
-        state = _State()
+    async def _play(self, plan: PlannedAppeal, indices: range) -> None:
+        state = self._states.setdefault(plan.index, _State())
         office = plan.statsforvalter_office_id  # the office it ends at (after a re-route)
-        first_office = next(
+        handling = next(
             (s.values["from"] for s in plan.steps if s.kind == "reject_not_ours"), office
         )
-        handling = first_office
-        for step in plan.steps:
-            nav = self.headers(plan.office.organisation_number)
-            sf = self.headers(self._registry.statsforvalter_organisations[handling])
-            await self._step(plan, step, state, nav=nav, sf=sf)
+        for index, step in enumerate(plan.steps):
+            if index in indices:
+                nav = self.headers(plan.office.organisation_number)
+                sf = self.headers(self._registry.statsforvalter_organisations[handling])
+                await self._step(plan, step, state, nav=nav, sf=sf)
             if step.kind == "reject_not_ours":
                 handling = step.values["to"]
+
+    async def serve_queue(
+        self,
+        office: str,
+        arrivals: list[PlannedAppeal],
+        capacity: Capacity,
+        *,
+        order: str,
+        now: dt.datetime,
+        client: httpx.AsyncClient | None = None,
+    ) -> dict[int, dt.datetime]:
+        """The Statsforvalter office `office` through the year: it receives each arrival's
+        package when the plan says, and whenever it can take up a case (`capacity`) and one is
+        waiting, it asks the list of appeals for its queue in `order` and starts reviewing the
+        first. When each plan's review started (by plan index)."""
+        if client is not None:
+            _worker_client.set(client)
+        sf = self.headers(self._registry.statsforvalter_organisations[office])
+        by_id: dict[str, PlannedAppeal] = {}
+        pending = sorted(arrivals, key=lambda plan: (plan.receipt_at, plan.index))
+        started: dict[int, dt.datetime] = {}
+        waiting = 0
+        at = capacity.opens_at
+        while True:
+            if not waiting:  # idle: the next case is the next to arrive
+                if not pending:
+                    break
+                at = max(at, _receipt(pending[0]))
+            if at > now:
+                break
+            while pending and _receipt(pending[0]) <= at:
+                plan = pending.pop(0)
+                await self._receive(plan, sf)
+                by_id[self._states[plan.index].appeal_id] = plan
+                waiting += 1
+            listed = await self._send(
+                "GET",
+                "/v1/appeals",
+                sf,
+                params={
+                    "status": "received_by_statsforvalter",
+                    "statsforvalter_office": office,
+                    "order": order,
+                    "limit": 1,
+                },
+                ok=(200,),
+            )
+            items = listed.json()["items"]
+            if not items or items[0]["id"] not in by_id or by_id[items[0]["id"]].index in started:
+                raise SimulationFailed(
+                    f"{office}'s queue at {at.isoformat()} answered {items[:1]!r}, not one of"
+                    f" the {waiting} appeals received and waiting"
+                )
+            plan = by_id[items[0]["id"]]
+            state = self._states[plan.index]
+            await self._transition(
+                f"/v1/appeals/{state.appeal_id}/statsforvalter-review",
+                sf,
+                state,
+                {"occurred_at": at.isoformat()},
+            )
+            started[plan.index] = at
+            waiting -= 1
+            at = capacity.next_after(at)
+        for plan in pending:  # arrived after the last case it could take up this year
+            await self._receive(plan, sf)
+        return started
+
+    async def _receive(self, plan: PlannedAppeal, sf: dict[str, str]) -> None:
+        state = self._states[plan.index]
+        step = next(step for step in plan.steps if step.kind == "receipt")
+        await self._step(plan, step, state, nav={}, sf=sf)
 
     async def _step(
         self,
@@ -211,9 +289,10 @@ class Driver:
             case "withdraw":
                 await self._transition(f"{appeal}/withdrawal", nav, state, {"occurred_at": at})
             case "forward":
-                response = await self._send(
-                    "POST", f"{appeal}/packages", nav, json={"occurred_at": at}, ok=(201,)
-                )
+                form: dict[str, Any] = {"occurred_at": at}
+                if plan.urgent:
+                    form |= {"urgent": True, "urgent_reason": "eviction"}
+                response = await self._send("POST", f"{appeal}/packages", nav, json=form, ok=(201,))
                 state.package_id = response.json()["id"]
             case "reject_incomplete" | "reject_not_ours":
                 body = {"occurred_at": at}
@@ -314,6 +393,12 @@ class Driver:
                 f"{method} {path} answered {response.status_code}: {response.text[:500]}"
             )
         return response
+
+
+def _receipt(plan: PlannedAppeal) -> dt.datetime:
+    at = plan.receipt_at
+    assert at is not None
+    return at
 
 
 def _expect(response: httpx.Response, *statuses: int) -> None:

@@ -3,6 +3,7 @@ registry set-up, the planned year over HTTP, and the comparison with the ground 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -21,8 +22,9 @@ import httpx
 
 from klageapi.core.clock import NORWAY
 from klageapi.core.dev_issuer import DevIssuer
+from klageapi.core.queue_order import AppealOrder
 from klageapi.simulation.driver import Driver, routing_of
-from klageapi.simulation.scenario import PlannedAppeal, plan_year
+from klageapi.simulation.scenario import PlannedAppeal, capacities, place, plan_year
 from klageapi.simulation.truth import GROUPINGS, Difference, compare, figures
 
 __all__ = ["ADMIN_ORGANISATION", "Outcome", "play", "play_with", "started_service"]
@@ -87,6 +89,11 @@ class Outcome:
     reported: dict[str, dict[str, Any]]
     """The statistics endpoint's answer per grouping."""
     differences: list[Difference]
+    now: dt.datetime
+    """The year's end."""
+    policy: AppealOrder | None = None
+    """The order the simulated Statsforvalter offices took their queues in (None: no queue,
+    each review started after the wait drawn for it)."""
 
 
 async def play(
@@ -97,9 +104,11 @@ async def play(
     seed: int,
     concurrency: int,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
+    policy: AppealOrder | None = None,
+    now: dt.datetime | None = None,
 ) -> Outcome:
-    """Plan the year up to now, set up the registry, replay every plan, then compare the
-    statistics with the truth (see `play_with`)."""
+    """Plan the year up to `now` (default: now), set up the registry, replay every plan, then
+    compare the statistics with the truth (see `play_with`)."""
     async with contextlib.AsyncExitStack() as stack:
         client, *worker_clients = [
             await stack.enter_async_context(
@@ -117,9 +126,10 @@ async def play(
             appeals=appeals,
             seed=seed,
             concurrency=concurrency,
-            now=dt.datetime.now(dt.UTC),
+            now=now or dt.datetime.now(dt.UTC),
             progress=progress,
             worker_clients=worker_clients,
+            policy=policy,
         )
 
 
@@ -133,23 +143,31 @@ async def play_with(
     now: dt.datetime,
     progress: Callable[[int, int], Callable[[int], None]] | None = None,
     worker_clients: Sequence[httpx.AsyncClient] = (),
+    policy: AppealOrder | None = None,
 ) -> Outcome:
     """Plan the year before `now`, set up the registry, replay every plan, then fetch the
     statistics of the 400 days to `now` and compare them, grouping by grouping, with the truth
-    from the plans."""
+    from the plans. With a `policy`, the Statsforvalter offices work through queues in that
+    order (see `_queued`)."""
     admin = {
         "Authorization": "Bearer " + issuer.organisation_token(ADMIN_ORGANISATION, "klageapi:admin")
     }
     routing = await routing_of(client, admin)
-    registry, plans = plan_year(seed=seed, appeals=appeals, now=now, routing=routing)
+    registry, plans = plan_year(
+        seed=seed, appeals=appeals, now=now, routing=routing, queued=policy is not None
+    )
     driver = Driver(
         client, issuer, registry, seed=seed, concurrency=concurrency, worker_clients=worker_clients
     )
     await driver.set_up_registry(ADMIN_ORGANISATION)
-    requests = sum(len(p.steps) for p in plans)
-    advance = progress(len(plans), requests) if progress else None
     started = time.monotonic()
-    await driver.run(plans, advance=advance)
+    if policy is None:
+        requests = sum(len(p.steps) for p in plans)
+        await driver.run(plans, advance=progress(len(plans), requests) if progress else None)
+    else:
+        requests = await _queued(
+            driver, plans, policy, seed=seed, now=now, progress=progress, clients=worker_clients
+        )
     seconds = time.monotonic() - started
     end = now.astimezone(NORWAY).date()
     start = end - dt.timedelta(days=400)
@@ -166,4 +184,63 @@ async def play_with(
         as_of = dt.datetime.fromisoformat(reported[group_by]["as_of"])
         truth = figures(plans, group_by=group_by, start=start, end=end, as_of=as_of)
         differences += compare(truth, reported[group_by], group_by=group_by)
-    return Outcome(plans, requests, seconds, reported, differences)
+    return Outcome(plans, requests, seconds, reported, differences, now, policy)
+
+
+async def _queued(
+    driver: Driver,
+    plans: list[PlannedAppeal],
+    policy: AppealOrder,
+    *,
+    seed: int,
+    now: dt.datetime,
+    progress: Callable[[int, int], Callable[[int], None]] | None,
+    clients: Sequence[httpx.AsyncClient],
+) -> int:
+    """The year with queues at the Statsforvalter offices, in three passes: every appeal up to
+    the Statsforvalter's receipt (none of it depends on the order); then each office through
+    the year in business time, receiving its packages when planned and taking up a case,
+    whenever it can and one waits, as its list of appeals in `policy` puts first; then each
+    taken-up appeal's review from the moment it started. The requests made."""
+
+    def before_receipt(plan: PlannedAppeal) -> range:
+        kinds = [step.kind for step in plan.steps]
+        return range(kinds.index("receipt") if "receipt" in kinds else len(kinds))
+
+    requests = sum(len(before_receipt(plan)) for plan in plans)
+    advance = progress(len(plans), requests) if progress else None
+    await driver.run(plans, steps=before_receipt, advance=advance)
+    arrivals: dict[str, list[PlannedAppeal]] = {}
+    for plan in plans:
+        if plan.receipt_at is not None:
+            arrivals.setdefault(plan.statsforvalter_office_id, []).append(plan)
+    pace = capacities(plans, seed=seed)
+    offices = sorted(arrivals)
+    served = await asyncio.gather(
+        *(
+            driver.serve_queue(
+                office,
+                arrivals[office],
+                pace[office],
+                order=policy.value,
+                now=now,
+                client=clients[n % len(clients)] if clients else None,
+            )
+            for n, office in enumerate(offices)
+        )
+    )
+    started = {index: at for starts in served for index, at in starts.items()}
+    requests += sum(len(arrivals[office]) for office in offices) + 2 * len(started)
+    taken = [plan for plan in plans if plan.index in started]
+    for plan in taken:
+        place(plan, started[plan.index], now=now)
+
+    def after_review(plan: PlannedAppeal) -> range:
+        kinds = [step.kind for step in plan.steps]
+        return range(kinds.index("review") + 1, len(kinds))
+
+    tail = sum(len(after_review(plan)) for plan in taken)
+    requests += tail
+    advance = progress(len(taken), tail) if progress else None
+    await driver.run(taken, steps=after_review, advance=advance)
+    return requests

@@ -17,12 +17,18 @@ from typing import Any
 
 from stdnum.no import fodselsnummer, orgnr
 
+from klageapi.core.clock import NORWAY
+
 __all__ = [
     "COUNTIES",
+    "Capacity",
     "NavOfficePlan",
     "PlannedAppeal",
     "Registry",
     "Step",
+    "TailStep",
+    "capacities",
+    "place",
     "plan_year",
 ]
 
@@ -82,6 +88,16 @@ class Step:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TailStep:
+    """A step of the Statsforvalter's review, `offset` after the review started."""
+
+    kind: str
+    offset: dt.timedelta
+    status: str | None
+    values: dict[str, Any]
+
+
 @dataclass
 class PlannedAppeal:
     index: int
@@ -96,6 +112,20 @@ class PlannedAppeal:
     statuses: list[tuple[str, dt.datetime]] = field(default_factory=list)
     nav_outcome: str | None = None
     decision: str | None = None
+    urgent: bool = False
+    """Marked urgent by NAV when forwarded."""
+    planned_wait: dt.timedelta = dt.timedelta(0)
+    """How long it waits for the Statsforvalter's review when there is no simulated queue."""
+    tail: list[TailStep] = field(default_factory=list)
+    """The review's steps after its start, at their offsets from it."""
+    planned_decision: str | None = None
+    review_at: dt.datetime | None = None
+    """When the Statsforvalter started its review (once placed)."""
+
+    @property
+    def receipt_at(self) -> dt.datetime | None:
+        """The receipt that puts it in its Statsforvalter's queue."""
+        return next((step.at for step in self.steps if step.kind == "receipt"), None)
 
 
 def _organisation_number(serial: int) -> str:
@@ -152,10 +182,17 @@ def _days(rng: random.Random, mean: float, spread: float = 0.5) -> dt.timedelta:
 
 
 def plan_year(
-    *, seed: int, appeals: int, now: dt.datetime, routing: dict[str, str]
+    *,
+    seed: int,
+    appeals: int,
+    now: dt.datetime,
+    routing: dict[str, str],
+    queued: bool = False,
 ) -> tuple[Registry, list[PlannedAppeal]]:
     """The registry and `appeals` plans, received over the year before `now` and cut at `now`
-    (steps after it have not happened yet)."""
+    (steps after it have not happened yet). Each Statsforvalter starts its review after the
+    wait drawn for it; `queued`: when a simulated office takes it from its queue (the review
+    and what follows are placed then, see `place`)."""
     rng = random.Random(seed)
     offices = registry(routing)
     # Offices differ in how long a case waits for a case officer: a factor per office.
@@ -182,14 +219,10 @@ def plan_year(
             decision_decided_on=notified - dt.timedelta(days=rng.randint(1, 3)),
         )
         _plan_steps(plan, rng, queue=queue, nav_pace=nav_pace[office.unit_number], others=others)
-        plan.steps = [step for step in plan.steps if step.at <= now]
-        plan.statuses = [(status, at) for status, at in plan.statuses if at <= now]
-        # What lies after `now` has not happened: neither has its outcome.
-        kinds = {step.kind for step in plan.steps}
-        if "nav_outcome" not in kinds:
-            plan.nav_outcome = None
-        if "decide" not in kinds:
-            plan.decision = None
+        if queued or plan.receipt_at is None:
+            _cut(plan, now)
+        else:
+            place(plan, plan.receipt_at + plan.planned_wait, now=now)
         plans.append(plan)
     return offices, plans
 
@@ -227,6 +260,7 @@ def _plan_steps(
         statuses.append(("closed_by_nav", at))
         return
     step("upload", dt.timedelta(minutes=30), category="forwarding_letter")
+    plan.urgent = rng.random() < 0.08
     step("forward", dt.timedelta(hours=2), "forwarded")
     office = plan.statsforvalter_office_id
     rejection = rng.random()
@@ -239,21 +273,92 @@ def _plan_steps(
         step("reject_not_ours", _days(rng, 2), None, to=other, **{"from": office})
         plan.statsforvalter_office_id = office = other
     step("receipt", _days(rng, 2.5), "received_by_statsforvalter")
-    step("review", _days(rng, 36 * queue[office], 0.6), "under_statsforvalter_review")
+    # What follows waits for a case officer: drawn now (the same under every queue order),
+    # placed when the review starts (`place`).
+    plan.planned_wait = _days(rng, 36 * queue[office], 0.6)
+    offset = dt.timedelta(0)
+    tail = plan.tail
+
+    def later(kind: str, after: dt.timedelta, status: str | None = None, **values: Any) -> None:
+        nonlocal offset
+        offset += after
+        tail.append(TailStep(kind, offset, status, values))
+
     if withdraw_at:
-        step("withdraw", _days(rng, 5), "withdrawn")
+        later("withdraw", _days(rng, 5), "withdrawn")
         return
     if rng.random() < 0.4:
-        step("preliminary_reply", dt.timedelta(hours=3), None, expect_days=rng.randint(20, 60))
+        later("preliminary_reply", dt.timedelta(hours=3), None, expect_days=rng.randint(20, 60))
     work = dt.timedelta(days=rng.uniform(3, 8))
     if rng.random() < 0.15:
         first = work * rng.uniform(0.2, 0.6)
-        step("request_documentation", first, "awaiting_documentation")
-        step("upload", _days(rng, 8), category="documentation_response")
-        step("fulfil", dt.timedelta(hours=1), "under_statsforvalter_review")
-        step("receipt_supplementary", dt.timedelta(hours=4))
+        later("request_documentation", first, "awaiting_documentation")
+        later("upload", _days(rng, 8), category="documentation_response")
+        later("fulfil", dt.timedelta(hours=1), "under_statsforvalter_review")
+        later("receipt_supplementary", dt.timedelta(hours=4))
         work -= first
-    decision = _choose(rng, _DECISIONS)
-    plan.decision = decision
-    step("upload_decision", work - dt.timedelta(hours=1), category="statsforvalter_decision")
-    step("decide", dt.timedelta(hours=1), "decided", outcome=decision)
+    plan.planned_decision = _choose(rng, _DECISIONS)
+    later("upload_decision", work - dt.timedelta(hours=1), category="statsforvalter_decision")
+    later("decide", dt.timedelta(hours=1), "decided", outcome=plan.planned_decision)
+
+
+def place(plan: PlannedAppeal, start: dt.datetime, *, now: dt.datetime) -> None:
+    """The Statsforvalter starts its review of `plan` at `start`: the review and the steps
+    after it, at their offsets from it, cut at `now`."""
+    plan.review_at = start
+    plan.steps.append(Step("review", start, {}))
+    plan.statuses.append(("under_statsforvalter_review", start))
+    for later in plan.tail:
+        plan.steps.append(Step(later.kind, start + later.offset, later.values))
+        if later.status is not None:
+            plan.statuses.append((later.status, start + later.offset))
+    _cut(plan, now)
+
+
+def _cut(plan: PlannedAppeal, now: dt.datetime) -> None:
+    """What lies after `now` has not happened: neither has its outcome."""
+    plan.steps = [step for step in plan.steps if step.at <= now]
+    plan.statuses = [(status, at) for status, at in plan.statuses if at <= now]
+    kinds = {step.kind for step in plan.steps}
+    if "nav_outcome" not in kinds:
+        plan.nav_outcome = None
+    plan.decision = plan.planned_decision if "decide" in kinds else None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A simulated Statsforvalter office's pace with the year's appeals: from `opens_at` (until
+    then its case officers finish last year's) it takes up a new case every `every`, the next
+    one its queue order puts first, whenever one is waiting. The same pace under every order:
+    a work-conserving single server with the same service times."""
+
+    opens_at: dt.datetime
+    every: dt.timedelta
+    load: float
+    """Arrivals over capacity (outside the summer): above 1 the queue grows."""
+
+    def next_after(self, start: dt.datetime) -> dt.datetime:
+        """When the office can take up its next case, having taken one up at `start`: half
+        the pace in the summer holidays (July to mid-August)."""
+        day = start.astimezone(NORWAY).date()
+        summer = dt.date(day.year, 7, 1) <= day < dt.date(day.year, 8, 15)
+        return start + self.every * (2 if summer else 1)
+
+
+def capacities(plans: list[PlannedAppeal], *, seed: int) -> dict[str, Capacity]:
+    """Each office's pace, drawn from the seed apart from the plans (so they stay the same):
+    how long last year's backlog holds it, and a load around 1, so that queues form and a
+    case waits for a case officer about as long as the offices' published figures say."""
+    rng = random.Random(seed * 7919 + 17)
+    arrivals: dict[str, list[dt.datetime]] = {}
+    for plan in plans:
+        if plan.receipt_at is not None:
+            arrivals.setdefault(plan.statsforvalter_office_id, []).append(plan.receipt_at)
+    found = {}
+    for office in sorted(arrivals):
+        times = sorted(arrivals[office])
+        backlog = dt.timedelta(days=36 * rng.uniform(0.6, 1.6))
+        load = rng.uniform(0.9, 1.12)
+        span = max(times[-1] - times[0], _DAY)
+        found[office] = Capacity(times[0] + backlog, span * load / len(times), load)
+    return found
