@@ -201,6 +201,8 @@ def plan_year(
     weights = [COUNTIES[o.county][1] for o in offices.nav_offices]
     ids = _national_ids(rng, appeals)
     others = sorted(set(routing.values()))
+    # Urgency from a stream of its own: the rest of the year stays as the seed drew it before.
+    urgency = random.Random(seed * 7919 + 29)
     plans = []
     for index in range(appeals):
         office = rng.choices(offices.nav_offices, weights)[0]
@@ -217,6 +219,7 @@ def plan_year(
             national_id=ids[index],
             received_at=received_at,
             decision_decided_on=notified - dt.timedelta(days=rng.randint(1, 3)),
+            urgent=urgency.random() < 0.08,
         )
         _plan_steps(plan, rng, queue=queue, nav_pace=nav_pace[office.unit_number], others=others)
         if queued or plan.receipt_at is None:
@@ -260,7 +263,6 @@ def _plan_steps(
         statuses.append(("closed_by_nav", at))
         return
     step("upload", dt.timedelta(minutes=30), category="forwarding_letter")
-    plan.urgent = rng.random() < 0.08
     step("forward", dt.timedelta(hours=2), "forwarded")
     office = plan.statsforvalter_office_id
     rejection = rng.random()
