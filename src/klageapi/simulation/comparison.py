@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 COMPARISON_FILE = "simulation-comparison.json"
-"""The comparison's file name in the data folder, where `klageapi report` looks for it."""
+"""The comparison's default file name in the data folder; `klageapi report --comparison FILE`
+reads it."""
 WAIT_TOLERANCE_SECONDS = 60.0
 """The mean wait for a case officer: the same under every order, to rounding."""
 WHOLE_WAIT_TOLERANCE = 0.01
