@@ -323,6 +323,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/v1/webhook-subscriptions"): _nav(
         Kind.collection, READ, owner_sees=lambda world: world.subscription_id
     ),
+    # An operator's view across organisations: for administrators only.
+    ("GET", "/v1/webhook-subscriptions/failing"): _ADMIN_READ,
     ("GET", "/v1/webhook-subscriptions/{subscription_id}"): _nav(Kind.object, READ, _SUBSCRIPTION),
     ("PATCH", "/v1/webhook-subscriptions/{subscription_id}"): _nav(
         Kind.object, WRITE, _SUBSCRIPTION, json=lambda o, w: {"enabled": False}

@@ -27,6 +27,7 @@ from klageapi.core.db import create_engine, create_scrape_engine, create_session
 from klageapi.core.embedded_postgres import EmbeddedPostgres
 from klageapi.core.logging import configure_logging, get_logger
 from klageapi.core.metrics import Metrics
+from klageapi.core.tracing import exporting_provider, trace_http_client
 from klageapi.document.storage import BlobStore, blob_store_from_settings
 from klageapi.retention.service import erase_due
 from klageapi.statistics import backlog
@@ -93,6 +94,7 @@ async def run(settings: Settings) -> None:
     clock = SystemClock()
     metrics = Metrics()
     metrics.watch_pool(engine)
+    tracer_provider = exporting_provider(settings, service="klageapi-worker")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -114,6 +116,7 @@ async def run(settings: Settings) -> None:
     listener = _metrics_listener(settings.worker_metrics_host, settings.worker_metrics_port)
     try:
         async with httpx.AsyncClient() as http_client:
+            trace_http_client(http_client, tracer_provider)
             serving = None
             if listener is not None:
                 serving = asyncio.create_task(server.serve(sockets=[listener]))
@@ -137,6 +140,8 @@ async def run(settings: Settings) -> None:
         await scrape_engine.dispose()
         if listener is not None:
             listener.close()
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
         if embedded is not None:
             embedded.stop()
 

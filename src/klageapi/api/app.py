@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from klageapi import __version__
@@ -45,6 +46,12 @@ from klageapi.core.metrics import Metrics
 from klageapi.core.migrations import head_revision, upgrade_to_head
 from klageapi.core.pagination import CursorCodec
 from klageapi.core.schemas import Problem
+from klageapi.core.tracing import (
+    exporting_provider,
+    trace_app,
+    trace_database,
+    trace_http_client,
+)
 from klageapi.document.storage import blob_store_from_settings
 from klageapi.registry.service import load_shipped_data
 from klageapi.worker import dispatcher_for
@@ -68,10 +75,12 @@ def create_app(
     read_engine: AsyncEngine | None = None,
     clock: Clock | None = None,
     http_client: httpx.AsyncClient | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The application. With `engine` it uses that database as it is (tests), and
     `read_engine`, if given, as its read replica; without, its lifespan connects to the
-    configured (and replica) or embedded database and migrates it if told to."""
+    configured (and replica) or embedded database and migrates it if told to. Spans go to
+    `tracer_provider` when given (tests), else to the configured OTLP collector, if any."""
     settings = settings or get_settings()
     # FastAPIOffline serves Swagger UI's and ReDoc's assets from its package under
     # docs.ASSETS; the pages themselves are docs.router's (FastAPI's own load from CDNs).
@@ -89,8 +98,11 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock or SystemClock(backdating_limit=_backdating_limit(settings))
     app.state.metrics = Metrics()
+    app.state.owns_tracer_provider = tracer_provider is None
+    app.state.tracer_provider = tracer_provider or exporting_provider(settings, service="klageapi")
     app.state.http_client = http_client or httpx.AsyncClient(timeout=10.0)
     app.state.owns_http_client = http_client is None
+    trace_http_client(app.state.http_client, app.state.tracer_provider)
     app.state.token_verifier = _token_verifier(settings, app.state.http_client, app.state.metrics)
     app.state.cursor_codec = CursorCodec(_secret_key(settings))
     app.state.blob_store = blob_store_from_settings(settings)
@@ -122,6 +134,8 @@ def create_app(
         metrics=app.state.metrics,
         templates=_route_templates(app),
     )
+    # Outermost of all: the request's span is current in everything the request does.
+    trace_app(app, app.state.tracer_provider)
     return app
 
 
@@ -147,6 +161,7 @@ def _route_templates(app: FastAPI) -> list[str]:
 
 def _attach_database(app: FastAPI, engine: AsyncEngine, read_engine: AsyncEngine | None) -> None:
     app.state.engine = engine
+    trace_database(engine, app.state.tracer_provider)
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = None if read_engine is None else create_sessionmaker(read_engine)
     app.state.metrics.watch_pool(engine)
@@ -184,6 +199,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         if app.state.owns_http_client:
             stack.push_async_callback(app.state.http_client.aclose)
+        if app.state.owns_tracer_provider and app.state.tracer_provider is not None:
+            stack.callback(app.state.tracer_provider.shutdown)  # sends what is left
         if app.state.engine is None:
             engine = await _connect(settings, stack)
             read_engine = create_read_engine(settings)

@@ -16,6 +16,7 @@ from klageapi.core.db import database_unavailable
 from klageapi.core.errors import DatabaseUnavailable, PayloadTooLarge
 from klageapi.core.logging import get_logger, redact_text, request_id_var
 from klageapi.core.metrics import Metrics
+from klageapi.core.tracing import current_trace_id
 
 __all__ = ["CLIENT_CLOSED_REQUEST", "BodyLimitMiddleware", "RequestContextMiddleware"]
 
@@ -184,7 +185,7 @@ class RequestContextMiddleware:
 def _caller(scope: Scope) -> dict[str, str]:
     """Who called and what they were answered, for the access log: the organisation and its
     supplier (organisation numbers, public), `citizen` for a citizen (never who), the problem's
-    code when the answer was one."""
+    code when the answer was one, and the trace it belongs to."""
     state = scope.get("state") or {}
     fields: dict[str, str] = {}
     principal = state.get("principal")
@@ -197,4 +198,7 @@ def _caller(scope: Scope) -> dict[str, str]:
     code = state.get("problem_code")
     if code is not None:
         fields["problem"] = code
+    trace_id = current_trace_id()
+    if trace_id is not None:
+        fields["trace_id"] = trace_id
     return fields

@@ -45,6 +45,7 @@ SUMMARIES: dict[str, str] = {
     "list_events": "Page through the event feed",
     "create_webhook_subscription": "Subscribe a URL to events",
     "list_webhook_subscriptions": "List your webhook subscriptions",
+    "list_failing_webhook_subscriptions": "List failing or disabled webhook subscriptions",
     "get_webhook_subscription": "Read a webhook subscription",
     "update_webhook_subscription": "Change a webhook subscription",
     "delete_webhook_subscription": "Delete a webhook subscription",

@@ -22,11 +22,12 @@ async def record(
     *,
     principal: Principal,
     action: str,
-    appeal_id: uuid.UUID,
+    appeal_id: uuid.UUID | None,
     purpose: str,
     clock: Clock,
 ) -> None:
-    """Append one audit entry in the caller's transaction."""
+    """Append one audit entry in the caller's transaction (about no appeal: an operator's read
+    across organisations)."""
     await record_many(
         session,
         principal=principal,
@@ -42,7 +43,7 @@ async def record_many(
     *,
     principal: Principal,
     action: str,
-    appeal_ids: Sequence[uuid.UUID],
+    appeal_ids: Sequence[uuid.UUID | None],
     purpose: str,
     clock: Clock,
 ) -> None:

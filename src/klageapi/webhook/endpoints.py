@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from klageapi.core.auth import ReaderDep, WriterDep
+from klageapi.core.auth import AdminDep, ReaderDep, WriterDep
 from klageapi.core.clock import ClockDep
 from klageapi.core.config import Settings
 from klageapi.core.db import SessionDep, TransactionsDep
@@ -30,6 +30,8 @@ from klageapi.webhook.schemas import (
     SubscriptionPage,
     SubscriptionRead,
     SubscriptionUpdate,
+    TroubledState,
+    TroubledSubscriptionPage,
     subscription_read,
 )
 
@@ -92,6 +94,35 @@ async def list_subscriptions(
     """The caller's subscriptions, oldest first."""
     subscriptions, cursor = await service.list_for(session, page, organisation=organisation)
     return SubscriptionPage(items=[subscription_read(s) for s in subscriptions], next_cursor=cursor)
+
+
+# Before /{subscription_id}, which would take "failing" for an id.
+@router.get(
+    "/failing",
+    operation_id="list_failing_webhook_subscriptions",
+    response_model=TroubledSubscriptionPage,
+    responses=problem_responses(400, 422),
+)
+async def list_troubled_subscriptions(
+    session: SessionDep,
+    administrator: AdminDep,
+    clock: ClockDep,
+    page: PageParamsDep,
+    state: Annotated[
+        list[TroubledState] | None,
+        Query(description="`failing`, `disabled` or both (repeat it); both when not given."),
+    ] = None,
+) -> TroubledSubscriptionPage:
+    """Every organisation's failing or disabled subscriptions, for an administrator, oldest
+    first, with how many deliveries each has waiting. Audited."""
+    items, cursor = await service.list_troubled(
+        session,
+        page,
+        states=state or list(TroubledState),
+        administrator=administrator,
+        clock=clock,
+    )
+    return TroubledSubscriptionPage(items=items, next_cursor=cursor)
 
 
 @router.get(

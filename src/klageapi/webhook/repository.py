@@ -7,7 +7,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, Select, delete, func, insert, literal, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -27,6 +39,7 @@ __all__ = [
     "get_owned",
     "insert_deliveries",
     "list_owned",
+    "list_troubled",
     "queue_events",
 ]
 
@@ -74,6 +87,41 @@ async def list_owned(
         )
     query = query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
     return (await session.scalars(query.limit(limit))).all()
+
+
+async def list_troubled(
+    session: AsyncSession,
+    *,
+    failing: bool,
+    disabled: bool,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[tuple[WebhookSubscription, int]]:
+    """A page of every organisation's subscriptions that are failing (enabled, with a run of
+    failed attempts going on) or disabled, in (created_at, id) order, each with how many of its
+    deliveries wait."""
+    states = []
+    if failing:
+        states.append(
+            and_(WebhookSubscription.enabled, WebhookSubscription.failing_since.is_not(None))
+        )
+    if disabled:
+        states.append(WebhookSubscription.enabled.is_(False))
+    waiting = (
+        select(func.count())
+        .where(
+            WebhookDelivery.subscription_id == WebhookSubscription.id,
+            WebhookDelivery.status == DeliveryStatus.pending,
+        )
+        .scalar_subquery()
+    )
+    query = select(WebhookSubscription, waiting).where(or_(*states))
+    if after is not None:
+        query = query.where(
+            tuple_(WebhookSubscription.created_at, WebhookSubscription.id) > tuple_(*after)
+        )
+    query = query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    return [(row[0], row[1]) for row in (await session.execute(query.limit(limit))).all()]
 
 
 async def deliveries_page(

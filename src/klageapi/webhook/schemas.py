@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from typing import Annotated
 
@@ -25,6 +26,9 @@ __all__ = [
     "SubscriptionPage",
     "SubscriptionRead",
     "SubscriptionUpdate",
+    "TroubledState",
+    "TroubledSubscriptionPage",
+    "TroubledSubscriptionRead",
 ]
 
 Url = Annotated[
@@ -80,6 +84,34 @@ class SubscriptionCreated(SubscriptionRead):
 
 class SubscriptionPage(BaseModel):
     items: list[SubscriptionRead]
+    next_cursor: str | None = None
+
+
+class TroubledState(enum.StrEnum):
+    failing = "failing"
+    disabled = "disabled"
+
+
+class TroubledSubscriptionRead(BaseModel):
+    """A subscription as an operator sees it across organisations: whose, to which host, and
+    how it fares. The URL's path and query are left out (they may hold the receiver's token)."""
+
+    id: uuid.UUID
+    organisation: str = Field(description="The owning organisation, `0192:<orgnr>`.")
+    url_origin: str = Field(description="Scheme, host and port of the URL.")
+    state: TroubledState
+    event_types: list[str]
+    created_at: dt.datetime
+    failing_since: dt.datetime | None
+    disabled_at: dt.datetime | None
+    disabled_reason: str | None = Field(
+        description="Why klageapi disabled it; null when its owner switched it off."
+    )
+    pending_deliveries: int = Field(description="Its deliveries waiting to be sent.")
+
+
+class TroubledSubscriptionPage(BaseModel):
+    items: list[TroubledSubscriptionRead]
     next_cursor: str | None = None
 
 

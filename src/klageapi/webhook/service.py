@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.audit import service as audit
 from klageapi.core.auth import Organisation
 from klageapi.core.clock import Clock
 from klageapi.core.config import Settings
@@ -32,7 +33,13 @@ from klageapi.webhook.errors import (
     WebhookPingFailed,
     WebhookUrlNotHttps,
 )
-from klageapi.webhook.schemas import ReplayCreate, SubscriptionCreate, SubscriptionUpdate
+from klageapi.webhook.schemas import (
+    ReplayCreate,
+    SubscriptionCreate,
+    SubscriptionUpdate,
+    TroubledState,
+    TroubledSubscriptionRead,
+)
 from klageapi.webhook.signing import new_secret
 from klageapi.webhook.targets import resolve
 
@@ -43,6 +50,7 @@ __all__ = [
     "deliveries",
     "get",
     "list_for",
+    "list_troubled",
     "redeliver",
     "replay",
     "rotate_secret",
@@ -97,6 +105,57 @@ async def list_for(
         "webhook-subscriptions",
         list(rows),
         lambda subscription: [subscription.created_at.isoformat(), str(subscription.id)],
+    )
+
+
+async def list_troubled(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    states: Sequence[TroubledState],
+    administrator: Organisation,
+    clock: Clock,
+) -> tuple[list[TroubledSubscriptionRead], str | None]:
+    """A page of every organisation's failing or disabled subscriptions, for an operator;
+    audited, since it shows who subscribes to what across organisations."""
+    rows, cursor = page.page(
+        "troubled-webhook-subscriptions",
+        list(
+            await repository.list_troubled(
+                session,
+                failing=TroubledState.failing in states,
+                disabled=TroubledState.disabled in states,
+                after=page.after_time_and_id("troubled-webhook-subscriptions"),
+                limit=page.limit + 1,
+            )
+        ),
+        lambda row: [row[0].created_at.isoformat(), str(row[0].id)],
+    )
+    await audit.record(
+        session,
+        principal=administrator,
+        action="webhook_subscription.list_troubled",
+        appeal_id=None,
+        purpose="operations: failing or disabled webhook subscriptions",
+        clock=clock,
+    )
+    return [_troubled(subscription, pending) for subscription, pending in rows], cursor
+
+
+def _troubled(subscription: WebhookSubscription, pending: int) -> TroubledSubscriptionRead:
+    url = httpx.URL(subscription.url)
+    origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+    return TroubledSubscriptionRead(
+        id=subscription.id,
+        organisation=f"0192:{subscription.organisation_number}",
+        url_origin=origin,
+        state=TroubledState.failing if subscription.enabled else TroubledState.disabled,
+        event_types=subscription.event_types,
+        created_at=subscription.created_at,
+        failing_since=subscription.failing_since,
+        disabled_at=subscription.disabled_at,
+        disabled_reason=subscription.disabled_reason,
+        pending_deliveries=pending,
     )
 
 
