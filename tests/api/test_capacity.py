@@ -1,9 +1,9 @@
-"""No client takes another's capacity: requests that wait on their client (a slow upload) or on
-a remote server (a webhook URL's ping) hold no database connection or transaction while they
-wait, so one organisation holding more of them than the pool has connections does not stall
-another organisation's reads. On a database of its own with a small pool (3, no overflow), every
-request committing as in production, with Idempotency-Keys (whose claim once held a
-connection too)."""
+"""No client takes another's capacity: requests that wait on their client (a slow upload, to
+the filesystem or to S3) or on a remote server (a webhook URL's ping) hold no database
+connection or transaction while they wait, so one organisation holding more of them than the
+pool has connections does not stall another organisation's reads. On a database of its own with
+a small pool (3, no overflow), every request committing as in production, with
+Idempotency-Keys (whose claim once held a connection too)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import asyncio
 import base64
 import hashlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -22,10 +23,12 @@ from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
 from tests.conftest import NAV_OSLO_ORG, NOW, CommittedApp, DatabaseTemplate
+from tests.document.conftest import SeaweedFS, seaweedfs
 from tests.factories import appeal_body
 from tests.webhook.conftest import Answer, Receiver, receiver, receiver_server
 
-__all__ = ["receiver", "receiver_server"]  # the webhook tests' real receiver, as fixtures here
+# The webhook tests' real receiver and the document tests' S3 store, as fixtures here.
+__all__ = ["receiver", "receiver_server", "seaweedfs"]
 
 AuthHeaders = Callable[..., dict[str, str]]
 
@@ -88,9 +91,13 @@ async def _oslo_appeal(track: CommittedApp, auth: AuthHeaders) -> str:
     return appeal_id
 
 
+@pytest.mark.parametrize("backend", ["filesystem", "s3"])
 async def test_slow_uploads_of_one_organisation_hold_no_connection_and_stall_no_other(
-    small_pool: CommittedApp, auth: AuthHeaders
+    small_pool: CommittedApp, auth: AuthHeaders, request: pytest.FixtureRequest, backend: str
 ) -> None:
+    if backend == "s3":
+        store: SeaweedFS = request.getfixturevalue("seaweedfs")
+        small_pool.app.state.blob_store = store.blob_store(prefix=f"capacity-{uuid.uuid4().hex}")
     register = await small_pool.client.post("/v1/appeals", json=appeal_body(), headers=auth())
     assert register.status_code == 201, register.text
     stavanger_appeal = register.json()["id"]
