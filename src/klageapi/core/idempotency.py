@@ -237,7 +237,9 @@ async def _claim(
     async with transactions.begin() as claiming:
         claimed = await claiming.scalar(claim)
         if claimed is None:
-            record = await claiming.get(IdempotencyRecord, (actor, target, key))
+            record = await claiming.get(
+                IdempotencyRecord, (actor, target, key), populate_existing=True
+            )
     if claimed is None:
         if record is None or record.state is IdempotencyState.in_flight:
             raise IdempotencyKeyInUse()
