@@ -11,7 +11,11 @@ Statsforvalter's and NAV's: they have the case from the package and the decision
 Each appeal is erased in a transaction of its own (locked with SKIP LOCKED, so several
 workers share the work), with an audit entry and a thin `appeal.personal_data_erased` event.
 Its blobs are removed after that commit, each only once no document of any appeal has the
-same bytes (a blob is stored once per content)."""
+same bytes (a blob is stored once per content). Left open: an upload of the very same bytes to
+another appeal that finds the blob stored (and so does not write it again) just before it is
+removed, and commits its row just after, refers to a removed blob. Closing that would take a
+lock shared by the upload's row and the removal, which the upload may not hold while it waits
+on the store; both must fall in the moment between this job's check and its removal."""
 
 from __future__ import annotations
 
