@@ -8,6 +8,7 @@ so everything else runs without it.
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,27 @@ class EmbeddedPostgres:
     def halt(self, *, mode: str = "fast", wait: bool = True) -> None:
         """Stop the server and leave this handle to start it again (`resume`): what a restart
         of the database looks like to the processes using it. `fast` ends every session at
-        once; `smart` refuses new ones and waits for the sessions there to end."""
+        once; `smart` refuses new ones and waits for the sessions there to end. A server that
+        has stopped already (a smart shutdown whose last session ended) is left as it is."""
         server = self._started()
         arguments = ("-D", str(self.pgdata), "-m", mode, "-w" if wait else "-W", "stop")
-        _pgserver().pgexec.pgexec(
-            "pg_ctl", arguments, bin_path=server.bin_path, user=server.system_user
+        try:
+            _pgserver().pgexec.pgexec(
+                "pg_ctl", arguments, bin_path=server.bin_path, user=server.system_user
+            )
+        except subprocess.CalledProcessError:
+            if self._running(server):
+                raise
+
+    def _running(self, server: Any) -> bool:
+        """Whether `pg_ctl status` finds the server running (it exits 3 when none is)."""
+        status = subprocess.run(  # noqa: S603 (the package's own pg_ctl, no shell)
+            [str(server.bin_path / "pg_ctl"), "-D", str(self.pgdata), "status"],
+            user=server.system_user,
+            capture_output=True,
+            check=False,
         )
+        return status.returncode != 3
 
     def resume(self) -> None:
         """Start the halted server again, on the same folder and socket."""
