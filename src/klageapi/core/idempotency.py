@@ -319,6 +319,7 @@ async def _claim_upload(
     )
 
 
+@raises(InvalidIdempotencyKey, ContentDigestRequired, IdempotencyKeyInUse, IdempotencyKeyReused)
 async def _claim_citizen_upload(
     request: Request,
     session: SessionDep,
