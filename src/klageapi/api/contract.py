@@ -384,13 +384,12 @@ def _problem_response(codes: list[Code], path: str) -> dict[str, Any]:
 
 
 def _security(route: Any) -> list[dict[str, list[str]]]:
-    calls = [d.call for d in _dependants(route.dependant)]
-    for call in calls:
-        scopes = scopes_required_by(call)
+    for dependant in _dependants(route.dependant):
+        scopes = scopes_required_by(dependant.call)
+        if scopes == ():
+            return [{IDPORTEN: []}]  # a citizen's token
         if scopes is not None:
             return [{MASKINPORTEN: [scope]} for scope in scopes]
-    if any(getattr(call, "__name__", "") == "_citizen" for call in calls):
-        return [{IDPORTEN: []}]
     return []
 
 

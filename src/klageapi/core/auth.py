@@ -316,7 +316,8 @@ _SCOPES: dict[Any, tuple[str, ...]] = {}
 
 
 def scopes_required_by(dependency: Any) -> tuple[str, ...] | None:
-    """The scopes of which a scope dependency needs one; None for any other callable."""
+    """The scopes of which a scope dependency needs one (none for the citizen's, which needs a
+    citizen's token); None for any other callable."""
     return _SCOPES.get(dependency)
 
 
@@ -385,4 +386,5 @@ async def _citizen(principal: Annotated[Principal, Depends(get_principal)]) -> C
     return principal
 
 
+_SCOPES[_citizen] = ()
 CitizenDep = Annotated[Citizen, Depends(_citizen)]
