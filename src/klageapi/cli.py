@@ -429,8 +429,12 @@ def _print_comparison(rows: list[Any]) -> None:
         "invariant: mean whole wait to year's end",
         *(f"{row.mean_waited_to_year_end_days:.2f}" for row in rows),
     )
-    # Wide enough for three orders side by side when the output is no terminal.
-    _err.print(table, width=max(_err.console.width, 112))
+    console = _err.console
+    if not console.is_terminal:  # a log or a pipe: wide enough for three orders side by side
+        from rich.console import Console
+
+        console = Console(stderr=True, width=max(console.width, 112))
+    console.print(table)
 
 
 def _print_national(total: dict[str, Any]) -> None:

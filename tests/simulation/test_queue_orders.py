@@ -115,15 +115,9 @@ async def test_the_same_year_under_each_order_matches_its_truth_and_keeps_the_in
     assert arrivals[0] == arrivals[1] == arrivals[2]
     # Queues formed (the order can matter), and some cases are urgent.
     first = outcomes[0].plans
-    assert any(
-        p.review_at and p.receipt_at and p.review_at - p.receipt_at > NOW - NOW for p in first
-    )
     assert any(p.urgent for p in first if p.receipt_at)
-    waits = [
-        [p.review_at - p.receipt_at for p in o.plans if p.review_at and p.receipt_at]
-        for o in outcomes
-    ]
-    assert max(waits[0]).days >= 14
+    waits = [p.review_at - p.receipt_at for p in first if p.review_at and p.receipt_at]
+    assert max(waits).days >= 14
     rows = [figures_of(outcome) for outcome in outcomes]
     assert invariant_problems(rows) == []
     assert all(row.decided > 15 for row in rows)
