@@ -20,6 +20,7 @@ from klageapi.core.dev_issuer import DevIssuer
 from klageapi.report.data import ReportData
 from klageapi.report.render import render
 from klageapi.report.texts import words as report_words
+from klageapi.simulation.driver import Driver
 from klageapi.simulation.runner import play_with
 from klageapi.simulation.scenario import plan_year
 from tests.conftest import NOW, CommittedApp, DatabaseTemplate, loopback_listener
@@ -121,3 +122,17 @@ async def test_simulate_writes_the_years_report_from_the_service_it_played_on(
     html = output.read_text()
     assert '<html lang="nb">' in html and 'id="view-statsforvalter_office"' in html
     assert "<script" not in html
+
+
+def test_a_year_longer_than_a_token_lives_mints_its_tokens_again(tmp_path: Path) -> None:
+    registry, _ = plan_year(seed=1, appeals=1, now=NOW, routing=_routing())
+    driver = Driver(httpx.AsyncClient(), DevIssuer(tmp_path), registry, seed=1)
+    first = driver.headers("0192:910000004")
+    assert driver.headers("0192:910000004") is first
+    (key, (minted, header)), *_ = driver._tokens.items()
+    driver._tokens[key] = (minted - 1800, header)  # half an hour later
+
+    again = driver.headers("0192:910000004")
+
+    assert again is not first and again["Authorization"].startswith("Bearer ")
+    assert driver.headers("0192:910000004") is again

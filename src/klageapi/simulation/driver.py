@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ __all__ = ["Driver", "SimulationFailed", "routing_of"]
 
 _PDF = b"%PDF-1.7\n"
 _SCOPES = "klageapi:read klageapi:write"
+_TOKEN_REFRESH_SECONDS = 1800.0  # development tokens live an hour
 
 
 class SimulationFailed(Exception):
@@ -69,7 +71,7 @@ class Driver:
         # Tells this run's appeals from an earlier run's with the same seed on one service.
         self._run = uuid.uuid4().hex[:8]
         self._concurrency = concurrency
-        self._tokens: dict[str, dict[str, str]] = {}
+        self._tokens: dict[str, tuple[float, dict[str, str]]] = {}
         self._states: dict[int, _State] = {}
 
     @property
@@ -78,11 +80,15 @@ class Driver:
         return _worker_client.get(None) or self._main_client
 
     def headers(self, organisation: str, scopes: str = _SCOPES) -> dict[str, str]:
+        """A development token's header, minted again once half its hour has passed: a year
+        on a busy machine can take longer than a token lives."""
         key = f"{organisation} {scopes}"
-        if key not in self._tokens:
+        minted, header = self._tokens.get(key, (-_TOKEN_REFRESH_SECONDS, {}))
+        if time.monotonic() - minted >= _TOKEN_REFRESH_SECONDS:
             token = self._issuer.organisation_token(organisation, scopes)
-            self._tokens[key] = {"Authorization": f"Bearer {token}"}
-        return self._tokens[key]
+            header = {"Authorization": f"Bearer {token}"}
+            self._tokens[key] = (time.monotonic(), header)
+        return header
 
     async def set_up_registry(self, admin_organisation: str) -> None:
         """One NAV office per county, and an organisation number for every Statsforvalter
@@ -172,7 +178,7 @@ class Driver:
         first. When each plan's review started (by plan index)."""
         if client is not None:
             _worker_client.set(client)
-        sf = self.headers(self._registry.statsforvalter_organisations[office])
+        organisation = self._registry.statsforvalter_organisations[office]
         by_id: dict[str, PlannedAppeal] = {}
         pending = sorted(arrivals, key=lambda plan: (plan.receipt_at, plan.index))
         started: dict[int, dt.datetime] = {}
@@ -187,13 +193,13 @@ class Driver:
                 break
             while pending and _receipt(pending[0]) <= at:
                 plan = pending.pop(0)
-                await self._receive(plan, sf)
+                await self._receive(plan, self.headers(organisation))
                 by_id[self._states[plan.index].appeal_id] = plan
                 waiting += 1
             listed = await self._send(
                 "GET",
                 "/v1/appeals",
-                sf,
+                self.headers(organisation),
                 params={
                     "status": "received_by_statsforvalter",
                     "statsforvalter_office": office,
@@ -212,7 +218,7 @@ class Driver:
             state = self._states[plan.index]
             await self._transition(
                 f"/v1/appeals/{state.appeal_id}/statsforvalter-review",
-                sf,
+                self.headers(organisation),
                 state,
                 {"occurred_at": at.isoformat()},
             )
@@ -220,7 +226,7 @@ class Driver:
             waiting -= 1
             at = capacity.next_after(at)
         for plan in pending:  # arrived after the last case it could take up this year
-            await self._receive(plan, sf)
+            await self._receive(plan, self.headers(organisation))
         return started
 
     async def _receive(self, plan: PlannedAppeal, sf: dict[str, str]) -> None:
