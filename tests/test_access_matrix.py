@@ -390,6 +390,10 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/v1/statistics/processing-times"): _nav(
         Kind.collection, READ_OR_ADMIN, params={"from": "2026-01-01", "to": "2026-12-31"}
     ),
+    # The report: the same figures as a page, for the statistics' own callers.
+    ("GET", "/v1/statistics/report"): _nav(
+        Kind.collection, READ_OR_ADMIN, params={"from": "2026-01-01", "to": "2026-12-31"}
+    ),
 }
 
 
