@@ -201,6 +201,7 @@ DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
         StorageUnavailable,
     ),
     "get_processing_times": (PeriodReversed, PeriodTooLong),
+    "get_statistics_report": (PeriodReversed, PeriodTooLong),
 }
 """The refusals each operation's own code makes, beyond those of its dependencies."""
 
