@@ -3,6 +3,7 @@ transaction that is rolled back; the app driven over ASGI with tokens from a tes
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import shutil
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
@@ -113,6 +115,21 @@ def loopback_listener() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen()
     return sock
+
+
+@asynccontextmanager
+async def serving_on_loopback(app: FastAPI) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free loopback port for as long as the block runs: its base
+    URL, for a browser or another process."""
+    sock = loopback_listener()
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _with_database(url: str, database: str) -> str:

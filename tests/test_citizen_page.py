@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Page
 from sqlalchemy import select
 
@@ -26,7 +25,7 @@ from klageapi.models import Appeal as AppealRow
 from klageapi.models import AppealStatus, Document, DocumentCategory
 from tests import journey
 from tests.browser import DESKTOP, PHONE, chromium, page_in
-from tests.conftest import CommittedApp, TokenFactory, loopback_listener
+from tests.conftest import CommittedApp, TokenFactory, serving_on_loopback
 from tests.factories import NATIONAL_ID
 from tests.journey import AuthHeaders
 
@@ -60,19 +59,6 @@ def built_page() -> Path:
         run(npm, "run", "--silent", "generate", cwd=PAGE)
         run(npm, "run", "--silent", "build", cwd=PAGE)
     return PAGE / "dist"
-
-
-@contextlib.asynccontextmanager
-async def _service(track: CommittedApp) -> AsyncIterator[str]:
-    sock = loopback_listener()
-    config = uvicorn.Config(track.app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @contextlib.asynccontextmanager
@@ -154,7 +140,7 @@ async def test_the_citizen_page_in_a_real_browser(
     shots = tmp_path / "screenshots"
     shots.mkdir()
     async with (
-        _service(race_track) as api,
+        serving_on_loopback(race_track.app) as api,
         _page_server(api) as site,
         chromium() as browser,
     ):

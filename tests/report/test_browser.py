@@ -6,14 +6,11 @@ writes the same tables, with a queue-order comparison."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from typer.testing import CliRunner
 
 from klageapi.cli import app as cli
@@ -22,7 +19,7 @@ from klageapi.core.dev_issuer import DevIssuer
 from klageapi.report.texts import words
 from klageapi.simulation.runner import play_with
 from tests.browser import DESKTOP, PHONE, chromium, page_in
-from tests.conftest import NOW, CommittedApp, TokenFactory, loopback_listener
+from tests.conftest import NOW, CommittedApp, TokenFactory, serving_on_loopback
 
 LONG_STATSFORVALTER = (
     "Statsforvalteren i Østfold, Buskerud, Oslo og Akershus, avdeling for barnevern,"
@@ -66,19 +63,6 @@ _OUTSIDE_ITS_BOX = """
 """
 
 
-@contextlib.asynccontextmanager
-async def served(track: CommittedApp) -> AsyncIterator[str]:
-    sock = loopback_listener()
-    config = uvicorn.Config(track.app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def a_year_with_long_names(
     track: CommittedApp, settings: Settings, admin: dict[str, str], appeals: int
 ) -> None:
@@ -120,7 +104,7 @@ async def test_the_served_page_keeps_every_text_inside_its_chart_and_fetches_not
     admin = {"Authorization": f"Bearer {make_token(scope='klageapi:admin')}"}
     await a_year_with_long_names(race_track, settings, admin, appeals=60)
 
-    async with served(race_track) as base, chromium() as browser:
+    async with serving_on_loopback(race_track.app) as base, chromium() as browser:
         for query, sizes in (("", (PHONE, DESKTOP)), ("from=2020-01-01&to=2020-02-29&", (PHONE,))):
             for language in ("nb", "nn", "en"):
                 for size in sizes:
@@ -183,7 +167,7 @@ async def test_the_command_writes_the_served_tables_with_a_comparison(
     output = tmp_path / "report.html"
     period = {"from": "2025-11-02", "to": "2026-11-02"}
 
-    async with served(race_track) as base:
+    async with serving_on_loopback(race_track.app) as base:
         result = await asyncio.to_thread(
             CliRunner().invoke,
             cli,
