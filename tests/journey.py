@@ -71,7 +71,7 @@ async def register(client: httpx.AsyncClient, auth: AuthHeaders, **overrides: An
     return appeal
 
 
-async def upload(
+async def send_document(
     client: httpx.AsyncClient,
     auth: AuthHeaders,
     appeal_id: str,
@@ -80,14 +80,21 @@ async def upload(
     data: bytes | None = None,
     media_type: str = "application/pdf",
     org: str = NAV_STAVANGER_ORG,
-) -> Json:
-    """One document uploaded over HTTP; returns the created document."""
-    response = await client.post(
+) -> httpx.Response:
+    """One document sent over HTTP; the answer, whatever it is."""
+    return await client.post(
         f"/v1/appeals/{appeal_id}/documents",
         params={"category": category, "title": f"{category} document", "file_name": "x.pdf"},
         content=pdf() if data is None else data,
         headers={**auth(org=org), "Content-Type": media_type},
     )
+
+
+async def upload(
+    client: httpx.AsyncClient, auth: AuthHeaders, appeal_id: str, **options: Any
+) -> Json:
+    """One document uploaded over HTTP (options as `send_document`'s); the created document."""
+    response = await send_document(client, auth, appeal_id, **options)
     assert response.status_code == 201, response.text
     document: Json = response.json()
     return document

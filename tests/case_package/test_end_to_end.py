@@ -7,10 +7,8 @@ import datetime as dt
 import hashlib
 import io
 import json
-import uuid
 import zipfile
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,10 +16,9 @@ import pytest
 from fastapi import FastAPI
 
 from klageapi.core.clock import FixedClock
-from klageapi.document.storage import BlobStore
 from tests.case_package.eformidling import checked
 from tests.conftest import SF_ROGALAND_ORG
-from tests.document.conftest import SeaweedFS
+from tests.document.conftest import Backend, backend_of
 from tests.document.conftest import seaweedfs as s3_server  # noqa: F401  (the fixture, renamed)
 from tests.factories import NATIONAL_ID, appeal_body
 from tests.journey import AuthHeaders, Json, pdf, png
@@ -29,30 +26,9 @@ from tests.journey import AuthHeaders, Json, pdf, png
 SF = SF_ROGALAND_ORG
 
 
-@dataclass(frozen=True)
-class Backend:
-    """The app's blob store under test, and a look at which blobs it holds that bypasses it."""
-
-    name: str
-    store: BlobStore
-    holds: Callable[[str], bool]
-
-
 @pytest.fixture(params=["filesystem", "s3"])
 def backend(request: pytest.FixtureRequest, app: FastAPI) -> Backend:
-    if request.param == "filesystem":
-        root = app.state.blob_store.root
-        return Backend(
-            "filesystem",
-            app.state.blob_store,
-            lambda sha256: (root / "sha256" / sha256[:2] / sha256[2:4] / sha256).is_file(),
-        )
-    server: SeaweedFS = request.getfixturevalue("s3_server")
-    prefix = f"journey-{uuid.uuid4().hex}"
-    app.state.blob_store = server.blob_store(prefix=prefix)
-    return Backend(
-        "s3", app.state.blob_store, lambda sha256: f"sha256/{sha256}" in server.keys(prefix=prefix)
-    )
+    return backend_of(request, app, prefix="journey")
 
 
 async def _chunks(data: bytes, size: int = 100_000) -> AsyncIterator[bytes]:

@@ -12,16 +12,17 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import obstore
 import pytest
+from fastapi import FastAPI
 from obstore.exceptions import BaseError as ObjectStoreError
 from obstore.store import S3Store
 
-from klageapi.document.storage import S3BlobStore
+from klageapi.document.storage import BlobStore, S3BlobStore
 
 ACCESS_KEY_ID = "klageapi-test"
 SECRET_ACCESS_KEY = "klageapi-test-secret-0123456789"
@@ -260,3 +261,33 @@ def own_seaweedfs(tmp_path: Path) -> Iterator[SeaweedFSProcess]:
         yield server
     finally:
         server.kill()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The app's blob store under test, and a look at which blobs it holds that bypasses it."""
+
+    name: str
+    store: BlobStore
+    holds: Callable[[str], bool]
+
+
+def backend_of(request: pytest.FixtureRequest, app: FastAPI, *, prefix: str) -> Backend:
+    """For a fixture of params "filesystem" and "s3": the app's store on disk, or a folder of
+    the run's SeaweedFS (named from `prefix`) put in its place. The caller's module imports
+    the `seaweedfs` fixture as `s3_server`."""
+    if request.param == "filesystem":
+        root = app.state.blob_store.root
+        return Backend(
+            "filesystem",
+            app.state.blob_store,
+            lambda digest: (root / "sha256" / digest[:2] / digest[2:4] / digest).is_file(),
+        )
+    server: SeaweedFS = request.getfixturevalue("s3_server")
+    folder = f"{prefix}-{uuid.uuid4().hex}"
+    app.state.blob_store = server.blob_store(prefix=folder)
+    return Backend(
+        "s3",
+        app.state.blob_store,
+        lambda digest: f"sha256/{digest}" in server.keys(prefix=folder),
+    )

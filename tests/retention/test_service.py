@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
-import pytest
-from fastapi import FastAPI
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from klageapi.core.clock import FixedClock
-from klageapi.document.storage import BlobStore
-from klageapi.models import Appeal, AuditEntry, CasePackage, Document, DocumentationRequest, Event
-from klageapi.retention.service import ERASED_EVENT, Erased, erase_due
-from tests.document.conftest import SeaweedFS
-from tests.document.conftest import seaweedfs as s3_server  # noqa: F401  (the fixture, renamed)
+from klageapi.models import AuditEntry, CasePackage, DocumentationRequest, Event
+from klageapi.retention.service import ERASED_EVENT, Erased
 from tests.factories import NATIONAL_ID
 from tests.journey import (
     AuthHeaders,
@@ -32,63 +25,16 @@ from tests.journey import (
     sha256,
     upload,
 )
+from tests.retention.conftest import (
+    DAYS,
+    Backend,
+    appeal_row,
+    document_count,
+    erase,
+    withdraw,
+)
 
-DAYS = 90
 SF = "922222223"
-
-
-@dataclass(frozen=True)
-class Backend:
-    store: BlobStore
-    holds: Callable[[str], bool]
-
-
-@pytest.fixture(params=["filesystem", "s3"])
-def backend(request: pytest.FixtureRequest, app: FastAPI) -> Backend:
-    if request.param == "filesystem":
-        root = app.state.blob_store.root
-        return Backend(
-            app.state.blob_store,
-            lambda digest: (root / "sha256" / digest[:2] / digest[2:4] / digest).is_file(),
-        )
-    server: SeaweedFS = request.getfixturevalue("s3_server")
-    prefix = f"retention-{uuid.uuid4().hex}"
-    app.state.blob_store = server.blob_store(prefix=prefix)
-    return Backend(
-        app.state.blob_store, lambda digest: f"sha256/{digest}" in server.keys(prefix=prefix)
-    )
-
-
-@pytest.fixture
-def sessions(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
-    """The job's sessions, on the test's transaction: its commits are savepoints."""
-    return async_sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-
-
-async def _withdraw(client: httpx.AsyncClient, auth: AuthHeaders, appeal_id: str) -> None:
-    response = await client.post(f"/v1/appeals/{appeal_id}/withdrawal", headers=auth())
-    assert response.status_code == 200, response.text
-
-
-async def _erase(
-    sessions: async_sessionmaker[AsyncSession], backend: Backend, clock: FixedClock
-) -> Erased:
-    return await erase_due(sessions, store=backend.store, clock=clock, retention_days=DAYS)
-
-
-async def _appeal(session: AsyncSession, appeal_id: str) -> Appeal:
-    appeal = await session.get(Appeal, uuid.UUID(appeal_id), populate_existing=True)
-    assert appeal is not None
-    return appeal
-
-
-async def _documents(session: AsyncSession, appeal_id: str) -> int:
-    query = (
-        select(func.count()).select_from(Document).where(Document.appeal_id == uuid.UUID(appeal_id))
-    )
-    return int(await session.scalar(query) or 0)
 
 
 async def _statistics(client: httpx.AsyncClient, auth: AuthHeaders) -> Json:
@@ -123,21 +69,21 @@ async def test_a_finished_appeal_past_the_period_is_erased_and_a_shared_blob_sta
     await acknowledge(client, auth, package["id"])
     other = await register(client, auth)
     await upload(client, auth, other["id"], category="appeal", data=shared)
-    await _withdraw(client, auth, appeal["id"])
+    await withdraw(client, auth, appeal["id"])
     statistics = await _statistics(client, auth)
 
     clock.advance(dt.timedelta(days=DAYS - 1))
-    assert await _erase(sessions, backend, clock) == Erased()
-    assert (await _appeal(session, appeal["id"])).national_id == NATIONAL_ID
+    assert await erase(sessions, backend.store, clock) == Erased()
+    assert (await appeal_row(session, appeal["id"])).national_id == NATIONAL_ID
 
     clock.advance(dt.timedelta(days=1))
-    erased = await _erase(sessions, backend, clock)
+    erased = await erase(sessions, backend.store, clock)
 
     assert erased == Erased(appeals=1, documents=len(documents) + 1, blobs=len(own))
-    row = await _appeal(session, appeal["id"])
+    row = await appeal_row(session, appeal["id"])
     assert (row.national_id, row.grounds, row.nav_reasoning) == (None, "", None)
     assert row.personal_data_erased_at == clock.now()
-    assert await _documents(session, appeal["id"]) == 0
+    assert await document_count(session, appeal["id"]) == 0
     assert not any(backend.holds(digest) for digest in own)
     assert backend.holds(sha256(shared))  # appeal B still has it
     manifest = (
@@ -178,14 +124,14 @@ async def test_a_finished_appeal_past_the_period_is_erased_and_a_shared_blob_sta
     ).all()
     assert [(entry.actor_kind, entry.actor_organisation) for entry in audit] == [("system", None)]
     # Appeal B is untouched, and erasing again finds nothing.
-    assert (await _appeal(session, other["id"])).national_id == NATIONAL_ID
-    assert await _documents(session, other["id"]) == 1
-    assert await _erase(sessions, backend, clock) == Erased()
+    assert (await appeal_row(session, other["id"])).national_id == NATIONAL_ID
+    assert await document_count(session, other["id"]) == 1
+    assert await erase(sessions, backend.store, clock) == Erased()
 
     # Once B is finished and its period has passed, the shared blob goes too.
-    await _withdraw(client, auth, other["id"])
+    await withdraw(client, auth, other["id"])
     clock.advance(dt.timedelta(days=DAYS))
-    assert await _erase(sessions, backend, clock) == Erased(appeals=1, documents=1, blobs=1)
+    assert await erase(sessions, backend.store, clock) == Erased(appeals=1, documents=1, blobs=1)
     assert not backend.holds(sha256(shared))
 
 
@@ -212,8 +158,8 @@ async def test_an_open_appeal_and_its_documentation_request_are_never_erased(
 
     clock.advance(dt.timedelta(days=10 * DAYS))
 
-    assert await _erase(sessions, backend, clock) == Erased()
-    assert (await _appeal(session, appeal["id"])).national_id == NATIONAL_ID
+    assert await erase(sessions, backend.store, clock) == Erased()
+    assert (await appeal_row(session, appeal["id"])).national_id == NATIONAL_ID
     descriptions = (
         await session.scalars(
             select(DocumentationRequest.description).where(

@@ -63,6 +63,7 @@ from klageapi.core.limits import RateLimited
 from klageapi.core.pagination import InvalidCursor
 from klageapi.core.schemas import PROBLEM_MEDIA_TYPE
 from klageapi.document.errors import (
+    ContentBeingErased,
     DocumentChecksumMismatch,
     DocumentMediaTypeMismatch,
     DocumentNotFound,
@@ -110,6 +111,7 @@ _CITIZEN_UPLOAD = (
     EmptyDocument,
     DocumentChecksumMismatch,
     StorageUnavailable,
+    ContentBeingErased,
 )
 
 DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
@@ -145,6 +147,7 @@ DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
         EmptyDocument,
         DocumentChecksumMismatch,
         StorageUnavailable,
+        ContentBeingErased,
     ),
     "list_documents": (AppealNotFound,),
     "get_document_content": (DocumentNotFound, RangeNotSatisfiable, StorageUnavailable),
@@ -189,6 +192,7 @@ DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
         CommentDeadlinePassed,
         TransitionNotAllowed,
         StorageUnavailable,
+        ContentBeingErased,
     ),
     "send_my_documentation": _CITIZEN_UPLOAD,
     "send_my_documents": (*_CITIZEN_UPLOAD, SenderReferenceConflict),

@@ -16,7 +16,8 @@ KlageError                      status and a stable `code`; rendered by `api.pro
 ├── RateLimited (429)           rate_limited: over an organisation's limits (core.limits)
 └── ServiceUnavailable (503)    not ready: database unreachable or schema behind
     ├── DatabaseUnavailable     a request met a lost database connection or got none
-    └── StorageUnavailable      the document store could not be reached or failed
+    ├── StorageUnavailable      the document store could not be reached or failed
+    └── ContentBeingErased      the same bytes are being removed from the store (document.errors)
 """
 
 from __future__ import annotations

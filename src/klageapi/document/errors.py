@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 
 from klageapi.core.errors import (
     FieldError,
     KlageError,
     NotFound,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
 
 __all__ = [
+    "ContentBeingErased",
     "DocumentChecksumMismatch",
     "DocumentMediaTypeMismatch",
     "DocumentNotFound",
@@ -78,3 +81,20 @@ class RangeNotSatisfiable(KlageError):
     def __init__(self, size: int) -> None:
         super().__init__(f"The document has {size} bytes.", size=size)
         self.headers["Content-Range"] = f"bytes */{size}"
+
+
+class ContentBeingErased(ServiceUnavailable):
+    """The very same bytes were erased with another appeal's documents a moment ago, or are
+    being: nothing was stored; sent again after Retry-After, they are stored anew."""
+
+    code = "content_being_erased"
+    title = "The same content is being erased"
+
+    def __init__(self, *, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            "A file with the same bytes was just erased with another appeal's documents;"
+            f" send it again in {seconds} s.",
+            retry_after=seconds,
+        )
+        self.headers["Retry-After"] = str(seconds)

@@ -19,7 +19,7 @@ from klageapi.core.clock import Clock
 from klageapi.core.db import Transactions
 from klageapi.core.errors import FieldError, PayloadTooLarge, ValidationFailed
 from klageapi.core.pagination import PageParams
-from klageapi.document import repository
+from klageapi.document import removal, repository
 from klageapi.document.errors import (
     DocumentChecksumMismatch,
     DocumentMediaTypeMismatch,
@@ -201,7 +201,8 @@ async def attach(
     sender_reference: str | None = None,
     document_id: uuid.UUID | None = None,
 ) -> Document:
-    """Attach a stored file to the appeal, announced as `document.added`."""
+    """Attach a stored file to the appeal, announced as `document.added`; refused while the same
+    bytes are being removed from the store (`document.removal`)."""
     now = clock.now()
     values: dict[str, object] = {
         "id": document_id or uuid.uuid4(),
@@ -226,6 +227,7 @@ async def attach(
         data={"document_id": str(values["id"]), "category": file.category.value},
     )
     await repository.insert_with_event(session, values, event)
+    await removal.refuse_while_removed(session, blob.sha256, now=now)
     # Not added to the session: the repository wrote it, and this copy is the answer.
     return Document(**values)
 

@@ -21,7 +21,7 @@ from klageapi.models.case_package import (
     PackageKind,
     PackageStatus,
 )
-from klageapi.models.document import Document, DocumentCategory
+from klageapi.models.document import BlobRemoval, Document, DocumentCategory
 from klageapi.models.event import Event
 from klageapi.models.idempotency import IdempotencyRecord, IdempotencyState
 from klageapi.models.registry import CountyRoute, NavOffice, StatsforvalterOffice
@@ -45,6 +45,7 @@ __all__ = [
     "AppealStatus",
     "AuditEntry",
     "Base",
+    "BlobRemoval",
     "CasePackage",
     "Channel",
     "CountyRoute",

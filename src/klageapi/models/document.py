@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from klageapi.models.base import Base, text_enum
 
-__all__ = ["Document", "DocumentCategory"]
+__all__ = ["BlobRemoval", "Document", "DocumentCategory"]
 
 
 class DocumentCategory(enum.StrEnum):
@@ -68,4 +68,19 @@ class Document(Base):
     uploaded_at: Mapped[dt.datetime]
     sender_reference: Mapped[str | None] = mapped_column(
         String(100), doc="The sender's own id of a document the citizen sent unasked."
+    )
+
+
+class BlobRemoval(Base):
+    """Bytes no document has any more, marked for removal from the store (document.removal): an
+    upload of the same bytes is refused while the mark exists, which is until `HOLD` after
+    `removed_at`."""
+
+    __tablename__ = "blob_removal"
+    __table_args__ = (CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_format"),)
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    marked_at: Mapped[dt.datetime]
+    removed_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the store's delete was done; NULL until then."
     )

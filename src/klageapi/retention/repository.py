@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.models import (
@@ -27,7 +27,6 @@ __all__ = [
     "erase_rows",
     "insert_audit_and_event",
     "lock_if_due",
-    "referenced",
 ]
 
 FINISHED = (AppealStatus.decided, AppealStatus.closed_by_nav, AppealStatus.withdrawn)
@@ -140,9 +139,3 @@ async def insert_audit_and_event(
 ) -> None:
     await session.execute(insert(AuditEntry).values(**audit))
     await session.execute(insert(Event).values(**event))
-
-
-async def referenced(session: AsyncSession, sha256: str) -> bool:
-    """Whether any document, of any appeal, still has these bytes."""
-    query = select(func.count()).select_from(Document).where(Document.sha256 == sha256)
-    return bool(await session.scalar(query))

@@ -10,12 +10,11 @@ Statsforvalter's and NAV's: they have the case from the package and the decision
 
 Each appeal is erased in a transaction of its own (locked with SKIP LOCKED, so several
 workers share the work), with an audit entry and a thin `appeal.personal_data_erased` event.
-Its blobs are removed after that commit, each only once no document of any appeal has the
-same bytes (a blob is stored once per content). Left open: an upload of the very same bytes to
-another appeal that finds the blob stored (and so does not write it again) just before it is
-removed, and commits its row just after, refers to a removed blob. Closing that would take a
-lock shared by the upload's row and the removal, which the upload may not hold while it waits
-on the store; both must fall in the moment between this job's check and its removal."""
+The same transaction marks for removal each of its blobs that no document of any appeal has
+any more (a blob is stored once per content); the blobs are deleted from the store after the
+commit, and a round also deletes what an earlier one left marked (a crash, the store away).
+An upload of the same bytes around the removal is refused, not left referring to removed
+bytes: see `document.removal`."""
 
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from klageapi.audit.service import system_entry
 from klageapi.core.clock import Clock
 from klageapi.core.logging import get_logger
+from klageapi.document import removal
 from klageapi.document.storage import BlobStore
 from klageapi.event import outbox
 from klageapi.retention import repository
@@ -64,24 +64,16 @@ async def erase_due(
     async with sessionmaker() as session:
         candidates = await repository.due(session, cutoff=cutoff, limit=batch)
     appeals = documents = 0
-    gone: set[str] = set()
     for appeal_id in candidates:
         async with sessionmaker() as session, session.begin():
             erased = await _erase(
                 session, appeal_id, cutoff=cutoff, now=now, retention_days=retention_days
             )
-        if erased is None:
-            continue
-        appeals += 1
-        documents += erased[0]
-        gone |= erased[1]
-    blobs = 0
-    for sha256 in sorted(gone):
-        async with sessionmaker() as session:
-            if await repository.referenced(session, sha256):
-                continue  # another appeal's document has the same bytes
-        blobs += await store.delete(sha256)
-    if appeals:
+        if erased is not None:
+            appeals += 1
+            documents += erased
+    blobs = await removal.remove_marked(sessionmaker, store=store, clock=clock)
+    if appeals or blobs:
         _log.info("personal_data_erased", appeals=appeals, documents=documents, blobs=blobs)
     return Erased(appeals=appeals, documents=documents, blobs=blobs)
 
@@ -93,11 +85,13 @@ async def _erase(
     cutoff: dt.datetime,
     now: dt.datetime,
     retention_days: int,
-) -> tuple[int, set[str]] | None:
+) -> int | None:
+    """Erase the appeal if it is still due; how many documents went, or None."""
     appeal = await repository.lock_if_due(session, appeal_id, cutoff=cutoff)
     if appeal is None:
         return None
     documents, blobs = await repository.erase_rows(session, appeal, now=now)
+    await removal.mark_unreferenced(session, blobs, now=now)
     event = outbox.row(
         appeal,
         type_=ERASED_EVENT,
@@ -112,4 +106,4 @@ async def _erase(
         now=now,
     )
     await repository.insert_audit_and_event(session, audit=audit, event=event)
-    return documents, blobs
+    return documents
