@@ -211,3 +211,46 @@ async def test_the_check_that_no_document_has_the_bytes_waits_for_an_uploads_row
     assert await store.exists(sha256(shared))
     read = await client.get(f"/v1/documents/{document.id}/content", headers=auth())
     assert (read.status_code, read.content) == (200, shared)
+
+
+def _refused_as_erased(response: httpx.Response, appeal_id: str) -> None:
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (response.json()["code"], response.json()["appeal_id"]) == ("appeal_erased", appeal_id)
+
+
+async def test_an_erased_appeal_takes_no_more_files_whether_erased_before_or_during_the_upload(
+    race_track: CommittedApp, auth: AuthHeaders, committed_backend: Backend
+) -> None:
+    # A file attached after the erasure would never be erased: the job takes an appeal once.
+    client, backend = race_track.client, committed_backend
+    sessions = create_sessionmaker(race_track.engine)
+    clock: FixedClock = race_track.app.state.clock
+    early = await _finished_with(client, auth, pdf(5100))
+    clock.advance(dt.timedelta(days=DAYS))
+    assert await erase(sessions, backend.store, clock) == Erased(appeals=1, documents=1, blobs=1)
+    late = await _finished_with(client, auth, pdf(5200))
+    clock.advance(dt.timedelta(days=DAYS))
+
+    # Erased before: refused before a byte is stored.
+    before = pdf(5300)
+    _refused_as_erased(
+        await send_document(client, auth, early, category="supporting_document", data=before),
+        early,
+    )
+    assert not backend.holds(sha256(before))
+
+    # Erased while the bytes are stored: refused when the row would be written.
+    async def erase_meanwhile() -> None:
+        assert await erase(sessions, backend.store, clock) == Erased(
+            appeals=1, documents=1, blobs=1
+        )
+
+    race_track.app.state.blob_store = Hooked(backend.store, after_put=erase_meanwhile)
+    _refused_as_erased(
+        await send_document(client, auth, late, category="supporting_document", data=pdf(5400)),
+        late,
+    )
+    async with sessions() as session:
+        assert [await document_count(session, appeal) for appeal in (early, late)] == [0, 0]
+        assert (await appeal_row(session, late)).personal_data_erased_at is not None

@@ -63,6 +63,7 @@ from klageapi.core.limits import RateLimited
 from klageapi.core.pagination import InvalidCursor
 from klageapi.core.schemas import PROBLEM_MEDIA_TYPE
 from klageapi.document.errors import (
+    AppealErased,
     ContentBeingErased,
     DocumentChecksumMismatch,
     DocumentMediaTypeMismatch,
@@ -148,6 +149,7 @@ DOMAIN_PROBLEMS: dict[str, tuple[type[KlageError] | Code, ...]] = {
         DocumentChecksumMismatch,
         StorageUnavailable,
         ContentBeingErased,
+        AppealErased,
     ),
     "list_documents": (AppealNotFound,),
     "get_document_content": (DocumentNotFound, RangeNotSatisfiable, StorageUnavailable),

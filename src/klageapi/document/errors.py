@@ -6,6 +6,7 @@ import math
 import uuid
 
 from klageapi.core.errors import (
+    Conflict,
     FieldError,
     KlageError,
     NotFound,
@@ -15,6 +16,7 @@ from klageapi.core.errors import (
 )
 
 __all__ = [
+    "AppealErased",
     "ContentBeingErased",
     "DocumentChecksumMismatch",
     "DocumentMediaTypeMismatch",
@@ -98,3 +100,19 @@ class ContentBeingErased(ServiceUnavailable):
             retry_after=seconds,
         )
         self.headers["Retry-After"] = str(seconds)
+
+
+class AppealErased(Conflict):
+    """The appeal's documents and personal data were erased after the retention period: a file
+    attached now would never be erased, so none is taken."""
+
+    code = "appeal_erased"
+    title = "The appeal's documents were erased"
+
+    def __init__(self, appeal_id: uuid.UUID) -> None:
+        super().__init__(
+            "The appeal's retention period has passed and its documents and personal data were"
+            " erased: it takes no more files. The Statsforvalter's and NAV's archives have the"
+            " case.",
+            appeal_id=str(appeal_id),
+        )

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.core.statements import binds, bound, table_of
 from klageapi.event import outbox
-from klageapi.models import BlobRemoval, Document, Event
+from klageapi.models import Appeal, BlobRemoval, Document, Event
 
 __all__ = [
+    "appeal_erased",
     "by_sender_reference",
     "drop_removals",
     "get",
@@ -94,6 +95,12 @@ async def lock_content(session: AsyncSession, sha256: str) -> None:
     billion) only take turns needlessly."""
     key = int(sha256[:8], 16) - 2**31
     await session.execute(select(func.pg_advisory_xact_lock(_CONTENT_LOCK, key)))
+
+
+async def appeal_erased(session: AsyncSession, appeal_id: uuid.UUID) -> bool:
+    """Whether the appeal's personal data was erased, as committed now."""
+    query = select(Appeal.personal_data_erased_at).where(Appeal.id == appeal_id)
+    return await session.scalar(query) is not None
 
 
 async def referenced(session: AsyncSession, sha256: str) -> bool:

@@ -21,6 +21,7 @@ from klageapi.core.errors import FieldError, PayloadTooLarge, ValidationFailed
 from klageapi.core.pagination import PageParams
 from klageapi.document import removal, repository
 from klageapi.document.errors import (
+    AppealErased,
     DocumentChecksumMismatch,
     DocumentMediaTypeMismatch,
     DocumentNotFound,
@@ -201,8 +202,9 @@ async def attach(
     sender_reference: str | None = None,
     document_id: uuid.UUID | None = None,
 ) -> Document:
-    """Attach a stored file to the appeal, announced as `document.added`; refused while the same
-    bytes are being removed from the store (`document.removal`)."""
+    """Attach a stored file to the appeal, announced as `document.added`; refused once the
+    appeal is erased, and while the same bytes are being removed from the store
+    (`document.removal`)."""
     now = clock.now()
     values: dict[str, object] = {
         "id": document_id or uuid.uuid4(),
@@ -227,6 +229,10 @@ async def attach(
         data={"document_id": str(values["id"]), "category": file.category.value},
     )
     await repository.insert_with_event(session, values, event)
+    # After the row: its reference to the appeal waits for an erasure under way to commit, and
+    # this then sees it (an erasure that comes later passes the appeal by until this commits).
+    if await repository.appeal_erased(session, appeal.id):
+        raise AppealErased(appeal.id)
     await removal.refuse_while_removed(session, blob.sha256, now=now)
     # Not added to the session: the repository wrote it, and this copy is the answer.
     return Document(**values)
@@ -247,6 +253,8 @@ async def _may_attach(
         raise NotPermittedForRole(
             action="attaching the Statsforvalter's decision", appeal_id=appeal_id
         )
+    if appeal.personal_data_erased_at is not None:
+        raise AppealErased(appeal_id)
     return appeal
 
 
