@@ -2,7 +2,9 @@
 
 Every action on an appeal goes through `apply`: in the caller's transaction it locks the appeal,
 checks the caller's role and the state the appeal is in, applies the change, appends the history
-row, writes the outbox events and bumps the version. Nothing else writes `Appeal.status`.
+row, writes the outbox events and bumps the version. Nothing else writes `Appeal.status`. It
+also settles, in one place, what of the appeal waits for the Statsforvalter when a step puts it
+out of reach (withdrawn) or re-routes the appeal (it follows).
 
 A step is data (`Step`): the action, and the appeal's own columns it sets besides the status. A
 caller with preconditions of its own (forwarding needs the required documents, a decision its
@@ -100,11 +102,14 @@ class Rule:
     """...but these, which go to the Statsforvalter office the appeal had before the step: a
     re-route's rejection reaches the office that rejected, its package the office it is for."""
 
+    def office_of(self, type_: str, previous_office: str) -> str | None:
+        """The office an event of the step is addressed to besides NAV's: the one the appeal
+        had before the step, or (None) the one it has after."""
+        return previous_office if type_ in self.to_previous_office else None
+
 
 CLOSED = frozenset({S.withdrawn, S.closed_by_nav, S.decided})
 """The states an appeal never leaves."""
-_ABANDONED = frozenset({S.withdrawn, S.closed_by_nav})
-"""Closed with nobody to act on what waits (a decision is refused while a package waits)."""
 
 _NAV = frozenset({Role.nav})
 _SF = frozenset({Role.statsforvalter})
@@ -332,9 +337,30 @@ async def apply(
             now=now,
         )
     await repository.write_step(session, appeal, history=history, events=events, audit=entry)
-    if rule.to_state in _ABANDONED:
+    # A caller settles the package its step is about before the step (rejected, re-routed);
+    # whatever else of the appeal waits for the Statsforvalter is dealt with here, once.
+    if _out_of_reach(from_status, rule.to_state):
         await _close_what_waits(session, appeal, occurred_at=when, recorded_at=now)
+    elif appeal.statsforvalter_office_id != from_office:
+        await _move_what_waits(
+            session,
+            appeal,
+            from_office=from_office,
+            rule=rule,
+            data=_event_data(step.action.value, from_status, step.details),
+            occurred_at=when,
+            recorded_at=now,
+        )
     return appeal
+
+
+def _out_of_reach(from_status: AppealStatus, to_status: AppealStatus | None) -> bool:
+    """Whether a step leaves nobody to receive what waits for the Statsforvalter: the appeal is
+    withdrawn or closed by NAV, or goes back to NAV from the Statsforvalter (its package rejected
+    as incomplete). A decision is refused while a package waits instead (`service.decide`)."""
+    if to_status in (S.withdrawn, S.closed_by_nav):
+        return True
+    return to_status is S.under_nav_review and from_status in AT_STATSFORVALTER
 
 
 async def _locked(
@@ -356,8 +382,10 @@ async def _locked(
 async def _close_what_waits(
     session: AsyncSession, appeal: Appeal, *, occurred_at: dt.datetime, recorded_at: dt.datetime
 ) -> None:
-    """Nobody answers a documentation request about a closed appeal any more, and nobody is to
-    receive its packages: they leave the feed as withdrawn, each announced to its office."""
+    """The appeal went back to NAV, was withdrawn or closed: nobody answers a documentation
+    request about it any more, and nobody is to receive its packages that wait (NAV forwards the
+    appeal's documents anew, if at all): they leave the feed as withdrawn, each announced to its
+    office."""
     await repository.cancel_open_documentation_requests(session, appeal.id)
     for package_id, office in await repository.withdraw_waiting_packages(session, appeal.id):
         outbox.write(
@@ -369,6 +397,35 @@ async def _close_what_waits(
             data={"package_id": str(package_id)},
             statsforvalter_office_id=office,
         )
+    await session.flush()
+
+
+async def _move_what_waits(
+    session: AsyncSession,
+    appeal: Appeal,
+    *,
+    from_office: str,
+    rule: Rule,
+    data: Mapping[str, object],
+    occurred_at: dt.datetime,
+    recorded_at: dt.datetime,
+) -> None:
+    """The appeal is re-routed: what else waits at the office it left (what the appellant sent
+    meanwhile) follows it to the office it is for, each package announced as the step's own."""
+    moved = await repository.reroute_waiting_packages(
+        session, appeal.id, from_office=from_office, to_office=appeal.statsforvalter_office_id
+    )
+    for package_id, urgent in moved:
+        for type_ in rule.event_types:
+            outbox.write(
+                session,
+                appeal,
+                type_=type_,
+                occurred_at=occurred_at,
+                recorded_at=recorded_at,
+                data={**data, "package_id": str(package_id), "urgent": urgent},
+                statsforvalter_office_id=rule.office_of(type_, from_office),
+            )
     await session.flush()
 
 
@@ -428,7 +485,7 @@ def _rows(
     types = list(rule.event_types)
     if from_status is not None and from_status != appeal.status:
         types.append("appeal.status_changed")
-    data = {"action": action, "from_status": from_status.value if from_status else None, **details}
+    data = _event_data(action, from_status, details)
     events = [
         outbox.row(
             appeal,
@@ -436,8 +493,15 @@ def _rows(
             occurred_at=occurred_at,
             recorded_at=recorded_at,
             data=data,
-            statsforvalter_office_id=from_office if type_ in rule.to_previous_office else None,
+            statsforvalter_office_id=rule.office_of(type_, from_office),
         )
         for type_ in types
     ]
     return history, events
+
+
+def _event_data(
+    action: str, from_status: AppealStatus | None, details: Mapping[str, object]
+) -> dict[str, object]:
+    """What every event of a step carries: the step, the status it left, and its details."""
+    return {"action": action, "from_status": from_status.value if from_status else None, **details}

@@ -70,6 +70,7 @@ __all__ = [
     "history",
     "insert_registration",
     "list_visible",
+    "reroute_waiting_packages",
     "withdraw_waiting_packages",
     "write_step",
 ]
@@ -195,6 +196,26 @@ async def withdraw_waiting_packages(
         .execution_options(synchronize_session=False)
     )
     return [(package_id, office) for package_id, office in result.all()]
+
+
+async def reroute_waiting_packages(
+    session: AsyncSession, appeal_id: uuid.UUID, *, from_office: str, to_office: str
+) -> Sequence[tuple[uuid.UUID, bool]]:
+    """Readdress the appeal's packages awaiting receipt at `from_office` to `to_office`; their
+    ids and urgency, in the order they were forwarded."""
+    result = await session.execute(
+        update(CasePackage)
+        .where(
+            CasePackage.appeal_id == appeal_id,
+            CasePackage.status == PackageStatus.awaiting_receipt,
+            CasePackage.statsforvalter_office_id == from_office,
+        )
+        .values(statsforvalter_office_id=to_office)
+        .returning(CasePackage.id, CasePackage.urgent, CasePackage.frozen_at)
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted(result.all(), key=lambda row: (row.frozen_at, row.id))
+    return [(package_id, urgent) for package_id, urgent, _ in rows]
 
 
 async def cancel_open_documentation_requests(session: AsyncSession, appeal_id: uuid.UUID) -> None:

@@ -76,8 +76,8 @@ class PackageWithdrawn(Conflict):
 
     def __init__(self) -> None:
         super().__init__(
-            "The appeal was withdrawn or closed while the package awaited receipt: there is"
-            " nothing to receive or reject.",
+            "The appeal was withdrawn, closed or sent back to NAV while the package awaited"
+            " receipt: there is nothing to receive or reject.",
             package_status="withdrawn",
         )
 

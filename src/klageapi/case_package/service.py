@@ -468,11 +468,13 @@ async def reject(
     if package.kind is not PackageKind.initial:
         raise PackageNotAwaitingReceipt(package.status.value)
     details: dict[str, object] = {"package_id": str(package.id), "reason": body.reason.value}
+    package.rejection_reason = body.reason.value
     if body.reason is RejectionReason.not_ours:
         target = body.statsforvalter_office_id or ""
         known = await registry.statsforvalter_office_exists(session, target)
         if not known or target == package.statsforvalter_office_id:
             raise UnknownStatsforvalterOffice(target)
+        package.statsforvalter_office_id = target
         step = Step(
             Action.reroute_package,
             occurred_at=body.occurred_at,
@@ -484,17 +486,17 @@ async def reject(
                 "urgent": package.urgent,
             },
         )
-        await lifecycle.apply(session, package.appeal_id, step, actor=organisation, clock=clock)
-        package.statsforvalter_office_id = target
     else:
-        step = Step(Action.reject_package, occurred_at=body.occurred_at, details=details)
-        appeal = await lifecycle.apply(
-            session, package.appeal_id, step, actor=organisation, clock=clock
-        )
         package.status = PackageStatus.rejected
-        package.rejected_at = _step_time(appeal)
         package.rejection_description = body.description
-    package.rejection_reason = body.reason.value
+        step = Step(Action.reject_package, occurred_at=body.occurred_at, details=details)
+    # Settled before the step, which then moves or withdraws whatever else of the appeal waits.
+    await session.flush()
+    appeal = await lifecycle.apply(
+        session, package.appeal_id, step, actor=organisation, clock=clock
+    )
+    if package.status is PackageStatus.rejected:
+        package.rejected_at = _step_time(appeal)
     await session.flush()
     return package
 
