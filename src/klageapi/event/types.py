@@ -165,7 +165,8 @@ _TYPES: list[tuple[str, str, type[_Data], str]] = [
         "PackageWithdrawn",
         "package.withdrawn",
         _Package,
-        "A package awaiting receipt left the feed: its appeal was withdrawn or closed.",
+        "A package awaiting receipt left the feed: its appeal was withdrawn, closed, or sent"
+        " back to NAV when its first package was rejected as incomplete.",
     ),
     (
         "PackageOverdue",

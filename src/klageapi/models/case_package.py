@@ -33,7 +33,8 @@ class PackageStatus(enum.StrEnum):
     received = "received"
     rejected = "rejected"
     withdrawn = "withdrawn"
-    """The appeal was withdrawn or closed while the package awaited receipt."""
+    """The appeal was withdrawn, closed or sent back to NAV (its first package rejected as
+    incomplete) while the package awaited receipt."""
 
 
 class CasePackage(Base):
