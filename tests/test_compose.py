@@ -53,15 +53,15 @@ from typer.main import get_command
 
 from klageapi.cli import app
 from klageapi.core.config import Settings
-from tests import journey
-from tests.conftest import NAV_STAVANGER_ORG, SF_ROGALAND_ORG, loopback_listener
-from tests.document.conftest import (
+from klageapi.document.seaweedfs import (
     FILER_PORT_INDEX,
     S3_PORT_INDEX,
     free_ports,
     loopback_flags,
     weed_binary,
 )
+from tests import journey
+from tests.conftest import NAV_STAVANGER_ORG, SF_ROGALAND_ORG, loopback_listener
 from tests.factories import NATIONAL_ID
 from tests.journey import AuthHeaders
 from tests.webhook.conftest import Receiver, ReceiverServer

@@ -37,6 +37,7 @@ from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
 from klageapi.core.db import READ_APPLICATION_NAME, create_engine
+from klageapi.document.seaweedfs import SeaweedFS
 from klageapi.models import StatsforvalterOffice, WebhookAttempt, WebhookDelivery
 from klageapi.registry.service import load_shipped_data
 from tests import journey
@@ -48,7 +49,6 @@ from tests.conftest import (
     create_database,
     drop_database,
 )
-from tests.document.conftest import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, SeaweedFS
 
 # The fixtures of a sibling folder's conftest, used here as they are (re-exported).
 from tests.document.conftest import seaweedfs as seaweedfs
@@ -248,15 +248,7 @@ def _processes(
         "KLAGEAPI_ISSUERS": json.dumps([i.model_dump(mode="json") for i in settings.issuers]),
         "KLAGEAPI_SECRET_KEY": settings.secret_key.get_secret_value(),
         "KLAGEAPI_RUN_WORKER": "false",
-        "KLAGEAPI_DOCUMENT_STORAGE": "s3",
-        "KLAGEAPI_S3_ENDPOINT_URL": store.endpoint_url,
-        "KLAGEAPI_S3_BUCKET": BUCKET,
-        "KLAGEAPI_S3_REGION": REGION,
-        "KLAGEAPI_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-        "KLAGEAPI_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-        "KLAGEAPI_S3_PATH_STYLE": "true",
-        "KLAGEAPI_S3_ALLOW_HTTP": "true",
-        "KLAGEAPI_S3_KEY_PREFIX": s3_prefix,
+        **store.environment(prefix=s3_prefix),
         "KLAGEAPI_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "KLAGEAPI_WORKER_POLL_SECONDS": "0.5",
         # One subscription at a time per worker, so both workers take part.

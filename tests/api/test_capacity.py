@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from klageapi.api.app import create_app
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
+from klageapi.document.seaweedfs import SeaweedFS
 from tests.conftest import NAV_OSLO_ORG, NOW, CommittedApp, DatabaseTemplate
-from tests.document.conftest import SeaweedFS, seaweedfs
+from tests.document.conftest import seaweedfs
 from tests.factories import appeal_body
 from tests.webhook.conftest import Answer, Receiver, receiver, receiver_server
 

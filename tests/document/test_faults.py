@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.document.seaweedfs import SeaweedFSProcess
 from klageapi.models import Document, Event
-from tests.document.conftest import SeaweedFSProcess
 from tests.journey import AuthHeaders, content_digest, pdf, register, sha256, upload
 
 

@@ -19,6 +19,7 @@ import obstore
 import pytest
 
 from klageapi.document import filesystem_store
+from klageapi.document.seaweedfs import SeaweedFS
 from klageapi.document.storage import (
     BlobDigestMismatch,
     BlobNotFound,
@@ -28,7 +29,6 @@ from klageapi.document.storage import (
     EmptyBlob,
     FilesystemBlobStore,
 )
-from tests.document.conftest import SeaweedFS
 
 MiB = 1024 * 1024
 
