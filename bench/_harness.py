@@ -39,6 +39,7 @@ __all__ = [
     "DEMO_NAV_ORGANISATION",
     "CpuMeter",
     "Service",
+    "asyncpg_dsn",
     "free_port",
     "national_ids",
     "percentile",
@@ -85,7 +86,7 @@ def free_port() -> int:
         return port
 
 
-def _asyncpg_dsn(sqlalchemy_url: str) -> str:
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
     scheme, rest = sqlalchemy_url.split("://", 1)
     return f"{scheme.split('+', 1)[0]}://{rest}"
 
@@ -169,14 +170,14 @@ def running_service(
             )
         wait_ready(process, base_url, log)
         if given_url:
-            dsn = _asyncpg_dsn(given_url)
+            dsn = asyncpg_dsn(given_url)
         else:
             # Join the server the service started on the same folder (idempotent start); it
             # stops when the last process that joined it lets go.
             embedded = EmbeddedPostgres(folder)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # XDG_RUNTIME_DIR unset: a lock file in /tmp
-                dsn = _asyncpg_dsn(embedded.start())
+                dsn = asyncpg_dsn(embedded.start())
         token = DevIssuer(folder).organisation_token(
             f"0192:{DEMO_NAV_ORGANISATION}", "klageapi:read klageapi:write"
         )

