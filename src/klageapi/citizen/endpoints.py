@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, TypedDict
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from fastapi.types import DecoratedCallable
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from klageapi.citizen import service, tasks
 from klageapi.citizen.language import LANGUAGES, Catalogue, catalogue, negotiate
@@ -20,11 +23,11 @@ from klageapi.citizen.schemas import (
     CitizenTaskRead,
     CommentCreate,
 )
-from klageapi.core.auth import CitizenDep
-from klageapi.core.clock import ClockDep
+from klageapi.core.auth import Citizen, CitizenDep
+from klageapi.core.clock import Clock, ClockDep
 from klageapi.core.conditional import none_match
 from klageapi.core.config import Settings
-from klageapi.core.db import SessionDep, TransactionsDep
+from klageapi.core.db import SessionDep, Transactions, TransactionsDep
 from klageapi.core.downloads import DOWNLOAD_HEADERS
 from klageapi.core.idempotency import CitizenIdempotencyKeyDep, CitizenUploadIdempotencyKeyDep
 from klageapi.core.pagination import PageParamsDep
@@ -32,7 +35,7 @@ from klageapi.core.routing import JsonRoute
 from klageapi.core.schemas import problem_responses
 from klageapi.core.validation import Text
 from klageapi.document import service as documents
-from klageapi.document.storage import BlobStream
+from klageapi.document.storage import BlobStore, BlobStream
 from klageapi.models import Document, DocumentCategory
 
 __all__ = ["router"]
@@ -160,6 +163,50 @@ def _done(done: tasks.TaskDone) -> CitizenTaskRead:
     )
 
 
+@dataclass(frozen=True)
+class _Doer:
+    """Who does one of the citizen's tasks, and what it is done with."""
+
+    session: AsyncSession
+    citizen: Citizen
+    clock: Clock
+    store: BlobStore
+    settings: Settings
+
+
+async def _doer(
+    request: Request, session: SessionDep, citizen: CitizenDep, clock: ClockDep
+) -> _Doer:
+    state = request.app.state
+    return _Doer(session, citizen, clock, state.blob_store, state.settings)
+
+
+DoerDep = Annotated[_Doer, Depends(_doer)]
+
+
+class _Receiving(TypedDict):
+    """How a task takes in a file: checked first in a short transaction of its own, its bytes
+    stored before the task's own transaction."""
+
+    checks: Transactions
+    citizen: Citizen
+    clock: Clock
+    store: BlobStore
+    allowed_media_types: Sequence[str]
+    max_bytes: int
+
+
+def _receiving(doer: _Doer, checks: Transactions) -> _Receiving:
+    return _Receiving(
+        checks=checks,
+        citizen=doer.citizen,
+        clock=doer.clock,
+        store=doer.store,
+        allowed_media_types=doer.settings.document_media_types,
+        max_bytes=doer.settings.document_max_bytes,
+    )
+
+
 def _upload(
     request: Request,
     category: DocumentCategory,
@@ -177,18 +224,29 @@ def _upload(
     )
 
 
-@router.post(
-    "/{appeal_id}/comments",
-    operation_id="comment_on_my_appeal",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CitizenTaskRead,
-    responses=problem_responses(400, 404, 409, 415, 422),
-)
+def _task(
+    path: str,
+    operation_id: str,
+    *problems: int,
+    created: bool = True,
+    file: bool = False,
+    responses: dict[int | str, dict[str, object]] | None = None,
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of one of the citizen's tasks: a POST answered with what was done, 201 when it
+    made something; `file` when its body is a file."""
+    return router.post(
+        path,
+        operation_id=operation_id,
+        status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        response_model=CitizenTaskRead,
+        responses={**(responses or {}), **problem_responses(*problems)},
+        openapi_extra=_FILE_BODY if file else None,
+    )
+
+
+@_task("/{appeal_id}/comments", "comment_on_my_appeal", 400, 404, 409, 415, 422)
 async def comment_on_my_appeal(
-    request: Request,
-    session: SessionDep,
-    citizen: CitizenDep,
-    clock: ClockDep,
+    doer: DoerDep,
     appeal_id: uuid.UUID,
     body: CommentCreate,
     _idempotency: CitizenIdempotencyKeyDep,
@@ -197,30 +255,21 @@ async def comment_on_my_appeal(
     deadline is open: 409 `comment_deadline_passed` after it, `task_not_open` when there is
     nothing to comment on. The comment goes to the Statsforvalter as a supplementary package."""
     done = await tasks.comment(
-        session,
-        appeal_id,
-        body.text,
-        citizen=citizen,
-        clock=clock,
-        store=request.app.state.blob_store,
+        doer.session, appeal_id, body.text, citizen=doer.citizen, clock=doer.clock, store=doer.store
     )
     return _done(done)
 
 
-@router.post(
+@_task(
     "/{appeal_id}/documentation-requests/{request_id}/documents",
-    operation_id="send_my_documentation",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CitizenTaskRead,
-    responses=problem_responses(400, 404, 409, 413, 415, 422),
-    openapi_extra=_FILE_BODY,
+    "send_my_documentation",
+    *(400, 404, 409, 413, 415, 422),
+    file=True,
 )
 async def send_my_documentation(
     request: Request,
-    session: SessionDep,
+    doer: DoerDep,
     transactions: TransactionsDep,
-    citizen: CitizenDep,
-    clock: ClockDep,
     appeal_id: uuid.UUID,
     request_id: uuid.UUID,
     title: Title,
@@ -231,39 +280,26 @@ async def send_my_documentation(
     """Send a file for an open documentation request (PDF, JPEG or PNG): straight to the
     Statsforvalter as a supplementary package. The request stays open until NAV answers it;
     a request no longer open is 409 `task_not_open`."""
-    settings: Settings = request.app.state.settings
+    file = _upload(
+        request, DocumentCategory.documentation_response, title, file_name, content_digest
+    )
     done = await tasks.send_documentation(
-        session,
-        appeal_id,
-        request_id,
-        _upload(request, DocumentCategory.documentation_response, title, file_name, content_digest),
-        checks=transactions,
-        citizen=citizen,
-        clock=clock,
-        store=request.app.state.blob_store,
-        allowed_media_types=settings.document_media_types,
-        max_bytes=settings.document_max_bytes,
+        doer.session, appeal_id, request_id, file, **_receiving(doer, transactions)
     )
     return _done(done)
 
 
-@router.post(
+@_task(
     "/{appeal_id}/documents",
-    operation_id="send_my_documents",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CitizenTaskRead,
-    responses={
-        200: {"description": "The same file was sent before under this sender_reference."},
-        **problem_responses(404, 409, 413, 415, 422),
-    },
-    openapi_extra=_FILE_BODY,
+    "send_my_documents",
+    *(404, 409, 413, 415, 422),
+    file=True,
+    responses={200: {"description": "The same file was sent before under this sender_reference."}},
 )
 async def send_my_documents(
     request: Request,
-    session: SessionDep,
+    doer: DoerDep,
     transactions: TransactionsDep,
-    citizen: CitizenDep,
-    clock: ClockDep,
     appeal_id: uuid.UUID,
     response: Response,
     sender_reference: Annotated[
@@ -282,40 +318,27 @@ async def send_my_documents(
     """Send a document the Statsforvalter did not ask for, once the appeal is forwarded and
     until it is decided: a supplementary package. The same `sender_reference` with the same
     file again answers 200 with the first; with another file, 409 `sender_reference_conflict`."""
-    settings: Settings = request.app.state.settings
+    file = _upload(request, DocumentCategory.supporting_document, title, file_name, content_digest)
     done = await tasks.send_documents(
-        session,
+        doer.session,
         appeal_id,
-        _upload(request, DocumentCategory.supporting_document, title, file_name, content_digest),
+        file,
         sender_reference=sender_reference,
-        checks=transactions,
-        citizen=citizen,
-        clock=clock,
-        store=request.app.state.blob_store,
-        allowed_media_types=settings.document_media_types,
-        max_bytes=settings.document_max_bytes,
+        **_receiving(doer, transactions),
     )
     if done.repeated:
         response.status_code = status.HTTP_200_OK
     return _done(done)
 
 
-@router.post(
-    "/{appeal_id}/withdrawal",
-    operation_id="withdraw_my_appeal",
-    response_model=CitizenTaskRead,
-    responses=problem_responses(400, 404, 409, 422),
-)
+@_task("/{appeal_id}/withdrawal", "withdraw_my_appeal", 400, 404, 409, 422, created=False)
 async def withdraw_my_appeal(
-    session: SessionDep,
-    citizen: CitizenDep,
-    clock: ClockDep,
-    appeal_id: uuid.UUID,
-    _idempotency: CitizenIdempotencyKeyDep,
+    doer: DoerDep, appeal_id: uuid.UUID, _idempotency: CitizenIdempotencyKeyDep
 ) -> CitizenTaskRead:
     """Withdraw the appeal, at any time before it is decided; a closed appeal is 409
     `task_not_open`."""
-    return _done(await tasks.withdraw(session, appeal_id, citizen=citizen, clock=clock))
+    done = await tasks.withdraw(doer.session, appeal_id, citizen=doer.citizen, clock=doer.clock)
+    return _done(done)
 
 
 @router.get(
