@@ -4,12 +4,11 @@ format, retention, and retries racing each other in committed transactions."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -36,6 +35,7 @@ from klageapi.models import (
 )
 from tests.conftest import NAV_OSLO_ORG, NAV_STAVANGER_ORG, NOW, CommittedApp
 from tests.factories import appeal_body, count
+from tests.journey import content_digest
 
 AuthHeaders = Callable[..., dict[str, str]]
 
@@ -488,8 +488,20 @@ async def _committed_actions(engine: AsyncEngine) -> list[str]:
         return await _actions(session)
 
 
-def _answered_without_running(response: httpx.Response) -> bool:
-    return response.status_code == 409 or "idempotent-replayed" in response.headers
+def _the_one_that_ran(responses: list[httpx.Response]) -> httpx.Response:
+    """Of two identical keyed requests sent at once, the one that ran; the other was refused as
+    in use or replayed the first one's answer."""
+    winner, other = sorted(
+        responses,
+        key=lambda response: (
+            response.status_code == 409 or "idempotent-replayed" in response.headers
+        ),
+    )
+    if other.status_code == 409:
+        assert_problem(other, status=409, code="idempotency_key_in_use")
+    else:
+        assert_replay_of(other, winner)
+    return winner
 
 
 async def test_two_identical_keyed_registrations_at_once_store_one_appeal(
@@ -501,11 +513,7 @@ async def test_two_identical_keyed_registrations_at_once_store_one_appeal(
         *(race_track.client.post("/v1/appeals", json=body, headers=_keyed(auth())) for _ in "ab")
     )
 
-    winner, other = sorted(responses, key=_answered_without_running)
-    if other.status_code == 409:
-        assert_problem(other, status=409, code="idempotency_key_in_use")
-    else:
-        assert_replay_of(other, winner)
+    winner = _the_one_that_ran(responses)
     assert winner.status_code == 201, winner.text
     counts = await _committed_counts(race_track.engine)
     assert (counts["Appeal"], counts["AppealHistory"], counts["IdempotencyRecord"]) == (1, 1, 1)
@@ -563,36 +571,64 @@ async def test_a_crashed_claim_expires_and_the_retry_runs(
     assert (await _committed_counts(race_track.engine))["Appeal"] == 1
 
 
+@dataclass
+class _Upload:
+    """A keyed upload of a PDF to a new appeal: where it goes and what it sends."""
+
+    path: str
+    content: bytes
+    headers: dict[str, str]
+
+
+async def _keyed_upload(client: httpx.AsyncClient, headers: dict[str, str], key: str) -> _Upload:
+    appeal = await _register(client, headers)
+    content = b"%PDF-1.7\n" + b"x" * 5000
+    return _Upload(
+        path=f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage",
+        content=content,
+        headers=_keyed(
+            headers,
+            key,
+            **{"Content-Type": "application/pdf", "Content-Digest": content_digest(content)},
+        ),
+    )
+
+
+async def _stalled(
+    client: httpx.AsyncClient, upload: _Upload
+) -> tuple[asyncio.Task[httpx.Response], asyncio.Event]:
+    """The upload sent with its first ten bytes, its client waiting for the event before the
+    rest; returns once the ten bytes are in."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def trickle() -> Any:
+        yield upload.content[:10]
+        started.set()
+        await release.wait()
+        yield upload.content[10:]
+
+    sent = asyncio.create_task(client.post(upload.path, content=trickle(), headers=upload.headers))
+    await started.wait()
+    return sent, release
+
+
 async def test_no_connection_is_held_while_a_keyed_request_waits(
     race_track: CommittedApp, auth: AuthHeaders
 ) -> None:
     # A keyed upload whose client stalls: its key is claimed by a committed row, and neither
     # the claim nor the request holds a connection (or a transaction) while it waits.
-    appeal = await _register(race_track.client, auth())
-    content = b"%PDF-1.7\n" + b"x" * 5000
-    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(content).digest()).decode() + ":"
-    headers = _keyed(
-        auth(), "upload-1", **{"Content-Type": "application/pdf", "Content-Digest": digest}
-    )
-    path = f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage"
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def trickle() -> Any:
-        yield content[:10]
-        started.set()
-        await release.wait()
-        yield content[10:]
-
-    upload = asyncio.create_task(race_track.client.post(path, content=trickle(), headers=headers))
-    await started.wait()
+    upload = await _keyed_upload(race_track.client, auth(), "upload-1")
+    sent, release = await _stalled(race_track.client, upload)
     await asyncio.sleep(0.2)
     async with AsyncSession(race_track.engine) as session:
-        target = f"POST {path.split('?')[0]}"
+        target = f"POST {upload.path.split('?')[0]}"
         record = await session.get(
             IdempotencyRecord, (f"0192:{NAV_STAVANGER_ORG}", target, "upload-1")
         )
         assert record is not None and record.state is IdempotencyState.in_flight
-        busy = await race_track.client.post(path, content=content, headers=headers)
+        busy = await race_track.client.post(
+            upload.path, content=upload.content, headers=upload.headers
+        )
         assert_problem(busy, status=409, code="idempotency_key_in_use")
         held = await session.scalar(
             text(
@@ -602,9 +638,11 @@ async def test_no_connection_is_held_while_a_keyed_request_waits(
         )
     assert held == 0
     release.set()
-    first = await upload
+    first = await sent
     assert first.status_code == 201, first.text
-    replay = await race_track.client.post(path, content=content, headers=headers)
+    replay = await race_track.client.post(
+        upload.path, content=upload.content, headers=upload.headers
+    )
     assert_replay_of(replay, first)
 
 
@@ -613,27 +651,14 @@ async def test_a_request_whose_claim_expired_and_was_taken_stores_nothing(
 ) -> None:
     # A slow upload outlives its claim; a retry with the same key takes the claim over and
     # completes. The first, finishing after, answers 409 and stores nothing: one document.
-    appeal = await _register(race_track.client, auth())
-    content = b"%PDF-1.7\n" + b"z" * 5000
-    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(content).digest()).decode() + ":"
-    headers = _keyed(
-        auth(), "slow-1", **{"Content-Type": "application/pdf", "Content-Digest": digest}
-    )
-    path = f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage"
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def trickle() -> Any:
-        yield content[:10]
-        started.set()
-        await release.wait()
-        yield content[10:]
-
-    first = asyncio.create_task(race_track.client.post(path, content=trickle(), headers=headers))
-    await started.wait()
+    upload = await _keyed_upload(race_track.client, auth(), "slow-1")
+    first, release = await _stalled(race_track.client, upload)
     clock: FixedClock = race_track.app.state.clock
     clock.advance(dt.timedelta(seconds=settings.idempotency_claim_seconds))
 
-    retry = await race_track.client.post(path, content=content, headers=headers)
+    retry = await race_track.client.post(
+        upload.path, content=upload.content, headers=upload.headers
+    )
     release.set()
     late = await first
 
@@ -645,7 +670,9 @@ async def test_a_request_whose_claim_expired_and_was_taken_stores_nothing(
     assert [(r.key, r.state, r.response_status) for r in record if r.key == "slow-1"] == [
         ("slow-1", IdempotencyState.completed, 201)
     ]
-    replay = await race_track.client.post(path, content=content, headers=headers)
+    replay = await race_track.client.post(
+        upload.path, content=upload.content, headers=upload.headers
+    )
     assert_replay_of(replay, retry)
 
 
@@ -659,11 +686,7 @@ async def test_two_identical_keyed_nav_reviews_at_once_make_one_transition(
         *(race_track.client.post(path, headers=_keyed(auth())) for _ in "ab")
     )
 
-    winner, other = sorted(responses, key=_answered_without_running)
-    if other.status_code == 409:
-        assert_problem(other, status=409, code="idempotency_key_in_use")
-    else:
-        assert_replay_of(other, winner)
+    winner = _the_one_that_ran(responses)
     assert winner.status_code == 200, winner.text
     assert winner.json()["status"] == "under_nav_review"
     assert await _committed_actions(race_track.engine) == ["register", "start_nav_review"]
@@ -695,14 +718,10 @@ def test_openapi_declares_the_idempotency_key_header(path: str, operation_id: st
 async def test_an_upload_with_a_key_and_its_digest_is_replayed_not_stored_twice(
     client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
 ) -> None:
-    appeal = await _register(client, auth())
-    content = b"%PDF-1.7\n" + b"x" * 5000
-    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(content).digest()).decode() + ":"
-    headers = _keyed(auth(), **{"Content-Type": "application/pdf", "Content-Digest": digest})
-    path = f"/v1/appeals/{appeal['id']}/documents?category=appeal&title=Klage"
+    upload = await _keyed_upload(client, auth(), KEY)
 
-    first = await client.post(path, content=content, headers=headers)
-    again = await client.post(path, content=content, headers=headers)
+    first = await client.post(upload.path, content=upload.content, headers=upload.headers)
+    again = await client.post(upload.path, content=upload.content, headers=upload.headers)
 
     assert first.status_code == 201, first.text
     assert again.status_code == 201

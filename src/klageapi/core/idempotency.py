@@ -272,13 +272,8 @@ async def claim_json(
 ) -> str | None:
     """The dependency of a JSON request's Idempotency-Key: None without one, else the key,
     claimed for this request; raises IdempotentReplay with a stored answer to replay."""
-    if idempotency_key is None:
-        return None
-    if not _valid_key(idempotency_key):
-        raise InvalidIdempotencyKey()
-    fingerprint = _fingerprint(await request.body())
-    return await _claim(
-        request, session, transactions, organisation.actor, clock, idempotency_key, fingerprint
+    return await _claim_whole(
+        request, session, transactions, organisation.actor, clock, idempotency_key
     )
 
 
@@ -293,11 +288,23 @@ async def _claim_citizen_json(
 ) -> str | None:
     """As `claim_json`, for a citizen: keys are the citizen's own, kept under a keyed hash of
     the national id, never the id itself."""
+    actor = request.app.state.cursor_codec.pseudonym(citizen.national_id)
+    return await _claim_whole(request, session, transactions, actor, clock, idempotency_key)
+
+
+async def _claim_whole(
+    request: Request,
+    session: AsyncSession,
+    transactions: Transactions,
+    actor: str,
+    clock: Clock,
+    idempotency_key: str | None,
+) -> str | None:
+    """A request whose body is read whole: the body's fingerprint identifies it."""
     if idempotency_key is None:
         return None
     if not _valid_key(idempotency_key):
         raise InvalidIdempotencyKey()
-    actor = request.app.state.cursor_codec.pseudonym(citizen.national_id)
     fingerprint = _fingerprint(await request.body())
     return await _claim(request, session, transactions, actor, clock, idempotency_key, fingerprint)
 
