@@ -279,12 +279,18 @@ async def test_a_citizen_is_not_counted_as_an_organisation(
     assert [answer.status_code for answer in answers] == [200, 200, 200]
 
 
-def test_every_v1_operation_declares_the_429() -> None:
+def test_every_v1_operation_of_organisations_declares_the_429_and_no_citizens_one_does() -> None:
     paths = openapi_document()["paths"]
+    citizens = 0
     for path, operations in paths.items():
         if not path.startswith("/v1/"):
             continue
         for method, operation in operations.items():
             response = operation["responses"].get("429")
+            if operation["security"] == [{"idporten": []}]:
+                citizens += 1
+                assert response is None, f"{method} {path}: citizens are not counted"
+                continue
             assert response is not None, f"{method} {path}"
             assert "application/problem+json" in response["content"]
+    assert citizens == 8  # /v1/me/appeals...: the view, the documents and the tasks

@@ -359,6 +359,10 @@ def problem_codes(route: Any, operation: dict[str, Any]) -> set[Code]:
     if "if-match" in _header_names(dependant):
         codes.add(_as_code(PreconditionFailed))
     codes |= {_as_code(error) for error in DOMAIN_PROBLEMS.get(route.operation_id, ())}
+    if _security(route) == [{IDPORTEN: []}]:
+        # The per-organisation limits every /v1 route depends on do not count citizens
+        # (core.limits): an operation for citizens never answers them 429.
+        codes.discard(_as_code(RateLimited))
     return codes
 
 
