@@ -8,6 +8,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from klageapi.api.app import create_app, openapi_document
 from klageapi.core.clock import FixedClock
 from klageapi.core.config import Settings
+from klageapi.document.seaweedfs import SeaweedFS
 from klageapi.models import AuditEntry, Document, Event, IdempotencyRecord, IdempotencyState
 from tests.conftest import (
     NAV_OSLO_ORG,
@@ -30,7 +32,6 @@ from tests.conftest import (
     CommittedApp,
     on_the_test_transaction,
 )
-from tests.document.conftest import SeaweedFS
 from tests.journey import (
     REQUIRED,
     AuthHeaders,
@@ -235,68 +236,186 @@ async def test_a_matching_content_digest_is_accepted(
     assert response.json()["sha256"] == sha256(data)
 
 
-async def test_a_content_digest_mismatch_is_refused_and_nothing_is_stored(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
+async def _refused(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    blob_root: Path,
+    appeal_id: str,
+    content: bytes | AsyncIterator[bytes],
+    *,
+    headers: dict[str, str],
+    category: str = "appeal",
+) -> httpx.Response:
+    """An upload that must be refused: sent, and checked to have stored nothing."""
     before = blob_files(blob_root)
-
-    response = await _post(
-        client,
-        appeal["id"],
-        pdf(),
-        headers=_pdf_headers(auth, **{"Content-Digest": content_digest(b"other bytes")}),
-    )
-
-    assert response.status_code == 422
-    problem = response.json()
-    assert problem["code"] == "content_digest_mismatch"
-    assert [e["field"] for e in problem["errors"]] == ["Content-Digest"]
+    response = await _post(client, appeal_id, content, headers=headers, category=category)
     await _nothing_stored(session, blob_root, before)
+    return response
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        "sha-256=abc",  # not a byte sequence
-        "sha-256=:bm90IDMyIGJ5dGVz:",  # base64 of "not 32 bytes"
-        "sha-256=:!!!not-base64!!!:",
-    ],
-)
-async def test_a_malformed_content_digest_is_refused(
+@dataclass(frozen=True)
+class _Refusal:
+    """An upload to a new appeal of NAV Stavanger's and the refusal it gets."""
+
+    status: int
+    code: str
+    content: Callable[[], bytes | AsyncIterator[bytes]] = pdf
+    content_type: str | None = "application/pdf"
+    headers: dict[str, str] = field(default_factory=dict)
+    token: dict[str, str] = field(default_factory=dict)
+    """The keyword arguments of the caller's token (`auth`)."""
+    category: str = "appeal"
+    fields: list[str] | None = None
+    """The fields the problem's errors name."""
+
+
+_REFUSALS = {
+    "a content digest mismatch": _Refusal(
+        422,
+        "content_digest_mismatch",
+        headers={"Content-Digest": content_digest(b"other bytes")},
+        fields=["Content-Digest"],
+    ),
+    **{
+        f"a malformed content digest ({why})": _Refusal(
+            422, "validation_failed", headers={"Content-Digest": header}, fields=["Content-Digest"]
+        )
+        for why, header in [
+            ("not a byte sequence", "sha-256=abc"),
+            ("not 32 bytes", "sha-256=:bm90IDMyIGJ5dGVz:"),
+            ("not base64", "sha-256=:!!!not-base64!!!:"),
+        ]
+    },
+    "an upload without a content type is 415": _Refusal(
+        415, "media_type_not_allowed", content_type=None
+    ),
+    "pdf bytes declared as png are 415": _Refusal(
+        415, "media_type_mismatch", content_type="image/png"
+    ),
+    "a signature split over chunks is still checked": _Refusal(
+        415,
+        "media_type_mismatch",
+        # the PNG signature broken off after six bytes
+        content=lambda: _chunks(b"\x89PNG\r\n" + pdf(), 3),
+        content_type="image/png",
+    ),
+    "an empty upload is 422": _Refusal(422, "empty_document", content=lambda: b""),
+    "an upload to another office's appeal is not found": _Refusal(
+        404, "appeal_not_found", token={"org": NAV_OSLO_ORG}
+    ),
+    "a read-only token may not upload": _Refusal(
+        403, "insufficient_scope", token={"scope": "klageapi:read"}
+    ),
+    "an unknown category is 422": _Refusal(
+        422, "validation_failed", category="love_letter", fields=["category"]
+    ),
+    "the statsforvalter may not upload before the appeal is forwarded": _Refusal(
+        404,
+        "appeal_not_found",
+        token={"org": SF_ROGALAND_ORG},
+        category="statsforvalter_decision",
+    ),
+}
+
+
+@pytest.mark.parametrize("refusal", _REFUSALS.values(), ids=_REFUSALS.keys())
+async def test_a_refused_upload_stores_nothing(
     client: httpx.AsyncClient,
     auth: AuthHeaders,
     session: AsyncSession,
     blob_root: Path,
-    header: str,
+    refusal: _Refusal,
 ) -> None:
     appeal = await register(client, auth)
-    before = blob_files(blob_root)
+    headers = {**auth(**refusal.token), **refusal.headers}
+    if refusal.content_type is not None:
+        headers["Content-Type"] = refusal.content_type
 
-    response = await _post(
-        client, appeal["id"], pdf(), headers=_pdf_headers(auth, **{"Content-Digest": header})
+    response = await _refused(
+        client,
+        session,
+        blob_root,
+        appeal["id"],
+        refusal.content(),
+        headers=headers,
+        category=refusal.category,
     )
 
-    assert response.status_code == 422
+    assert response.status_code == refusal.status, response.text
     problem = response.json()
-    assert problem["code"] == "validation_failed"
-    assert [e["field"] for e in problem["errors"]] == ["Content-Digest"]
-    await _nothing_stored(session, blob_root, before)
+    assert problem["code"] == refusal.code
+    if refusal.fields is not None:
+        assert [e["field"] for e in problem["errors"]] == refusal.fields
 
 
-async def test_a_declared_content_length_over_the_limit_is_refused_with_413(
-    small_client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+@pytest.mark.parametrize(
+    ("content", "declared"),
+    [
+        (lambda: pdf(SMALL_LIMIT + 1), None),
+        (lambda: _chunks(pdf(4 * SMALL_LIMIT), 300), None),
+        (lambda: _chunks(pdf(4 * SMALL_LIMIT), 300), "500"),
+    ],
+    ids=["its declared length", "streamed", "longer than its declared length"],
+)
+async def test_a_body_over_the_limit_is_refused_with_413(
+    small_client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    blob_root: Path,
+    content: Callable[[], bytes | AsyncIterator[bytes]],
+    declared: str | None,
 ) -> None:
     appeal = await register(small_client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        small_client, appeal["id"], pdf(SMALL_LIMIT + 1), headers=_pdf_headers(auth)
+    headers = (
+        _pdf_headers(auth)
+        if declared is None
+        else _pdf_headers(auth, **{"Content-Length": declared})
     )
 
+    response = await _refused(
+        small_client, session, blob_root, appeal["id"], content(), headers=headers
+    )
+
+    if declared is not None:
+        assert response.request.headers["content-length"] == declared
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
-    await _nothing_stored(session, blob_root, before)
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "application/zip", "image/tiff"])
+async def test_a_type_that_is_not_accepted_is_refused_with_415(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    session: AsyncSession,
+    blob_root: Path,
+    media_type: str,
+) -> None:
+    appeal = await register(client, auth)
+
+    response = await _refused(
+        client,
+        session,
+        blob_root,
+        appeal["id"],
+        pdf(),
+        headers={**auth(), "Content-Type": media_type},
+    )
+
+    assert response.status_code == 415
+    problem = response.json()
+    assert problem["code"] == "media_type_not_allowed"
+    assert problem["accepted"] == ["application/pdf", "image/jpeg", "image/png"]
+
+
+async def test_an_upload_to_an_unknown_appeal_is_not_found(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
+) -> None:
+    response = await _refused(
+        client, session, blob_root, str(uuid.uuid4()), pdf(), headers=_pdf_headers(auth)
+    )
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "appeal_not_found"
 
 
 async def test_a_body_at_the_limit_is_accepted(
@@ -310,75 +429,6 @@ async def test_a_body_at_the_limit_is_accepted(
     assert response.json()["size"] == SMALL_LIMIT
 
 
-async def test_a_streamed_body_over_the_limit_is_refused_with_413(
-    small_client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(small_client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        small_client, appeal["id"], _chunks(pdf(4 * SMALL_LIMIT), 300), headers=_pdf_headers(auth)
-    )
-
-    assert response.status_code == 413
-    assert response.json()["code"] == "payload_too_large"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_a_body_longer_than_its_declared_length_is_refused_with_413(
-    small_client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(small_client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        small_client,
-        appeal["id"],
-        _chunks(pdf(4 * SMALL_LIMIT), 300),
-        headers=_pdf_headers(auth, **{"Content-Length": "500"}),
-    )
-
-    assert response.request.headers["content-length"] == "500"
-    assert response.status_code == 413
-    assert response.json()["code"] == "payload_too_large"
-    await _nothing_stored(session, blob_root, before)
-
-
-@pytest.mark.parametrize("media_type", ["text/plain", "application/zip", "image/tiff"])
-async def test_a_type_that_is_not_accepted_is_refused_with_415(
-    client: httpx.AsyncClient,
-    auth: AuthHeaders,
-    session: AsyncSession,
-    blob_root: Path,
-    media_type: str,
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client, appeal["id"], pdf(), headers={**auth(), "Content-Type": media_type}
-    )
-
-    assert response.status_code == 415
-    problem = response.json()
-    assert problem["code"] == "media_type_not_allowed"
-    assert problem["accepted"] == ["application/pdf", "image/jpeg", "image/png"]
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_an_upload_without_a_content_type_is_refused_with_415(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(client, appeal["id"], pdf(), headers=auth())
-
-    assert response.status_code == 415
-    assert response.json()["code"] == "media_type_not_allowed"
-    await _nothing_stored(session, blob_root, before)
-
-
 async def test_a_declared_type_with_parameters_is_judged_by_the_type(
     client: httpx.AsyncClient, auth: AuthHeaders
 ) -> None:
@@ -390,115 +440,6 @@ async def test_a_declared_type_with_parameters_is_judged_by_the_type(
 
     assert response.status_code == 201, response.text
     assert response.json()["media_type"] == "image/png"
-
-
-async def test_pdf_bytes_declared_as_png_are_refused_with_415(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client, appeal["id"], pdf(), headers={**auth(), "Content-Type": "image/png"}
-    )
-
-    assert response.status_code == 415
-    assert response.json()["code"] == "media_type_mismatch"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_a_signature_split_over_chunks_is_still_checked(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client,
-        appeal["id"],
-        _chunks(b"\x89PNG\r\n" + pdf(), 3),  # the PNG signature broken off after six bytes
-        headers={**auth(), "Content-Type": "image/png"},
-    )
-
-    assert response.status_code == 415
-    assert response.json()["code"] == "media_type_mismatch"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_an_empty_upload_is_refused_with_422(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(client, appeal["id"], b"", headers=_pdf_headers(auth))
-
-    assert response.status_code == 422
-    assert response.json()["code"] == "empty_document"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_an_upload_to_another_offices_appeal_is_not_found(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client,
-        appeal["id"],
-        pdf(),
-        headers={**auth(org=NAV_OSLO_ORG), "Content-Type": "application/pdf"},
-    )
-
-    assert response.status_code == 404
-    assert response.json()["code"] == "appeal_not_found"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_an_upload_to_an_unknown_appeal_is_not_found(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    before = blob_files(blob_root)
-
-    response = await _post(client, str(uuid.uuid4()), pdf(), headers=_pdf_headers(auth))
-
-    assert response.status_code == 404
-    assert response.json()["code"] == "appeal_not_found"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_a_read_only_token_may_not_upload(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client,
-        appeal["id"],
-        pdf(),
-        headers={**auth(scope="klageapi:read"), "Content-Type": "application/pdf"},
-    )
-
-    assert response.status_code == 403
-    assert response.json()["code"] == "insufficient_scope"
-    await _nothing_stored(session, blob_root, before)
-
-
-async def test_an_unknown_category_is_refused_with_422(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client, appeal["id"], pdf(), headers=_pdf_headers(auth), category="love_letter"
-    )
-
-    assert response.status_code == 422
-    assert [e["field"] for e in response.json()["errors"]] == ["category"]
-    await _nothing_stored(session, blob_root, before)
 
 
 # -- the Statsforvalter's uploads ------------------------------------------------------------
@@ -539,25 +480,6 @@ async def test_statsforvalter_uploads_its_decision_to_a_forwarded_appeal(
     added = [e for e in await events_of(session, appeal["id"]) if e.type == "document.added"]
     [event] = added[len(REQUIRED) :]  # after NAV's required documents
     assert (event.data["document_id"], event.statsforvalter_visible) == (document["id"], True)
-
-
-async def test_statsforvalter_may_not_upload_before_the_appeal_is_forwarded(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, blob_root: Path
-) -> None:
-    appeal = await register(client, auth)
-    before = blob_files(blob_root)
-
-    response = await _post(
-        client,
-        appeal["id"],
-        pdf(),
-        headers={**auth(org=SF_ROGALAND_ORG), "Content-Type": "application/pdf"},
-        category="statsforvalter_decision",
-    )
-
-    assert response.status_code == 404
-    assert response.json()["code"] == "appeal_not_found"
-    await _nothing_stored(session, blob_root, before)
 
 
 # -- the list --------------------------------------------------------------------------------
@@ -649,92 +571,46 @@ async def test_each_download_is_audited(
     ]
 
 
-async def test_a_range_from_the_start_is_206_with_content_range(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    data = pdf(100)
+async def _content(
+    client: httpx.AsyncClient, auth: AuthHeaders, data: bytes, **headers: str
+) -> httpx.Response:
+    """The content of a new document of `data`, asked for with these headers."""
     document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=0-9"}
+    return await client.get(
+        f"/v1/documents/{document['id']}/content", headers={**auth(), **headers}
     )
 
+
+@pytest.mark.parametrize(
+    ("range_", "start", "stop"),
+    [
+        ("bytes=0-9", 0, 10),  # from the start
+        ("bytes=-5", 95, 100),  # a suffix: the last bytes
+        ("bytes=-500", 0, 100),  # a suffix longer than the document: all of it
+        ("bytes=10-", 10, 100),  # open: to the end
+        ("bytes=90-999", 90, 100),  # ending past the end: cut to the document
+        (f"bytes=90-{2**64}", 90, 100),  # ending past any size: cut to the document
+    ],
+)
+async def test_a_satisfiable_range_is_206_with_its_bytes_and_content_range(
+    client: httpx.AsyncClient, auth: AuthHeaders, range_: str, start: int, stop: int
+) -> None:
+    data = pdf(100)
+
+    response = await _content(client, auth, data, Range=range_)
+
     assert response.status_code == 206
-    assert response.content == data[:10]
-    assert response.headers["content-range"] == "bytes 0-9/100"
-    assert response.headers["content-length"] == "10"
+    assert response.content == data[start:stop]
+    assert response.headers["content-range"] == f"bytes {start}-{stop - 1}/100"
+    assert response.headers["content-length"] == str(stop - start)
     assert response.headers["etag"] == f'"{sha256(data)}"'
 
 
-async def test_a_suffix_range_is_the_last_bytes(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    data = pdf(100)
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=-5"}
-    )
-
-    assert response.status_code == 206
-    assert response.content == data[-5:]
-    assert response.headers["content-range"] == "bytes 95-99/100"
-    assert response.headers["content-length"] == "5"
-
-
-async def test_a_suffix_range_longer_than_the_document_is_all_of_it(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    data = pdf(100)
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=-500"}
-    )
-
-    assert response.status_code == 206
-    assert response.content == data
-    assert response.headers["content-range"] == "bytes 0-99/100"
-
-
-async def test_an_open_range_runs_to_the_end(client: httpx.AsyncClient, auth: AuthHeaders) -> None:
-    data = pdf(100)
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=10-"}
-    )
-
-    assert response.status_code == 206
-    assert response.content == data[10:]
-    assert response.headers["content-range"] == "bytes 10-99/100"
-    assert response.headers["content-length"] == "90"
-
-
-async def test_a_range_ending_past_the_end_is_cut_to_the_document(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    data = pdf(100)
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=90-999"}
-    )
-
-    assert response.status_code == 206
-    assert response.content == data[90:]
-    assert response.headers["content-range"] == "bytes 90-99/100"
-
-
-@pytest.mark.parametrize("range_", ["bytes=100-", "bytes=100-200", "bytes=5000-5001"])
-async def test_a_range_beyond_the_end_is_416_with_the_size(
+@pytest.mark.parametrize("range_", ["bytes=100-", "bytes=100-200", "bytes=5000-5001", "bytes=-0"])
+async def test_a_range_beyond_the_end_or_empty_is_416_with_the_size(
     client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, range_: str
 ) -> None:
-    document = await _stored(client, auth, pdf(100))
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": range_}
-    )
+    response = await _content(client, auth, pdf(100), Range=range_)
 
     assert response.status_code == 416
     assert response.json()["code"] == "range_not_satisfiable"
@@ -742,122 +618,54 @@ async def test_a_range_beyond_the_end_is_416_with_the_size(
     assert await _downloads(session) == []
 
 
-async def test_a_range_of_another_unit_is_ignored(
-    client: httpx.AsyncClient, auth: AuthHeaders
+@pytest.mark.parametrize(
+    "headers",
+    [{"Range": "items=0-9"}, {"If-None-Match": f'"{"0" * 64}"'}],
+    ids=["a range of another unit is ignored", "if-none-match with another etag"],
+)
+async def test_the_whole_document_is_sent_when_range_or_if_none_match_does_not_apply(
+    client: httpx.AsyncClient, auth: AuthHeaders, headers: dict[str, str]
 ) -> None:
     data = pdf(100)
-    document = await _stored(client, auth, data)
 
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "items=0-9"}
-    )
+    response = await _content(client, auth, data, **headers)
 
     assert response.status_code == 200
     assert response.content == data
 
 
-async def test_if_none_match_with_the_etag_is_304_without_a_body(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+@pytest.mark.parametrize("if_none_match", ['"other", {etag}', "W/{etag}", "*", '"x", W/{etag}'])
+async def test_if_none_match_with_the_etag_is_304_without_a_body_compared_weakly(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, if_none_match: str
 ) -> None:
     data = pdf()
-    document = await _stored(client, auth, data)
+    etag = f'"{sha256(data)}"'
 
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content",
-        headers={**auth(), "If-None-Match": f'"other", "{sha256(data)}"'},
+    response = await _content(
+        client, auth, data, **{"If-None-Match": if_none_match.format(etag=etag)}
     )
 
     assert response.status_code == 304
     assert response.content == b""
-    assert response.headers["etag"] == f'"{sha256(data)}"'
+    assert response.headers["etag"] == etag
     assert await _downloads(session) == []
 
 
-async def test_an_empty_suffix_range_is_416(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
-) -> None:
-    document = await _stored(client, auth, pdf(100))
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers={**auth(), "Range": "bytes=-0"}
-    )
-
-    assert response.status_code == 416
-    assert response.headers["content-range"] == "bytes */100"
-    assert await _downloads(session) == []
-
-
-async def test_a_range_ending_past_any_size_is_cut_to_the_document(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    data = pdf(100)
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content",
-        headers={**auth(), "Range": f"bytes=90-{2**64}"},
-    )
-
-    assert response.status_code == 206
-    assert response.content == data[90:]
-
-
-@pytest.mark.parametrize("if_none_match", ["W/{etag}", "*", '"x", W/{etag}'])
-async def test_if_none_match_compares_weakly_and_star_matches_any(
-    client: httpx.AsyncClient, auth: AuthHeaders, if_none_match: str
-) -> None:
-    data = pdf()
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content",
-        headers={**auth(), "If-None-Match": if_none_match.format(etag=f'"{sha256(data)}"')},
-    )
-
-    assert response.status_code == 304
-    assert response.headers["etag"] == f'"{sha256(data)}"'
-
-
-async def test_if_none_match_with_another_etag_sends_the_bytes(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    data = pdf()
-    document = await _stored(client, auth, data)
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content",
-        headers={**auth(), "If-None-Match": f'"{"0" * 64}"'},
-    )
-
-    assert response.status_code == 200
-    assert response.content == data
-
-
-async def test_another_offices_document_is_not_found_and_not_audited(
-    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession
+@pytest.mark.parametrize(
+    "org",
+    [NAV_OSLO_ORG, SF_ROGALAND_ORG],
+    ids=["another office", "the statsforvalter before forwarding"],
+)
+async def test_a_document_the_caller_may_not_see_is_not_found_and_not_audited(
+    client: httpx.AsyncClient, auth: AuthHeaders, session: AsyncSession, org: str
 ) -> None:
     document = await _stored(client, auth, pdf())
 
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers=auth(org=NAV_OSLO_ORG)
-    )
+    response = await client.get(f"/v1/documents/{document['id']}/content", headers=auth(org=org))
 
     assert response.status_code == 404
     assert response.json()["code"] == "document_not_found"
     assert await _downloads(session) == []
-
-
-async def test_statsforvalter_does_not_find_a_document_before_forwarding(
-    client: httpx.AsyncClient, auth: AuthHeaders
-) -> None:
-    document = await _stored(client, auth, pdf())
-
-    response = await client.get(
-        f"/v1/documents/{document['id']}/content", headers=auth(org=SF_ROGALAND_ORG)
-    )
-
-    assert response.status_code == 404
-    assert response.json()["code"] == "document_not_found"
 
 
 async def test_an_unknown_document_is_not_found(
