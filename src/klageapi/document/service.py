@@ -355,10 +355,16 @@ async def of_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Doc
 
 
 async def open_blob(
-    store: BlobStore, document: Document, *, start: int = 0, end: int | None = None
+    store: BlobStore,
+    document: Document,
+    *,
+    start: int = 0,
+    end: int | None = None,
+    verify: bool = False,
 ) -> BlobStream:
-    """A document's bytes [start, end), for a caller that has already checked access."""
+    """A document's bytes [start, end), for a caller that has already checked access; with
+    `verify`, the whole document checked against its sha256 as it is read (BlobCorrupt)."""
     try:
-        return await store.open(document.sha256, start=start, end=end)
+        return await store.open(document.sha256, start=start, end=end, verify=verify)
     except BlobRangeNotSatisfiable as error:
         raise RangeNotSatisfiable(document.size) from error
