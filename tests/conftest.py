@@ -51,8 +51,9 @@ NAV_OSLO_ORG = "988888885"
 SF_ROGALAND_ORG = "922222223"
 OTHER_ORG = "999999999"
 
-# Every line the app logs during the run is scanned for personal data at the end.
-pytest_plugins = ["tests._leakscan", "tests._problem_codes"]
+# Every line the app logs during the run is scanned for personal data at the end, every problem
+# code it answers is looked up in the contract; one simulated year serves the tests that read one.
+pytest_plugins = ["tests._leakscan", "tests._problem_codes", "tests.simulated_year"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -397,16 +398,29 @@ class CommittedApp:
     client: httpx.AsyncClient
 
 
-@pytest.fixture
-async def race_track(
-    database_template: DatabaseTemplate, settings: Settings, http_client: httpx.AsyncClient
+@asynccontextmanager
+async def committed_app(
+    database_template: DatabaseTemplate,
+    settings: Settings,
+    http_client: httpx.AsyncClient,
+    *,
+    prefix: str,
 ) -> AsyncIterator[CommittedApp]:
-    """For tests of concurrency and commits: a migrated and seeded scratch database of its
-    own, the real session dependency (no rollback harness), dropped afterwards."""
-    async with database_template.copy(settings, prefix="race") as engine:
+    """The app at the fixed clock on a migrated and seeded scratch database of its own, with
+    the real session dependency (no rollback harness); the database is dropped afterwards."""
+    async with database_template.copy(settings, prefix=prefix) as engine:
         app = create_app(settings, engine=engine, clock=FixedClock(NOW), http_client=http_client)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://klageapi.test"
         ) as client:
             yield CommittedApp(app=app, engine=engine, client=client)
+
+
+@pytest.fixture
+async def race_track(
+    database_template: DatabaseTemplate, settings: Settings, http_client: httpx.AsyncClient
+) -> AsyncIterator[CommittedApp]:
+    """For tests of concurrency and commits: a committed app of the test's own."""
+    async with committed_app(database_template, settings, http_client, prefix="race") as track:
+        yield track

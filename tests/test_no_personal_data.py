@@ -9,8 +9,6 @@ The whole run's log lines are scanned as well, at the end of the session (tests/
 from __future__ import annotations
 
 import json
-import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,16 +20,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from klageapi.case_package.overdue import announce_overdue
-from klageapi.core.config import Settings
-from klageapi.core.dev_issuer import DevIssuer
-from klageapi.core.logging import configure_logging
 from klageapi.event.outbox import EVENT_TYPES
-from klageapi.simulation.runner import ADMIN_ORGANISATION, play_with
+from klageapi.simulation.runner import ADMIN_ORGANISATION
 from tests import journey
 from tests._leakscan import PLANTED_NAMES, Hit, LogLine, known_national_ids, scan, tap
-from tests.conftest import NOW, SF_ROGALAND_ORG, CommittedApp
+from tests.conftest import SF_ROGALAND_ORG
 from tests.factories import D_NUMBER
 from tests.journey import AuthHeaders, Json
+from tests.simulated_year import SimulatedYear, at_debug
 from tests.webhook import conftest as webhook_fixtures
 from tests.webhook.conftest import Receiver, make_dispatcher
 
@@ -40,8 +36,6 @@ pytest_plugins = ["pytester"]
 receiver = webhook_fixtures.receiver  # the webhook tests' real receiver on loopback
 receiver_server = webhook_fixtures.receiver_server
 
-# A minute or two on a busy two-core machine; set it higher for a fuller year.
-APPEALS = int(os.environ.get("KLAGEAPI_TEST_LEAK_SCAN_APPEALS", "60"))
 # Valid national ids of the named appeal's citizen and of the child the grounds mention.
 CITIZEN = "01019010046"
 CHILD = D_NUMBER
@@ -107,14 +101,8 @@ def test_a_planted_name_is_found_however_it_is_written(text: str) -> None:
 
 @pytest.fixture
 def debug_logging() -> Iterator[None]:
-    """Every logger at DEBUG and SQLAlchemy echoing its statements (with their parameters
-    hidden, as the app's engine does); the run's configuration afterwards."""
-    configure_logging(level="DEBUG", json=True)
-    sql = logging.getLogger("sqlalchemy.engine")
-    sql.setLevel(logging.INFO)
-    yield
-    sql.setLevel(logging.NOTSET)
-    configure_logging(level="INFO", json=True)
+    with at_debug():
+        yield
 
 
 @pytest.fixture
@@ -124,21 +112,20 @@ async def recorded() -> AsyncIterator[list[LogLine]]:
 
 
 async def test_a_simulated_year_writes_no_national_id_or_name_out(
-    race_track: CommittedApp,
+    simulated_year: SimulatedYear,
     debug_logging: None,
-    settings: Settings,
     auth: AuthHeaders,
     receiver: Receiver,
     recorded: list[LogLine],
 ) -> None:
+    """The run's simulated year (played at DEBUG, its log lines kept), and then on its database
+    the named appeal, every organisation's subscription and their webhooks."""
     phases = _Phases()
+    race_track, outcome = simulated_year.track, simulated_year.outcome
     client = race_track.client
     admin = auth(scope="klageapi:admin")
-    outcome = await play_with(
-        client, DevIssuer(settings.data_dir), appeals=APPEALS, seed=11, concurrency=8, now=NOW
-    )
-    phases.done("simulation")
     await _named_appeal(client, auth)
+    phases.done("named appeal")
     async with race_track.app.state.sessionmaker() as session, session.begin():
         await announce_overdue(session, clock=race_track.app.state.clock, working_days=2)
     organisations = await _organisations(client, admin)
@@ -155,7 +142,7 @@ async def test_a_simulated_year_writes_no_national_id_or_name_out(
         for family in text_string_to_metric_families(metrics.text)
         for sample in family.samples
     ]
-    log_lines = [line.text for line in recorded if not line.caller]
+    log_lines = [line.text for line in simulated_year.log_lines + recorded if not line.caller]
     phases.done("reading")
 
     known = known_national_ids([CITIZEN, CHILD, *(plan.national_id for plan in outcome.plans)])
@@ -176,7 +163,7 @@ async def test_a_simulated_year_writes_no_national_id_or_name_out(
     phases.done("scan")
     counts = {source: len(texts) for source, texts in sources.items()}
     tap.summaries.append(
-        f"simulated year of {APPEALS} appeals and one named appeal, at DEBUG: "
+        f"simulated year of {simulated_year.appeals} appeals and one named appeal, at DEBUG: "
         + ", ".join(f"{count} {source}" for source, count in counts.items())
         + f", {len(known)} known national ids; {len(hits)} hits; {phases}"
     )
@@ -187,7 +174,7 @@ async def test_a_simulated_year_writes_no_national_id_or_name_out(
     assert counts["log lines"] > 10 * outcome.requests  # request lines, SQL and DEBUG lines
     assert any('"level": "debug"' in line for line in log_lines)
     assert any("[SQL parameters hidden" in line for line in log_lines)
-    assert len(events) > 2 * APPEALS
+    assert len(events) > 2 * simulated_year.appeals
     # The simulated systems neither wait past the targets nor download bundles, and withdraw
     # no appeal while its package waits; the simulated year has no citizens (the citizen's
     # tasks' events are checked for personal data in tests/citizen/test_tasks.py), and the
@@ -207,7 +194,7 @@ async def test_a_simulated_year_writes_no_national_id_or_name_out(
     # with the same webhook-id, as at-least-once delivery allows.
     delivered = {(r.path, r.headers["webhook-id"]) for r in receiver.events()}
     assert len(delivered) == len(events)
-    assert len(audit) > APPEALS
+    assert len(audit) > simulated_year.appeals
     assert any(label.get("route") == "/v1/appeals/{appeal_id}" for label in labels)
     assert all(scan(plan.national_id, known_ids=known) for plan in outcome.plans[:20])
 

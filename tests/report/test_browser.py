@@ -1,4 +1,5 @@
-"""The served report in the distribution's headless Chromium, outside network cut off: it
+"""The served report of the run's simulated year in the distribution's headless Chromium,
+outside network cut off: it
 renders with nothing fetched from elsewhere, and no text lies outside its chart's box, in nb,
 nn and en, at a phone's and a desktop's width, with long office names; and `klageapi report`
 writes the same tables, with a queue-order comparison."""
@@ -14,18 +15,10 @@ from typing import Any
 from typer.testing import CliRunner
 
 from klageapi.cli import app as cli
-from klageapi.core.config import Settings
-from klageapi.core.dev_issuer import DevIssuer
 from klageapi.report.texts import words
-from klageapi.simulation.runner import play_with
 from tests.browser import DESKTOP, PHONE, chromium, page_in
-from tests.conftest import NOW, CommittedApp, TokenFactory, serving_on_loopback
-
-LONG_STATSFORVALTER = (
-    "Statsforvalteren i Østfold, Buskerud, Oslo og Akershus, avdeling for barnevern,"
-    " sosialtjenester og klagesaker etter sosialtjenesteloven"
-)
-LONG_NAV = "NAV-kontoret-for-Indre-Østfold-Rakkestad-Marker-Aremark-og-Skiptvet-sosialtjenesten"
+from tests.conftest import TokenFactory, serving_on_loopback
+from tests.simulated_year import LONG_NAV, LONG_STATSFORVALTER, SimulatedYear
 
 # Every text node's and every drawing's box in each chart and figure card, against that box.
 _OUTSIDE_ITS_BOX = """
@@ -63,48 +56,12 @@ _OUTSIDE_ITS_BOX = """
 """
 
 
-async def a_year_with_long_names(
-    track: CommittedApp, settings: Settings, admin: dict[str, str], appeals: int
-) -> None:
-    outcome = await play_with(
-        track.client, DevIssuer(settings.data_dir), appeals=appeals, seed=3, concurrency=8, now=NOW
-    )
-    assert outcome.differences == []
-    client = track.client
-    office = (
-        await client.get(
-            "/v1/offices/statsforvalter/sf-oslo-akershus-ostfold-buskerud", headers=admin
-        )
-    ).json()
-    renamed = await client.put(
-        f"/v1/offices/statsforvalter/{office['id']}",
-        json={"name": LONG_STATSFORVALTER, "organisation_number": office["organisation_number"]},
-        headers=admin,
-    )
-    assert renamed.status_code == 200, renamed.text
-    nav = (await client.get("/v1/offices/nav", params={"limit": 500}, headers=admin)).json()[
-        "items"
-    ]
-    simulated = next(o for o in nav if o["municipality_numbers"][0].startswith("31"))
-    renamed = await client.put(
-        f"/v1/offices/nav/{simulated['unit_number']}",
-        json={
-            "name": LONG_NAV,
-            "organisation_number": simulated["organisation_number"],
-            "municipality_numbers": simulated["municipality_numbers"],
-        },
-        headers=admin,
-    )
-    assert renamed.status_code == 200, renamed.text
-
-
 async def test_the_served_page_keeps_every_text_inside_its_chart_and_fetches_nothing_outside(
-    race_track: CommittedApp, settings: Settings, make_token: TokenFactory, tmp_path: Path
+    simulated_year: SimulatedYear, make_token: TokenFactory, tmp_path: Path
 ) -> None:
     admin = {"Authorization": f"Bearer {make_token(scope='klageapi:admin')}"}
-    await a_year_with_long_names(race_track, settings, admin, appeals=60)
 
-    async with serving_on_loopback(race_track.app) as base, chromium() as browser:
+    async with serving_on_loopback(simulated_year.track.app) as base, chromium() as browser:
         for query, sizes in (("", (PHONE, DESKTOP)), ("from=2020-01-01&to=2020-02-29&", (PHONE,))):
             for language in ("nb", "nn", "en"):
                 for size in sizes:
@@ -136,11 +93,10 @@ async def test_the_served_page_keeps_every_text_inside_its_chart_and_fetches_not
 
 
 async def test_the_command_writes_the_served_tables_with_a_comparison(
-    race_track: CommittedApp, settings: Settings, make_token: TokenFactory, tmp_path: Path
+    simulated_year: SimulatedYear, make_token: TokenFactory, tmp_path: Path
 ) -> None:
     token = make_token(scope="klageapi:admin")
     admin = {"Authorization": f"Bearer {token}"}
-    await a_year_with_long_names(race_track, settings, admin, appeals=30)
     comparison = tmp_path / "comparison.json"
     comparison.write_text(
         json.dumps(
@@ -167,7 +123,7 @@ async def test_the_command_writes_the_served_tables_with_a_comparison(
     output = tmp_path / "report.html"
     period = {"from": "2025-11-02", "to": "2026-11-02"}
 
-    async with serving_on_loopback(race_track.app) as base:
+    async with serving_on_loopback(simulated_year.track.app) as base:
         result = await asyncio.to_thread(
             CliRunner().invoke,
             cli,
@@ -189,7 +145,7 @@ async def test_the_command_writes_the_served_tables_with_a_comparison(
                 str(output),
             ],
         )
-        page = await race_track.client.get(
+        page = await simulated_year.track.client.get(
             "/v1/statistics/report", params={**period, "lang": "nn"}, headers=admin
         )
 

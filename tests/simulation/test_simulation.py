@@ -1,4 +1,4 @@
-"""A small simulated year through the real API (in process, committed database): the service
+"""The run's simulated year through the real API (in process, committed database): the service
 accepts every planned step, the statistics endpoint agrees with the plans' ground truth in
 every group, and the report shows the endpoint's figures."""
 
@@ -21,9 +21,9 @@ from klageapi.report.data import ReportData
 from klageapi.report.render import render
 from klageapi.report.texts import words as report_words
 from klageapi.simulation.driver import Driver
-from klageapi.simulation.runner import play_with
 from klageapi.simulation.scenario import plan_year
-from tests.conftest import NOW, CommittedApp, DatabaseTemplate, loopback_listener
+from tests.conftest import NOW, DatabaseTemplate, loopback_listener
+from tests.simulated_year import SimulatedYear
 
 ROUTING = {"03": "sf-oslo-akershus-ostfold-buskerud", "11": "sf-rogaland"}
 
@@ -45,21 +45,14 @@ def _routing() -> dict[str, str]:
 
 
 async def test_a_simulated_year_matches_the_statistics_and_the_report_shows_them(
-    race_track: CommittedApp, settings: Settings
+    simulated_year: SimulatedYear,
 ) -> None:
-    outcome = await play_with(
-        race_track.client,
-        DevIssuer(settings.data_dir),
-        appeals=120,
-        seed=3,
-        concurrency=8,
-        now=NOW,
-    )
+    outcome = simulated_year.outcome
 
     assert outcome.differences == []
     total = outcome.reported["statsforvalter_office"]["total"]
-    assert total["received"]["appeals"] == 120
-    assert total["decided"]["appeals"] > 50
+    assert total["received"]["appeals"] == simulated_year.appeals
+    assert total["decided"]["appeals"] > simulated_year.appeals * 0.4
     data = ReportData(
         start=dt.date(2025, 11, 2),
         end=dt.date(2026, 11, 2),
