@@ -26,10 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from _bulk import exit_on_sigterm
@@ -117,16 +120,18 @@ async def run(
     duration: float,
     concurrency: int = 8,
     keep: bool = False,
+    database_url: str | None = None,
 ) -> CrashFigures:
     """The whole run: start, load while killing, check. The folder is removed unless an
-    invariant failed or `keep` is set."""
+    invariant failed or `keep` is set. The run's database is an empty one at `database_url`,
+    on a server the caller keeps running, or else an embedded PostgreSQL of its own."""
     figures = CrashFigures()
     started = time.monotonic()
     receiver = Receiver()
     try:
         with (
             data_folder("crash", figures, keep=keep) as folder,
-            embedded_database(folder) as (_, database_url),
+            _database(folder, database_url) as database_url,
         ):
             cluster = Cluster(folder, database_url)
             async with running(
@@ -146,6 +151,15 @@ async def run(
     finally:
         receiver.stop()
     return figures
+
+
+@contextlib.contextmanager
+def _database(folder: Path, given: str | None) -> Iterator[str]:
+    if given is not None:
+        yield given
+        return
+    with embedded_database(folder) as (_, url):
+        yield url
 
 
 async def _play(
