@@ -257,30 +257,26 @@ def _vm_rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def _cpu_seconds(pid: int, *, thread: int | None = None) -> float:
-    """The process's CPU seconds, or one of its threads' (the main thread's id is the pid)."""
-    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
-    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class ServiceLoad:
     """The service's resident memory, sampled every `interval` seconds in a thread, and its CPU
-    seconds, all and its main thread's (uvicorn's event loop), between entering and leaving.
-    `rss_growth` is the peak minus the value on entering. Linux only (/proc)."""
+    seconds, between entering and leaving. `rss_growth` is the peak minus the value on entering.
+    Linux only (/proc)."""
 
     pid: int
     interval: float = 0.02
     rss_before: int = 0
     rss_peak: int = 0
     cpu_seconds: float = 0.0
-    loop_cpu_seconds: float = 0.0
     samples: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _cpu_before: float = 0.0
-    _loop_cpu_before: float = 0.0
 
     @property
     def rss_growth(self) -> int:
@@ -295,7 +291,6 @@ class ServiceLoad:
     def __enter__(self) -> ServiceLoad:
         self.rss_before = self.rss_peak = _vm_rss_bytes(self.pid)
         self._cpu_before = _cpu_seconds(self.pid)
-        self._loop_cpu_before = _cpu_seconds(self.pid, thread=self.pid)
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
         self._thread.start()
@@ -313,4 +308,3 @@ class ServiceLoad:
         with contextlib.suppress(OSError):
             self.rss_peak = max(self.rss_peak, _vm_rss_bytes(self.pid))
             self.cpu_seconds = _cpu_seconds(self.pid) - self._cpu_before
-            self.loop_cpu_seconds = _cpu_seconds(self.pid, thread=self.pid) - self._loop_cpu_before

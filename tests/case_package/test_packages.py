@@ -22,9 +22,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from klageapi.case_package import bundle
 from klageapi.case_package.bundle import BundleIntegrityError
 from klageapi.core.clock import FixedClock
-from klageapi.document import filesystem_store
 from klageapi.models import (
     Appeal,
     AppealHistory,
@@ -656,25 +656,19 @@ async def test_the_bundle_is_neither_sniffed_nor_run_by_a_browser(
 
 
 @pytest.mark.parametrize("corrupted", [False, True], ids=["intact", "corrupted"])
-async def test_a_download_that_waits_for_the_reading_thread_at_every_chunk(
+async def test_a_download_that_waits_for_the_sha256_check_at_every_chunk(
     client: httpx.AsyncClient,
     auth: AuthHeaders,
     app: FastAPI,
     monkeypatch: pytest.MonkeyPatch,
     corrupted: bool,
 ) -> None:
-    """With no room to read ahead, every chunk waits for the thread that reads and hashes it;
-    the bundle is the same, a corrupted document still stops it, and no thread is left behind."""
-    appeal, documents = await ready_to_forward(client, auth)
-    documents.append(
-        await upload(
-            client, auth, appeal["id"], category="supporting_document", data=pdf(2_500_000)
-        )
-    )  # three chunks
-    package = await forward(client, auth, appeal["id"])
+    """With no room to hash ahead, every chunk waits for the check's thread to catch up; the
+    bundle is the same, a corrupted document still stops it, and no thread is left behind."""
+    _, documents, package = await forwarded(client, auth)
     url = f"/v1/packages/{package['id']}/bundle"
     expected = (await client.get(url, headers=auth(org=SF_ROGALAND_ORG))).content
-    monkeypatch.setattr(filesystem_store, "_READ_AHEAD_CHUNKS", 1)
+    monkeypatch.setattr(bundle, "_HASH_AHEAD_BYTES", 1)
     if corrupted:
         path = blob_path(app, documents[-1]["sha256"])
         path.write_bytes(path.read_bytes()[:-1] + b"\x00")
@@ -686,7 +680,7 @@ async def test_a_download_that_waits_for_the_reading_thread_at_every_chunk(
         response = await client.get(url, headers=auth(org=SF_ROGALAND_ORG))
         assert response.content == expected
     await asyncio.sleep(0.05)  # a stopping thread wakes the loop once more
-    assert not [t for t in threading.enumerate() if t.name == "blob-reader"]
+    assert not [t for t in threading.enumerate() if t.name == "bundle-sha256"]
 
 
 async def test_a_corrupted_blob_stops_the_bundle_download(

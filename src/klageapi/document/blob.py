@@ -5,7 +5,6 @@ BlobError
 ├── EmptyBlob                   no bytes arrived
 ├── BlobDigestMismatch          the bytes' sha256 is not the one the caller expected
 ├── BlobNotFound                no blob has that sha256
-├── BlobCorrupt                 a stored blob's bytes are no longer those of its sha256
 └── BlobRangeNotSatisfiable     the range lies outside the blob
 """
 
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 
 __all__ = [
     "READ_CHUNK_BYTES",
-    "BlobCorrupt",
     "BlobDigestMismatch",
     "BlobDigests",
     "BlobError",
@@ -74,14 +72,6 @@ class BlobNotFound(BlobError):
 
     def __init__(self, sha256: str) -> None:
         super().__init__(f"no blob with sha256 {sha256}")
-        self.sha256 = sha256
-
-
-class BlobCorrupt(BlobError):
-    """A blob read with `verify` turned out not to have the sha256 it is stored under."""
-
-    def __init__(self, sha256: str) -> None:
-        super().__init__(f"the blob stored as {sha256} has bytes of another sha256")
         self.sha256 = sha256
 
 

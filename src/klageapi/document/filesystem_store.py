@@ -2,19 +2,15 @@
 
 A blob is written to a temporary file, fsynced, then renamed into place, so a crash leaves at
 most a stray file in tmp/ (swept at start-up) and a blob under sha256/ is always whole. All disk
-work runs in worker threads; the event loop never waits on the disk. A download is read by a
-thread of its own, which also hashes what it reads when the read is verified (`_Reader`, with
-the figure that chose it).
+work runs in worker threads; the event loop never waits on the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import tempfile
-import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterator
 from datetime import timedelta
@@ -24,7 +20,6 @@ from typing import BinaryIO
 from klageapi.core.errors import StorageUnavailable
 from klageapi.document.blob import (
     READ_CHUNK_BYTES,
-    BlobCorrupt,
     BlobDigests,
     BlobNotFound,
     BlobStream,
@@ -42,9 +37,6 @@ _WRITE_BATCH_BYTES = 1024 * 1024
 # Written bytes are flushed to the disk, while the upload goes on, once this many are waiting.
 _SYNC_BEHIND_BYTES = 64 * 1024 * 1024
 _TEMP_SUFFIX = ".part"
-# Pieces a download reads ahead of what it has sent: the memory a download holds, with the
-# piece being sent and what the socket buffers.
-_READ_AHEAD_CHUNKS = 4
 
 
 class FilesystemBlobStore:
@@ -110,19 +102,14 @@ class FilesystemBlobStore:
             raise
         return blob
 
-    async def open(
-        self, sha256: str, *, start: int = 0, end: int | None = None, verify: bool = False
-    ) -> BlobStream:
-        """The bytes [start, end) of a blob, read in chunks ahead of the consumer; with
-        `verify`, checked against its sha256 (see BlobStore.open)."""
+    async def open(self, sha256: str, *, start: int = 0, end: int | None = None) -> BlobStream:
+        """The bytes [start, end) of a blob, read in chunks as they are consumed."""
         path = self.path(sha256)
         size = await self.size(sha256)
         if size is None:
             raise BlobNotFound(sha256)
         first, stop = resolve_range(start=start, end=end, size=size)
-        expected = sha256 if verify else None
-        chunks = _read(path, first, stop, expected_sha256=expected)
-        return BlobStream(size=size, start=first, end=stop, chunks=chunks)
+        return BlobStream(size=size, start=first, end=stop, chunks=_read(path, first, stop))
 
     async def size(self, sha256: str) -> int | None:
         """The blob's size in bytes, or None when it is not stored."""
@@ -303,92 +290,52 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-async def _read(
-    path: Path, start: int, end: int, *, expected_sha256: str | None
-) -> AsyncGenerator[bytes, None]:
-    """The bytes [start, end) of a file, read by a thread of its own while the pieces before are
-    sent; with `expected_sha256`, hashed in that thread and checked at the end (BlobCorrupt)."""
+async def _read(path: Path, start: int, end: int) -> AsyncGenerator[bytes, None]:
+    """The bytes [start, end) of a file, the next piece read in a worker thread while the one
+    before is being sent, so the disk and the network take turns less."""
     if start == end:
         return
-    reader = _Reader(path, start, end, expected_sha256=expected_sha256)
     try:
-        while (chunk := await reader.next()) is not None:
+        file = await asyncio.to_thread(_open_at, path, start)
+    except FileNotFoundError:
+        raise BlobNotFound(path.name) from None
+    remaining = end - start
+    reading = asyncio.ensure_future(asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining)))
+    try:
+        while True:
+            chunk = await reading
+            if not chunk:
+                raise OSError(f"blob {path.name} ended {remaining} bytes early")
+            remaining -= len(chunk)
+            if remaining <= 0:
+                yield chunk
+                return
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(file.read, min(READ_CHUNK_BYTES, remaining))
+            )
             yield chunk
     finally:
-        reader.close()
+        # Closed once the read in flight, if any, has let go of it; not waited for here, as a
+        # stream closed early (the client went away) may not get to await anything more.
+        _close_after(reading, file)
 
 
-class _Reader:
-    """A thread that reads a file through in pieces, up to `_READ_AHEAD_CHUNKS` ahead of the
-    consumer, and hands each to the event loop.
+def _close_after(reading: asyncio.Future[bytes], file: BinaryIO) -> None:
+    def close(done: asyncio.Future[bytes]) -> None:
+        if not done.cancelled():
+            done.exception()  # nobody wants this piece any more, nor its error
+        file.close()
 
-    One thread reads and, for a verified read, hashes: a piece is hashed while it is fresh in
-    the cache, and the event loop takes one hand-over per piece and does nothing else for it
-    but send it. Against a trip to a worker thread per piece with the bundle's hashing in a
-    third thread, `bench/bundle.py --size 512MiB --rounds 3` (the two run in turn on a
-    machine busy with other work) counted the service's CPU per MiB at 1.44-1.58 ms instead
-    of 1.80-1.91, its event loop's at 0.44-0.49 instead of 0.65-0.70.
-    """
+    if reading.done():
+        close(reading)
+    else:
+        reading.add_done_callback(close)
 
-    def __init__(self, path: Path, start: int, end: int, *, expected_sha256: str | None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._chunks: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
-        self._room = threading.Semaphore(_READ_AHEAD_CHUNKS)
-        self._stopped = False
-        threading.Thread(
-            target=self._run,
-            args=(path, start, end, expected_sha256),
-            name="blob-reader",
-            daemon=True,
-        ).start()
 
-    async def next(self) -> bytes | None:
-        """The next piece, or None at the end; raises what the reading raised."""
-        item = await self._chunks.get()
-        self._room.release()
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    def close(self) -> None:
-        """Let the thread go, also when the consumer stops early (the file is closed there)."""
-        self._stopped = True
-        self._room.release()
-
-    def _run(self, path: Path, start: int, end: int, expected_sha256: str | None) -> None:
-        try:
-            self._read(path, start, end, expected_sha256)
-        except Exception as error:
-            self._hand_over(error)
-        else:
-            self._hand_over(None)
-
-    def _read(self, path: Path, start: int, end: int, expected_sha256: str | None) -> None:
-        try:
-            file = path.open("rb", buffering=0)
-        except FileNotFoundError:
-            raise BlobNotFound(path.name) from None
-        digest = hashlib.sha256()
-        with file:
-            file.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                self._room.acquire()
-                if self._stopped:
-                    return
-                chunk = file.read(min(READ_CHUNK_BYTES, remaining))
-                if not chunk:
-                    raise OSError(f"blob {path.name} ended {remaining} bytes early")
-                remaining -= len(chunk)
-                if expected_sha256 is not None:
-                    digest.update(chunk)
-                self._hand_over(chunk)
-        if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
-            raise BlobCorrupt(expected_sha256)
-
-    def _hand_over(self, item: bytes | Exception | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody reads any more
-            self._loop.call_soon_threadsafe(self._chunks.put_nowait, item)
+def _open_at(path: Path, start: int) -> BinaryIO:
+    file = path.open("rb")
+    file.seek(start)
+    return file
 
 
 @contextlib.contextmanager

@@ -13,9 +13,7 @@ until aborted: give the bucket a lifecycle rule that aborts incomplete multipart
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,6 @@ from klageapi.core.errors import StorageUnavailable
 from klageapi.core.logging import get_logger
 from klageapi.document.blob import (
     READ_CHUNK_BYTES,
-    BlobCorrupt,
     BlobDigests,
     BlobNotFound,
     BlobStream,
@@ -142,11 +139,8 @@ class S3BlobStore:
             await self._delete_temp(temp)
         return blob
 
-    async def open(
-        self, sha256: str, *, start: int = 0, end: int | None = None, verify: bool = False
-    ) -> BlobStream:
-        """The bytes [start, end) of a blob, streamed from a (ranged) GET as they are consumed;
-        with `verify`, checked against its sha256 (see BlobStore.open)."""
+    async def open(self, sha256: str, *, start: int = 0, end: int | None = None) -> BlobStream:
+        """The bytes [start, end) of a blob, streamed from a (ranged) GET as they are consumed."""
         key = _key(sha256)
         if start < 0 or (end is not None and end <= start):
             return _nothing_or_refused(sha256, start=start, end=end, size=await self.size(sha256))
@@ -166,8 +160,7 @@ class S3BlobStore:
                 raise StorageUnavailable() from error
             return _nothing_or_refused(sha256, start=start, end=end, size=size)
         first, stop = result.range
-        chunks = _read(result, expected_sha256=sha256 if verify else None)
-        return BlobStream(size=result.meta["size"], start=first, end=stop, chunks=chunks)
+        return BlobStream(size=result.meta["size"], start=first, end=stop, chunks=_read(result))
 
     async def size(self, sha256: str) -> int | None:
         """The blob's size in bytes, or None when it is not stored."""
@@ -273,14 +266,9 @@ def _nothing_or_refused(
     return BlobStream(size=size, start=first, end=stop, chunks=_nothing())
 
 
-async def _read(result: GetResult, *, expected_sha256: str | None) -> AsyncGenerator[bytes, None]:
-    digest = hashlib.sha256()
+async def _read(result: GetResult) -> AsyncGenerator[bytes, None]:
     async for chunk in result.stream(min_chunk_size=_MIN_READ_BYTES):
-        if expected_sha256 is not None:
-            await asyncio.to_thread(digest.update, chunk)
         yield chunk
-    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
-        raise BlobCorrupt(expected_sha256)
 
 
 async def _nothing() -> AsyncGenerator[bytes, None]:

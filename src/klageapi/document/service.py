@@ -355,16 +355,10 @@ async def of_appeal(session: AsyncSession, appeal_id: uuid.UUID) -> Sequence[Doc
 
 
 async def open_blob(
-    store: BlobStore,
-    document: Document,
-    *,
-    start: int = 0,
-    end: int | None = None,
-    verify: bool = False,
+    store: BlobStore, document: Document, *, start: int = 0, end: int | None = None
 ) -> BlobStream:
-    """A document's bytes [start, end), for a caller that has already checked access; with
-    `verify`, the whole document checked against its sha256 as it is read (BlobCorrupt)."""
+    """A document's bytes [start, end), for a caller that has already checked access."""
     try:
-        return await store.open(document.sha256, start=start, end=end, verify=verify)
+        return await store.open(document.sha256, start=start, end=end)
     except BlobRangeNotSatisfiable as error:
         raise RangeNotSatisfiable(document.size) from error

@@ -12,7 +12,6 @@ from typing import Protocol
 
 from klageapi.core.config import Settings
 from klageapi.document.blob import (
-    BlobCorrupt,
     BlobDigestMismatch,
     BlobError,
     BlobNotFound,
@@ -26,7 +25,6 @@ from klageapi.document.filesystem_store import FilesystemBlobStore
 from klageapi.document.s3_store import S3BlobStore
 
 __all__ = [
-    "BlobCorrupt",
     "BlobDigestMismatch",
     "BlobError",
     "BlobNotFound",
@@ -57,13 +55,8 @@ class BlobStore(Protocol):
         bytes' sha256. Whatever it raises, and whatever the chunks raise, nothing is kept."""
         ...
 
-    async def open(
-        self, sha256: str, *, start: int = 0, end: int | None = None, verify: bool = False
-    ) -> BlobStream:
-        """The bytes [start, end) in chunks; raises BlobNotFound or BlobRangeNotSatisfiable.
-        With `verify` (for the whole blob), the bytes are hashed off the event loop as they
-        are read, and the stream raises BlobCorrupt after its last chunk, instead of ending,
-        when they are not the blob's sha256."""
+    async def open(self, sha256: str, *, start: int = 0, end: int | None = None) -> BlobStream:
+        """The bytes [start, end) in chunks; raises BlobNotFound or BlobRangeNotSatisfiable."""
         ...
 
     async def size(self, sha256: str) -> int | None:
