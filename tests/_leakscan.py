@@ -1,5 +1,6 @@
 """The leak scan: every line the app's log handler writes during the run is kept, and at the end
-of the session scanned for national ids and known names; any hit fails the run.
+of the session scanned for national ids and known names; any hit fails the run. Each worker
+process scans its own lines; the controller joins what they found (`tests/_workers.py`).
 
 Logging is tapped at the app's formatter, not with a handler of our own: `configure_logging`
 replaces the root logger's handlers on purpose (every line must pass the redacting formatter),
@@ -21,7 +22,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote_plus, urlsplit
@@ -30,6 +31,7 @@ import pytest
 from stdnum.no import fodselsnummer
 from structlog.stdlib import ProcessorFormatter
 
+from tests._workers import hand_over, handed_over, is_worker
 from tests.factories import D_NUMBER, NATIONAL_ID, OTHER_NATIONAL_ID
 
 __all__ = ["PLANTED_NAMES", "Hit", "LogLine", "known_national_ids", "scan", "tap"]
@@ -249,37 +251,71 @@ def _leak_scan_log(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @dataclass
 class _Findings:
+    """What the scan of one process's lines found, as plain data (it crosses to the controller
+    from a worker), and the sum of several."""
+
     lines: int = 0
     callers: int = 0
-    redacted: collections.Counter[str] | None = None
-    hits: list[tuple[LogLine, Hit]] | None = None
+    redacted: dict[str, int] = field(default_factory=dict)
+    hits: list[dict[str, str]] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+    kept_in: list[str] = field(default_factory=list)
+
+    @classmethod
+    def joined(cls, parts: Iterable[dict[str, Any]]) -> _Findings:
+        whole = cls()
+        redacted: collections.Counter[str] = collections.Counter()
+        for part in parts:
+            whole.lines += part["lines"]
+            whole.callers += part["callers"]
+            redacted.update(part["redacted"])
+            whole.hits += part["hits"]
+            whole.summaries += part["summaries"]
+            whole.kept_in += part["kept_in"]
+        whole.redacted = dict(redacted.most_common())
+        return whole
 
 
 def _scan_run() -> _Findings:
-    findings = _Findings(redacted=collections.Counter(), hits=[])
+    findings = _Findings(summaries=list(tap.summaries), kept_in=[str(tap.path)])
+    redacted: collections.Counter[str] = collections.Counter()
     known = known_national_ids()
-    assert findings.redacted is not None and findings.hits is not None
     for line in tap.lines():
         if line.caller:
             findings.callers += 1
             continue
         findings.lines += 1
         if "[redacted]" in line.text:
-            findings.redacted[line.logger] += 1
-        findings.hits += [(line, hit) for hit in scan(line.text, known_ids=known)]
+            redacted[line.logger] += 1
+        findings.hits += [
+            {
+                "kind": hit.kind,
+                "found": hit.found,
+                "logger": line.logger,
+                "where": line.where,
+                "test": line.test,
+                "context": hit.context,
+            }
+            for hit in scan(line.text, known_ids=known)
+        ]
+    findings.redacted = dict(redacted)
     return findings
 
 
+_KEY = "klageapi-leak-scan"
 _findings: list[_Findings] = []
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if tap.file is None:  # nothing ran (collection only, or it failed)
-        return
-    findings = _scan_run()
-    _findings.append(findings)
-    tap.file.close()
-    if findings.hits:
+    if tap.file is not None:  # this process ran tests: scan what they logged
+        findings = _scan_run()
+        tap.file.close()
+        hand_over(session.config, _KEY, asdict(findings))
+    if is_worker(session.config) or not handed_over(_KEY):
+        return  # a worker's scan is joined by the controller; or nothing ran
+    whole = _Findings.joined(handed_over(_KEY))
+    _findings.append(whole)
+    if whole.hits:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -287,23 +323,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _findings:
         return
     findings = _findings[0]
-    assert findings.redacted is not None and findings.hits is not None
     write = terminalreporter.write_line
     terminalreporter.section("personal data in the app's log lines")
     write(
         f"{findings.lines} lines scanned (and {findings.callers} of the tests' own clients "
-        f"skipped), kept in {tap.path}"
+        f"skipped), kept in {', '.join(findings.kept_in)}"
     )
-    redacted = ", ".join(f"{name} {count}" for name, count in findings.redacted.most_common())
+    redacted = ", ".join(f"{name} {count}" for name, count in findings.redacted.items())
     # The redaction at work, or a client's request id blanked on arrival.
     write(f'lines showing "[redacted]", by logger: {redacted or "none"}')
-    for summary in tap.summaries:
+    for summary in findings.summaries:
         write(summary)
     if not findings.hits:
         write("no national id, no name: 0 hits")
         return
     write(f"{len(findings.hits)} HITS: personal data was written out", red=True)
-    for line, hit in findings.hits[:50]:
-        write(f"  {hit.kind} {hit.found!r} by {line.logger} at {line.where}", red=True)
-        write(f"    during {line.test}")
-        write(f"    ...{hit.context}...")
+    for hit in findings.hits[:50]:
+        write(f"  {hit['kind']} {hit['found']!r} by {hit['logger']} at {hit['where']}", red=True)
+        write(f"    during {hit['test']}")
+        write(f"    ...{hit['context']}...")

@@ -1,6 +1,7 @@
 """The problem-code check: every problem document the app answers during the test run is kept
 (operation, status, code), and at the end of the session each is looked up in the committed
 contract's `x-problem-codes`; a code an operation answered but does not declare fails the run.
+Each worker process checks its own tests' answers; the controller joins them (`tests/_workers.py`).
 
 The tap wraps `problem_response`, the one function every refusal of the app is rendered by
 (handlers, the middleware's 503 and 500), where the middleware and the handlers find it. The
@@ -25,6 +26,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.requests import Request
 
 from klageapi.api import middleware, problems
+from tests._workers import hand_over, handed_over, is_worker
 
 __all__ = ["Answered", "declared_codes", "tap", "undeclared"]
 
@@ -152,29 +154,57 @@ def _problem_codes_record(tmp_path_factory: pytest.TempPathFactory) -> None:
     tap.open(tmp_path_factory.getbasetemp() / "problem-codes.jsonl")
 
 
-_report: list[tuple[dict[tuple[str, int, str], list[str]], int]] = []
+_KEY = "klageapi-problem-codes"
+_report: list[dict[str, Any]] = []
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if tap.path is None:
-        return
-    tap.close()
-    missing, outside = undeclared(tap.answered, json.loads(CONTRACT.read_text(encoding="utf-8")))
-    _report.append((missing, outside))
-    if missing:
+    if tap.path is not None:  # this process ran tests: check what they answered
+        tap.close()
+        contract = json.loads(CONTRACT.read_text(encoding="utf-8"))
+        missing, outside = undeclared(tap.answered, contract)
+        hand_over(
+            session.config,
+            _KEY,
+            {
+                "answered": len(tap.answered),
+                "operations": sorted({item.operation for item in tap.answered if item.operation}),
+                "outside": outside,
+                "missing": [[*key, tests] for key, tests in missing.items()],
+                "kept_in": [str(tap.path)],
+            },
+        )
+    if is_worker(session.config) or not handed_over(_KEY):
+        return  # a worker's check is joined by the controller; or nothing ran
+    parts = handed_over(_KEY)
+    missing_tests: dict[tuple[str, int, str], list[str]] = collections.defaultdict(list)
+    for part in parts:
+        for operation, status, code, tests in part["missing"]:
+            missing_tests[(operation, status, code)] += tests
+    _report.append(
+        {
+            "answered": sum(part["answered"] for part in parts),
+            "operations": len({o for part in parts for o in part["operations"]}),
+            "outside": sum(part["outside"] for part in parts),
+            "missing": dict(missing_tests),
+            "kept_in": [path for part in parts for path in part["kept_in"]],
+        }
+    )
+    if missing_tests:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _report:
         return
-    missing, outside = _report[0]
+    report = _report[0]
+    missing = report["missing"]
     write = terminalreporter.write_line
     terminalreporter.section("problem codes answered against the contract")
-    operations = {item.operation for item in tap.answered if item.operation}
     write(
-        f"{len(tap.answered)} problem documents from {len(operations)} operations "
-        f"({outside} from routes outside the contract), kept in {tap.path}"
+        f"{report['answered']} problem documents from {report['operations']} operations "
+        f"({report['outside']} from routes outside the contract), "
+        f"kept in {', '.join(report['kept_in'])}"
     )
     if not missing:
         write("every code answered is declared in openapi/openapi.json")

@@ -52,8 +52,14 @@ SF_ROGALAND_ORG = "922222223"
 OTHER_ORG = "999999999"
 
 # Every line the app logs during the run is scanned for personal data at the end, every problem
-# code it answers is looked up in the contract; one simulated year serves the tests that read one.
-pytest_plugins = ["tests._leakscan", "tests._problem_codes", "tests.simulated_year"]
+# code it answers is looked up in the contract (each worker's findings joined by the controller);
+# one simulated year serves the tests that read one.
+pytest_plugins = [
+    "tests._workers",
+    "tests._leakscan",
+    "tests._problem_codes",
+    "tests.simulated_year",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

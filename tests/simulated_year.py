@@ -59,6 +59,15 @@ def at_debug() -> Iterator[None]:
         configure_logging(level="INFO", json=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that read the year run in one worker (pytest-xdist's loadgroup), which plays
+    it once."""
+    for item in items:
+        if "simulated_year" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("simulated_year"))
+
+
 @pytest.fixture(scope="session")
 async def simulated_year(
     database_template: DatabaseTemplate, settings: Settings, http_client: httpx.AsyncClient

@@ -350,8 +350,16 @@ async def _all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, st
 # The run's scan fails the run
 
 
+@pytest.mark.parametrize(
+    "processes",
+    [
+        pytest.param([], id="in one process"),
+        # As the suite runs: the worker that ran the test scans, the controller fails the run.
+        pytest.param(["-p", "tests._workers", "-n", "2"], id="in two workers"),
+    ],
+)
 def test_a_run_whose_app_logs_a_name_or_a_national_id_fails_and_says_where(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, processes: list[str]
 ) -> None:
     # What the redaction lets through: a name, and a national id written as six and five.
     pytester.makepyfile(
@@ -366,7 +374,7 @@ def test_a_run_whose_app_logs_a_name_or_a_national_id_fails_and_says_where(
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent.parent))
 
     result = pytester.runpytest_subprocess(
-        "-p", "tests._leakscan", "-p", "no:cacheprovider", "-p", "no:asyncio"
+        "-p", "tests._leakscan", "-p", "no:cacheprovider", "-p", "no:asyncio", *processes
     )
 
     result.assert_outcomes(passed=1)

@@ -274,6 +274,7 @@ async def test_documentation_asked_for_goes_to_the_statsforvalter_until_the_requ
 @pytest.mark.parametrize(
     ("media_type", "data"),
     [("text/html", b"<html><script>alert(1)</script></html>"), ("application/pdf", journey.png())],
+    ids=["html", "png as pdf"],  # the content is random: each worker must collect the same ids
 )
 async def test_a_file_of_the_wrong_type_is_415_and_stores_nothing(
     client: httpx.AsyncClient,

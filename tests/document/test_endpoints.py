@@ -783,6 +783,7 @@ def _declared(path: str, method: str, status: str) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("data", "media_type"),
     [(pdf(200), "application/pdf"), (png(200), "image/png"), (JPEG + bytes(200), "image/jpeg")],
+    ids=["pdf", "png", "jpeg"],  # the content is random: each worker must collect the same ids
 )
 async def test_a_download_comes_as_its_media_type_which_the_contract_declares(
     client: httpx.AsyncClient, auth: AuthHeaders, data: bytes, media_type: str
