@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from klageapi.core.clock import FixedClock
 from klageapi.core.db import create_sessionmaker
 from klageapi.document import service as documents
+from klageapi.document.blob import StoredBlob
+from klageapi.document.errors import AppealErased
 from klageapi.document.removal import HOLD
 from klageapi.document.storage import BlobStore
 from klageapi.models import Appeal, DocumentCategory
@@ -254,3 +257,51 @@ async def test_an_erased_appeal_takes_no_more_files_whether_erased_before_or_dur
     async with sessions() as session:
         assert [await document_count(session, appeal) for appeal in (early, late)] == [0, 0]
         assert (await appeal_row(session, late)).personal_data_erased_at is not None
+
+
+async def test_an_appeal_erased_after_the_upload_s_last_check_refuses_the_row_that_would_follow(
+    race_track: CommittedApp, auth: AuthHeaders, committed_backend: Backend
+) -> None:
+    # The narrowest gap: the upload has read the appeal, not yet erased, for the last time; the
+    # erasure commits; only then is the document's row written. attach looks again after it.
+    client, backend = race_track.client, committed_backend
+    sessions = create_sessionmaker(race_track.engine)
+    clock: FixedClock = race_track.app.state.clock
+    appeal_id = await _finished_with(client, auth)
+    clock.advance(dt.timedelta(days=DAYS))
+    data = pdf(5500)
+    blob = StoredBlob(sha256=sha256(data), size=len(data), crc32=zlib.crc32(data))
+    file = documents.Upload(
+        category=DocumentCategory.supporting_document,
+        title="Kvittering",
+        file_name=None,
+        media_type="application/pdf",
+        sha256=None,
+        chunks=_no_chunks(),
+    )
+
+    async with sessions() as session, session.begin():
+        appeal = await appeal_row(session, appeal_id)
+        assert appeal.personal_data_erased_at is None
+        assert await erase(sessions, backend.store, clock) == Erased(
+            appeals=1, documents=0, blobs=0
+        )
+        with pytest.raises(AppealErased):
+            await documents.attach(
+                session,
+                appeal,
+                file,
+                blob,
+                uploaded_by=f"0192:{NAV_STAVANGER_ORG}",
+                uploaded_by_supplier=None,
+                clock=clock,
+            )
+        await session.rollback()
+
+    async with sessions() as session:
+        assert await document_count(session, appeal_id) == 0
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield
