@@ -12,6 +12,7 @@ import json
 import threading
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from klageapi.case_package import bundle
 from klageapi.case_package.bundle import BundleIntegrityError
 from klageapi.core.clock import FixedClock
+from klageapi.document.blob import BlobNotFound
 from klageapi.models import (
     Appeal,
     AppealHistory,
@@ -663,12 +665,15 @@ async def test_a_download_that_waits_for_the_sha256_check_at_every_chunk(
     monkeypatch: pytest.MonkeyPatch,
     corrupted: bool,
 ) -> None:
-    """With no room to hash ahead, every chunk waits for the check's thread to catch up; the
-    bundle is the same, a corrupted document still stops it, and no thread is left behind."""
+    """With no room to hash ahead (or behind), every piece waits for the check's thread; the
+    bundle is the same, a corrupted document still stops it, and no thread is left behind. The
+    documents are mapped (the store is on disk) and sent in pieces of 1,000 bytes, so each
+    takes several."""
     _, documents, package = await forwarded(client, auth)
     url = f"/v1/packages/{package['id']}/bundle"
     expected = (await client.get(url, headers=auth(org=SF_ROGALAND_ORG))).content
     monkeypatch.setattr(bundle, "_HASH_AHEAD_BYTES", 1)
+    monkeypatch.setattr(bundle, "_MAPPED_PIECE_BYTES", 1000)
     if corrupted:
         path = blob_path(app, documents[-1]["sha256"])
         path.write_bytes(path.read_bytes()[:-1] + b"\x00")
@@ -694,6 +699,31 @@ async def test_a_corrupted_blob_stops_the_bundle_download(
 
     with pytest.raises(BundleIntegrityError):
         await client.get(f"/v1/packages/{package['id']}/bundle", headers=auth(org=SF_ROGALAND_ORG))
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda path: path.unlink(), BlobNotFound),
+        (lambda path: path.write_bytes(path.read_bytes() + b"\x00"), BundleIntegrityError),
+    ],
+    ids=["gone", "longer"],
+)
+async def test_a_document_whose_file_is_gone_or_of_another_size_stops_the_bundle(
+    client: httpx.AsyncClient,
+    auth: AuthHeaders,
+    app: FastAPI,
+    change: Callable[[Path], object],
+    error: type[Exception],
+) -> None:
+    # Found before the file is mapped: a mapping past a file's end would end the process.
+    _, documents, package = await forwarded(client, auth)
+    change(blob_path(app, documents[2]["sha256"]))
+
+    with pytest.raises(error):
+        await client.get(f"/v1/packages/{package['id']}/bundle", headers=auth(org=SF_ROGALAND_ORG))
+    await asyncio.sleep(0.05)  # a stopping thread wakes the loop once more
+    assert not [t for t in threading.enumerate() if t.name == "bundle-sha256"]
 
 
 async def test_a_client_never_gets_a_readable_zip_with_a_corrupted_document(

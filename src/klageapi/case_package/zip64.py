@@ -53,7 +53,7 @@ class Member:
     name: str
     size: int
     crc32: int
-    chunks: AsyncIterable[bytes]
+    chunks: AsyncIterable[bytes | memoryview]  # a view is sent as it is, not copied
 
 
 def _dos_time(when: dt.datetime) -> tuple[int, int]:
@@ -154,7 +154,7 @@ def stored_zip_size(members: Iterable[tuple[str, int]]) -> int:
 
 async def stored_zip(
     members: AsyncIterable[Member], *, modified_at: dt.datetime, mode: int
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | memoryview]:
     """The ZIP's bytes as they are produced: each member's header, then its bytes as its source
     yields them, then the central directory. A source that yields more or fewer bytes than its
     member declared stops the ZIP before the directory (MemberSizeMismatch), so the client is

@@ -55,6 +55,9 @@ class FilesystemBlobStore:
         check_sha256(sha256)
         return self._blobs / sha256[:2] / sha256[2:4] / sha256
 
+    def local_path(self, sha256: str) -> Path:
+        return self.path(sha256)
+
     async def put(
         self,
         chunks: AsyncIterable[bytes],

@@ -162,6 +162,9 @@ class S3BlobStore:
         first, stop = result.range
         return BlobStream(size=result.meta["size"], start=first, end=stop, chunks=_read(result))
 
+    def local_path(self, sha256: str) -> None:
+        return None  # the bytes are in the bucket, not on this machine
+
     async def size(self, sha256: str) -> int | None:
         """The blob's size in bytes, or None when it is not stored."""
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 from klageapi.core.config import Settings
@@ -61,6 +62,13 @@ class BlobStore(Protocol):
 
     async def size(self, sha256: str) -> int | None:
         """The blob's size in bytes, or None when it is not stored."""
+        ...
+
+    def local_path(self, sha256: str) -> Path | None:
+        """The file that holds the blob, whether or not it is there, when this store keeps
+        blobs on this machine's disk and never rewrites one in place (a new blob is renamed
+        into place, a removed one unlinked), so that a bundle may map it into memory; None for
+        a remote store."""
         ...
 
     async def exists(self, sha256: str) -> bool:
