@@ -13,7 +13,7 @@ memory and hashed ahead of the sending, which sends each piece once it is hashed
 hashed are the bytes sent, with no copy in the service and no trip to a reading thread
 (`_Mapped`; bench/bundle.py: 0.84-0.89 of reading and hashing the files in one thread, against
 0.62-0.75 when they were read in pieces by a worker thread and hashed behind the sending). From
-S3 the pieces are still hashed behind the sending (`_Verifier`).
+S3 the pieces are still hashed behind the sending (`_Streamed`).
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ class _Checks(Protocol):
         ...
 
 
-class _Verifier:
-    """Checks the documents' sha256s in a thread of its own while the bundle is sent.
+class _Streamed:
+    """Checks the documents' sha256s, as the store streams them, in a thread of its own while
+    the bundle is sent (the documents are in S3).
 
     The thread takes the chunks in order from a queue and never waits for the event loop, so
     the hashing runs without a gap; the download waits for it only when it falls more than
@@ -314,18 +315,18 @@ def _corrupt(document: Document) -> BundleIntegrityError:
 
 
 async def _verified(
-    store: BlobStore, document: Document, verifier: _Verifier
+    store: BlobStore, document: Document, checks: _Streamed
 ) -> AsyncIterator[bytes]:
-    """The document's bytes as the store reads them, each handed to `verifier` as it goes."""
+    """The document's bytes as the store reads them, each handed to `checks` as it goes."""
     stream = await documents.open_blob(store, document)
     digest = hashlib.sha256()
     try:
         async for chunk in stream:
-            await verifier.add(digest, chunk)
+            await checks.add(digest, chunk)
             yield chunk
     finally:
         await stream.aclose()
-    verifier.check(document, digest)
+    checks.check(document, digest)
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -357,7 +358,7 @@ def bundle(
     local = [(path, doc) for path, doc in zip(paths, files, strict=True) if path is not None]
 
     async def members() -> AsyncIterator[Member]:
-        checks: _Checks = _Mapped(local) if len(local) == len(files) else _Verifier(store, files)
+        checks: _Checks = _Mapped(local) if len(local) == len(files) else _Streamed(store, files)
         try:
             for name, data in leading:
                 yield Member(name, len(data), zlib.crc32(data), _one(data))
