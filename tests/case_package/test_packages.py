@@ -657,6 +657,25 @@ async def test_the_bundle_is_neither_sniffed_nor_run_by_a_browser(
     assert response.headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
+class _AsIfRemote:
+    """The run's store on disk, telling the bundle that its blobs are not on this machine (as
+    S3's are not), so that the bundle reads them as a stream."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def local_path(self, sha256: str) -> None:
+        return None
+
+
+def _never_mapped(path: Path, document: Any) -> None:
+    raise AssertionError("a streamed bundle mapped a file")
+
+
+@pytest.mark.parametrize("read", ["mapped", "streamed"])
 @pytest.mark.parametrize("corrupted", [False, True], ids=["intact", "corrupted"])
 async def test_a_download_that_waits_for_the_sha256_check_at_every_chunk(
     client: httpx.AsyncClient,
@@ -664,16 +683,20 @@ async def test_a_download_that_waits_for_the_sha256_check_at_every_chunk(
     app: FastAPI,
     monkeypatch: pytest.MonkeyPatch,
     corrupted: bool,
+    read: str,
 ) -> None:
     """With no room to hash ahead (or behind), every piece waits for the check's thread; the
-    bundle is the same, a corrupted document still stops it, and no thread is left behind. The
-    documents are mapped (the store is on disk) and sent in pieces of 1,000 bytes, so each
-    takes several."""
+    bundle is the same, a corrupted document still stops it, and no thread is left behind.
+    Mapped (the store on disk), the documents go in pieces of 1,000 bytes, so each takes
+    several; streamed (as from S3), they are hashed behind the sending."""
     _, documents, package = await forwarded(client, auth)
     url = f"/v1/packages/{package['id']}/bundle"
     expected = (await client.get(url, headers=auth(org=SF_ROGALAND_ORG))).content
     monkeypatch.setattr(bundle, "_HASH_AHEAD_BYTES", 1)
     monkeypatch.setattr(bundle, "_MAPPED_PIECE_BYTES", 1000)
+    if read == "streamed":
+        monkeypatch.setattr(bundle, "_map", _never_mapped)
+        app.state.blob_store = _AsIfRemote(app.state.blob_store)
     if corrupted:
         path = blob_path(app, documents[-1]["sha256"])
         path.write_bytes(path.read_bytes()[:-1] + b"\x00")
